@@ -1,0 +1,54 @@
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "adapters/processor_base.h"
+#include "codec/decode.h"
+#include "routing/splitter.h"
+
+namespace evs::adapters {
+
+// The input adapter's per-record logic: decode, pick a route (topic plus
+// optional predicate, first match wins in config order), transform, split
+// between variants, and emit one request per chosen variant (plus one per
+// shadow variant) to evs.requests.<job>, keyed by the event key. Every
+// failure becomes a dead letter. Runs on the runner thread only.
+class InputAdapter : public ProcessorBase {
+ public:
+  InputAdapter(std::string module, std::shared_ptr<const config::Config> cfg,
+               runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
+               metrics::Registry* registry);
+  void Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) override;
+  std::vector<std::string> Topics() const override;
+
+ protected:
+  bool Rebuild(const config::Config& cfg, std::string* reason) override;
+
+ private:
+  struct VariantState {
+    std::string topic;  // evs.requests.<job>
+    metrics::Counter* out;
+  };
+  struct RouteState {
+    const config::Route* route;
+    std::unique_ptr<routing::Splitter> splitter;
+    std::vector<VariantState> variants;
+    metrics::Counter* in;
+    metrics::Histogram* latency;
+  };
+  bool Decode(const config::Route& route, std::string_view value, Record* rec, EventError* err);
+
+  std::shared_ptr<const config::Config> built_for_;
+  std::map<std::string, std::vector<RouteState>, std::less<>> by_topic_;
+  std::vector<std::string> topics_;
+  codec::JsonDecoder json_;
+  uint32_t json_depth_ = 0;
+  metrics::Counter* no_route_;
+  std::string value_buf_;
+  std::string config_version_str_;
+};
+
+}  // namespace evs::adapters

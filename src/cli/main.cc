@@ -1,0 +1,97 @@
+// evserve: one binary, a subcommand per module and operator command. This
+// file only parses arguments and calls into src/cli/commands.
+#include <iostream>
+
+#include "CLI/CLI.hpp"
+#include "cli/commands.h"
+#include "common/fmt_compat.h"
+#include "spdlog/spdlog.h"
+
+int main(int argc, char** argv) {
+  using namespace evs::cli;  // NOLINT: local to main
+  CLI::App app{"evserve: serve machine-learning models on Kafka event streams"};
+  app.set_version_flag("--version", std::string("evserve ") + EVS_VERSION);
+  app.require_subcommand(1);
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+
+  std::string config_path, instance, metrics_listen;
+  auto module_cmd = [&](const std::string& name, const std::string& help) {
+    CLI::App* c = app.add_subcommand(name, help);
+    c->add_option("--config,-c", config_path, "deployment YAML (bootstrap: the config topic's latest good version wins)")
+        ->required()->check(CLI::ExistingFile);
+    c->add_option("--instance", instance, "instance id, distinct per running copy (exactly-once transactional.id)");
+    c->add_option("--metrics-listen", metrics_listen, "host:port of /metrics, /healthz, /readyz, /status (overrides the config)");
+    return c;
+  };
+  CLI::App* ia = module_cmd("input-adapter", "Route, split and transform user events into job request topics");
+  CLI::App* oa = module_cmd("output-adapter", "Route and transform results into user topics");
+  std::string job_name;
+  CLI::App* echo = module_cmd("echo-job", "Run an echo job (returns each request's features as the result; for testing the path)");
+  echo->add_option("--job", job_name, "the job's name under jobs:")->required();
+  CLI::App* run = module_cmd("run", "Run every module of the config in one process (still connected through Kafka)");
+
+  CLI::App* cfg = app.add_subcommand("config", "Push, show and validate configs");
+  cfg->require_subcommand(1);
+  std::string file, bootstrap_config, module;
+  std::vector<std::string> modules;
+  bool no_validate = false, show_doc = false;
+  long version = 0;
+  CLI::App* push = cfg->add_subcommand("push", "Publish a config document to the config topic for its modules");
+  push->add_option("file", file, "YAML document")->required()->check(CLI::ExistingFile);
+  push->add_option("--bootstrap-config", bootstrap_config, "config naming the cluster and topic to push to (default: the document)");
+  push->add_option("--module,-m", modules, "module name(s) to push for (default: every module in the document)");
+  push->add_flag("--no-validate", no_validate, "push even when local validation fails (the modules will reject it)");
+  push->add_option("--version", version, "version to stamp (default: the document's, else highest pushed + 1)");
+  CLI::App* get = cfg->add_subcommand("get", "Show the active config version (and document) per module");
+  get->add_option("--config,-c", bootstrap_config, "config naming the cluster and topics")->required()->check(CLI::ExistingFile);
+  get->add_option("--module,-m", module, "only this module");
+  get->add_flag("--doc", show_doc, "print the active document too");
+  CLI::App* validate = cfg->add_subcommand("validate", "Validate a config file locally");
+  validate->add_option("file", file, "YAML document")->required();
+
+  CLI::App* topics = app.add_subcommand("topics", "Manage topics");
+  topics->require_subcommand(1);
+  int partitions = 4;
+  CLI::App* tcreate = topics->add_subcommand("create", "Create the internal topics and the topics the routes and outputs name");
+  tcreate->add_option("--config,-c", config_path, "deployment YAML")->required()->check(CLI::ExistingFile);
+  tcreate->add_option("--partitions", partitions, "partitions of new topics")->capture_default_str();
+
+  SendOptions so;
+  so.bootstrap = "localhost:9092";
+  CLI::App* send = app.add_subcommand("send", "Produce records (values as arguments, --file, or one per stdin line)");
+  send->add_option("--bootstrap,-b", so.bootstrap, "Kafka bootstrap servers")->capture_default_str();
+  send->add_option("--topic,-t", so.topic, "topic")->required();
+  send->add_option("--key,-k", so.key, "record key");
+  send->add_option("--header,-H", so.headers, "header name=value (repeatable)");
+  send->add_option("--file,-f", so.file, "send the file's content as one record");
+  send->add_flag("--lines", so.lines_from_stdin, "send each stdin line as a record");
+  send->add_option("values", so.values, "record values");
+
+  TailOptions to;
+  to.bootstrap = "localhost:9092";
+  CLI::App* tail = app.add_subcommand("tail", "Print records of a topic");
+  tail->add_option("--bootstrap,-b", to.bootstrap, "Kafka bootstrap servers")->capture_default_str();
+  tail->add_option("--topic,-t", to.topic, "topic")->required();
+  tail->add_flag("--from-beginning", to.from_beginning, "start at the oldest record (default: only new ones)");
+  tail->add_flag("--headers", to.headers, "print headers before the value");
+  tail->add_flag("--keys", to.keys, "print the key before the value");
+  tail->add_option("--count,-n", to.count, "stop after this many records (exit 3 if the timeout comes first)");
+  tail->add_option("--timeout", to.timeout_s, "stop after this many seconds");
+
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_default_logger(spdlog::default_logger());
+
+  if (*ia) return RunModules(config_path, {"input-adapter"}, instance, metrics_listen);
+  if (*oa) return RunModules(config_path, {"output-adapter"}, instance, metrics_listen);
+  if (*echo) return RunModules(config_path, {"job:" + job_name}, instance, metrics_listen);
+  if (*run) return RunModules(config_path, {"all"}, instance, metrics_listen);
+  if (*push) return ConfigPush(file, bootstrap_config, modules, !no_validate, version);
+  if (*get) return ConfigGet(bootstrap_config, module, show_doc);
+  if (*validate) return ConfigValidate(file);
+  if (*tcreate) return TopicsCreate(config_path, partitions);
+  if (*send) return Send(so);
+  if (*tail) return Tail(to);
+  return kExitUsage;
+}

@@ -1,0 +1,426 @@
+#include "config/config.h"
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+#include "yaml-cpp/yaml.h"
+
+namespace evs::config {
+namespace {
+
+absl::Status Err(const std::string& path, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(path.empty() ? "(document)" : path, ": ", why));
+}
+
+std::string Join(const std::string& path, const std::string& key) {
+  return path.empty() ? key : absl::StrCat(path, ".", key);
+}
+std::string Index(const std::string& path, size_t i) { return absl::StrCat(path, "[", i, "]"); }
+
+const char* KindName(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: return "a map";
+    case YAML::NodeType::Sequence: return "a list";
+    case YAML::NodeType::Scalar: return "a scalar";
+    case YAML::NodeType::Null: return "null";
+    default: return "undefined";
+  }
+}
+
+absl::Status ExpectMap(const YAML::Node& n, const std::string& path) {
+  if (!n.IsMap()) return Err(path, absl::StrCat("must be a map, got ", KindName(n)));
+  return absl::OkStatus();
+}
+
+// Rejects keys outside `allowed`, naming the first unknown one.
+absl::Status CheckKeys(const YAML::Node& n, const std::string& path,
+                       const std::vector<std::string>& allowed) {
+  RETURN_IF_ERROR(ExpectMap(n, path));
+  for (const auto& kv : n) {
+    if (!kv.first.IsScalar()) return Err(path, "keys must be strings");
+    const std::string key = kv.first.Scalar();
+    bool ok = false;
+    for (const auto& a : allowed) ok = ok || a == key;
+    if (!ok)
+      return Err(Join(path, key),
+                 absl::StrCat("unknown key (expected one of: ", absl::StrJoin(allowed, ", "), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GetString(const YAML::Node& n, const std::string& path,
+                                      bool allow_empty = false) {
+  if (!n.IsScalar()) return Err(path, absl::StrCat("must be a string, got ", KindName(n)));
+  if (!allow_empty && n.Scalar().empty()) return Err(path, "must not be empty");
+  return n.Scalar();
+}
+
+absl::StatusOr<double> GetNumber(const YAML::Node& n, const std::string& path) {
+  if (!n.IsScalar()) return Err(path, absl::StrCat("must be a number, got ", KindName(n)));
+  const std::string& s = n.Scalar();
+  char* end = nullptr;
+  double d = std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(d))
+    return Err(path, absl::StrCat("must be a finite number, got '", s, "'"));
+  return d;
+}
+
+absl::StatusOr<uint32_t> GetUint(const YAML::Node& n, const std::string& path, uint32_t min,
+                                 uint32_t max) {
+  ASSIGN_OR_RETURN(double d, GetNumber(n, path));
+  if (d != std::floor(d) || d < min || d > max)
+    return Err(path, absl::StrCat("must be an integer in [", min, ", ", max, "], got ",
+                                  n.Scalar()));
+  return static_cast<uint32_t>(d);
+}
+
+absl::StatusOr<bool> GetBool(const YAML::Node& n, const std::string& path) {
+  if (n.IsScalar()) {
+    const std::string& s = n.Scalar();
+    if (s == "true") return true;
+    if (s == "false") return false;
+  }
+  return Err(path, "must be true or false");
+}
+
+absl::StatusOr<std::vector<std::string>> GetStringList(const YAML::Node& n,
+                                                       const std::string& path) {
+  if (!n.IsSequence()) return Err(path, absl::StrCat("must be a list, got ", KindName(n)));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n.size(); ++i) {
+    ASSIGN_OR_RETURN(std::string s, GetString(n[i], Index(path, i)));
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+absl::Status ParseKafka(const YAML::Node& n, const std::string& path, KafkaProps* out) {
+  RETURN_IF_ERROR(ExpectMap(n, path));
+  for (const auto& kv : n) {
+    const std::string key = kv.first.Scalar();
+    if (!kv.second.IsScalar())
+      return Err(Join(path, key), "librdkafka properties must be scalars");
+    (*out)[key] = kv.second.Scalar();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseModule(const YAML::Node& n, const std::string& path, ModuleSettings* m,
+                         const std::vector<std::string>& extra_keys = {}) {
+  std::vector<std::string> keys = {"name", "group", "metrics_listen", "max_in_flight",
+                                   "txn_max_records", "txn_max_ms"};
+  keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+  RETURN_IF_ERROR(CheckKeys(n, path, keys));
+  if (n["name"]) { ASSIGN_OR_RETURN(m->name, GetString(n["name"], Join(path, "name"))); }
+  if (n["group"]) { ASSIGN_OR_RETURN(m->group, GetString(n["group"], Join(path, "group"))); }
+  if (n["metrics_listen"]) {
+    ASSIGN_OR_RETURN(m->metrics_listen,
+                     GetString(n["metrics_listen"], Join(path, "metrics_listen")));
+    if (m->metrics_listen.find(':') == std::string::npos)
+      return Err(Join(path, "metrics_listen"), "must be host:port");
+  }
+  if (n["max_in_flight"]) {
+    ASSIGN_OR_RETURN(m->max_in_flight,
+                     GetUint(n["max_in_flight"], Join(path, "max_in_flight"), 2, 10000000));
+  }
+  if (n["txn_max_records"]) {
+    ASSIGN_OR_RETURN(m->txn_max_records,
+                     GetUint(n["txn_max_records"], Join(path, "txn_max_records"), 1, 1000000));
+  }
+  if (n["txn_max_ms"]) {
+    ASSIGN_OR_RETURN(m->txn_max_ms, GetUint(n["txn_max_ms"], Join(path, "txn_max_ms"), 1, 60000));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<const transform::TransformChain>> ParseTransform(
+    const YAML::Node& n, const std::string& path, bool output) {
+  return transform::TransformChain::FromYaml(n, path, output);
+}
+
+absl::Status ParseRoute(const YAML::Node& n, const std::string& path, Route* r) {
+  RETURN_IF_ERROR(CheckKeys(n, path,
+                            {"name", "source", "format", "csv", "text_field", "when",
+                             "split_field", "salt", "transform", "variants"}));
+  if (!n["name"]) return Err(Join(path, "name"), "is required");
+  ASSIGN_OR_RETURN(r->name, GetString(n["name"], Join(path, "name")));
+  if (!n["source"]) return Err(Join(path, "source"), "is required (the event topic)");
+  ASSIGN_OR_RETURN(r->source, GetString(n["source"], Join(path, "source")));
+  if (n["format"]) {
+    ASSIGN_OR_RETURN(std::string f, GetString(n["format"], Join(path, "format")));
+    if (f == "json") r->format = Format::kJson;
+    else if (f == "csv") r->format = Format::kCsv;
+    else if (f == "text") r->format = Format::kText;
+    else return Err(Join(path, "format"), absl::StrCat("unknown format '", f, "' (expected json, csv, text)"));
+  }
+  if (n["csv"]) {
+    const std::string p = Join(path, "csv");
+    RETURN_IF_ERROR(CheckKeys(n["csv"], p, {"columns", "delimiter"}));
+    if (n["csv"]["columns"]) {
+      ASSIGN_OR_RETURN(r->csv.columns, GetStringList(n["csv"]["columns"], Join(p, "columns")));
+      std::set<std::string> seen;
+      for (size_t i = 0; i < r->csv.columns.size(); ++i)
+        if (!seen.insert(r->csv.columns[i]).second)
+          return Err(Index(Join(p, "columns"), i), absl::StrCat("duplicate column '", r->csv.columns[i], "'"));
+    }
+    if (n["csv"]["delimiter"]) {
+      ASSIGN_OR_RETURN(std::string d, GetString(n["csv"]["delimiter"], Join(p, "delimiter")));
+      if (d.size() != 1 || d == "\"" || d == "\n")
+        return Err(Join(p, "delimiter"), "must be one character other than quote or newline");
+      r->csv.delimiter = d[0];
+    }
+  }
+  if (r->format == Format::kCsv && r->csv.columns.empty())
+    return Err(Join(path, "csv.columns"), "is required when format is csv");
+  if (n["text_field"]) {
+    ASSIGN_OR_RETURN(r->text_field, GetString(n["text_field"], Join(path, "text_field")));
+  }
+  if (n["when"]) {
+    ASSIGN_OR_RETURN(std::string w, GetString(n["when"], Join(path, "when")));
+    auto e = transform::Expr::Parse(w);
+    if (!e.ok()) return Err(Join(path, "when"), std::string(e.status().message()));
+    r->when = *e;
+  }
+  if (n["split_field"]) {
+    ASSIGN_OR_RETURN(r->split_field, GetString(n["split_field"], Join(path, "split_field")));
+  }
+  r->salt = r->name;
+  if (n["salt"]) { ASSIGN_OR_RETURN(r->salt, GetString(n["salt"], Join(path, "salt"))); }
+  if (n["transform"]) {
+    ASSIGN_OR_RETURN(r->transform, ParseTransform(n["transform"], Join(path, "transform"), false));
+  }
+  const std::string vp = Join(path, "variants");
+  if (!n["variants"]) return Err(vp, "is required (at least one variant)");
+  if (!n["variants"].IsSequence() || n["variants"].size() == 0)
+    return Err(vp, "must be a non-empty list");
+  std::set<std::string> names;
+  double total = 0;
+  for (size_t i = 0; i < n["variants"].size(); ++i) {
+    const YAML::Node v = n["variants"][i];
+    const std::string p = Index(vp, i);
+    RETURN_IF_ERROR(CheckKeys(v, p, {"name", "job", "model", "weight", "shadow"}));
+    Variant var;
+    if (!v["job"]) return Err(Join(p, "job"), "is required");
+    ASSIGN_OR_RETURN(var.job, GetString(v["job"], Join(p, "job")));
+    if (!v["model"]) return Err(Join(p, "model"), "is required");
+    ASSIGN_OR_RETURN(var.model, GetString(v["model"], Join(p, "model")));
+    var.name = var.model;
+    if (v["name"]) { ASSIGN_OR_RETURN(var.name, GetString(v["name"], Join(p, "name"))); }
+    if (!names.insert(var.name).second)
+      return Err(Join(p, "name"), absl::StrCat("duplicate variant name '", var.name, "'"));
+    if (v["shadow"]) { ASSIGN_OR_RETURN(var.shadow, GetBool(v["shadow"], Join(p, "shadow"))); }
+    if (v["weight"]) {
+      ASSIGN_OR_RETURN(var.weight, GetNumber(v["weight"], Join(p, "weight")));
+      if (var.weight < 0) return Err(Join(p, "weight"), "must be >= 0");
+      if (var.shadow) return Err(Join(p, "weight"), "a shadow variant takes no weight (it gets a copy of every event)");
+    } else if (!var.shadow) {
+      return Err(Join(p, "weight"), "is required for a non-shadow variant");
+    }
+    total += var.weight;
+    r->variants.push_back(std::move(var));
+  }
+  if (total <= 0)
+    return Err(vp, "the weights of the non-shadow variants must add up to more than 0");
+  return absl::OkStatus();
+}
+
+absl::Status ParseOutput(const YAML::Node& n, const std::string& path, Output* o) {
+  RETURN_IF_ERROR(CheckKeys(n, path, {"name", "match", "topic", "transform", "attach", "attach_fields"}));
+  if (!n["name"]) return Err(Join(path, "name"), "is required");
+  ASSIGN_OR_RETURN(o->name, GetString(n["name"], Join(path, "name")));
+  if (!n["topic"]) return Err(Join(path, "topic"), "is required");
+  ASSIGN_OR_RETURN(o->topic, GetString(n["topic"], Join(path, "topic")));
+  if (n["match"]) {
+    const std::string p = Join(path, "match");
+    const YAML::Node m = n["match"];
+    RETURN_IF_ERROR(CheckKeys(m, p, {"route", "model", "variant", "shadow"}));
+    if (m["route"]) { ASSIGN_OR_RETURN(o->match.route, GetString(m["route"], Join(p, "route"))); }
+    if (m["model"]) { ASSIGN_OR_RETURN(o->match.model, GetString(m["model"], Join(p, "model"))); }
+    if (m["variant"]) { ASSIGN_OR_RETURN(o->match.variant, GetString(m["variant"], Join(p, "variant"))); }
+    if (m["shadow"]) { ASSIGN_OR_RETURN(o->match.shadow, GetBool(m["shadow"], Join(p, "shadow"))); }
+  }
+  if (n["transform"]) {
+    ASSIGN_OR_RETURN(o->transform, ParseTransform(n["transform"], Join(path, "transform"), true));
+  }
+  if (n["attach"]) {
+    ASSIGN_OR_RETURN(o->attach, GetStringList(n["attach"], Join(path, "attach")));
+    static const std::set<std::string> kAllowed = {"id", "model", "version", "variant",
+                                                   "route", "shadow", "digest", "source", "config"};
+    for (size_t i = 0; i < o->attach.size(); ++i)
+      if (!kAllowed.count(o->attach[i]))
+        return Err(Index(Join(path, "attach"), i),
+                   absl::StrCat("unknown item '", o->attach[i],
+                                "' (expected id, model, version, variant, route, shadow, digest, source, config)"));
+  }
+  if (n["attach_fields"]) {
+    ASSIGN_OR_RETURN(o->attach_fields, GetStringList(n["attach_fields"], Join(path, "attach_fields")));
+  }
+  return absl::OkStatus();
+}
+
+const std::set<std::string>& KnownJobTypes() {
+  static const std::set<std::string> k = {"echo"};
+  return k;
+}
+
+absl::Status ParseRoot(const YAML::Node& root, Config* c) {
+  if (!root.IsDefined() || root.IsNull())
+    return Err("", "the config document is empty");
+  if (!root.IsMap()) return Err("", absl::StrCat("the config document must be a map, got ", KindName(root)));
+  RETURN_IF_ERROR(CheckKeys(root, "",
+                            {"version", "guarantee", "kafka", "topics", "limits", "input_adapter",
+                             "output_adapter", "jobs", "routes", "outputs",
+                             "shadow_topic_suffix"}));
+  if (root["version"]) {
+    ASSIGN_OR_RETURN(double v, GetNumber(root["version"], "version"));
+    if (v < 0 || v != std::floor(v) || v > 9e15) return Err("version", "must be a non-negative integer");
+    c->version = static_cast<int64_t>(v);
+  }
+  if (root["guarantee"]) {
+    ASSIGN_OR_RETURN(std::string g, GetString(root["guarantee"], "guarantee"));
+    if (g == "at-least-once") c->guarantee = Guarantee::kAtLeastOnce;
+    else if (g == "exactly-once") c->guarantee = Guarantee::kExactlyOnce;
+    else return Err("guarantee", absl::StrCat("unknown value '", g, "' (expected at-least-once or exactly-once)"));
+  }
+  c->external["bootstrap.servers"] = "localhost:9092";
+  c->internal["bootstrap.servers"] = "localhost:9092";
+  if (root["kafka"]) {
+    RETURN_IF_ERROR(CheckKeys(root["kafka"], "kafka", {"external", "internal"}));
+    if (root["kafka"]["external"]) RETURN_IF_ERROR(ParseKafka(root["kafka"]["external"], "kafka.external", &c->external));
+    if (root["kafka"]["internal"]) RETURN_IF_ERROR(ParseKafka(root["kafka"]["internal"], "kafka.internal", &c->internal));
+  }
+  if (root["topics"]) {
+    const YAML::Node t = root["topics"];
+    RETURN_IF_ERROR(CheckKeys(t, "topics", {"requests_prefix", "results", "config", "models", "status", "dlq"}));
+    struct { const char* key; std::string* dst; } items[] = {
+        {"requests_prefix", &c->topics.requests_prefix}, {"results", &c->topics.results},
+        {"config", &c->topics.config}, {"models", &c->topics.models},
+        {"status", &c->topics.status}, {"dlq", &c->topics.dlq}};
+    for (auto& it : items)
+      if (t[it.key]) { ASSIGN_OR_RETURN(*it.dst, GetString(t[it.key], Join("topics", it.key))); }
+  }
+  if (root["limits"]) {
+    const YAML::Node l = root["limits"];
+    RETURN_IF_ERROR(CheckKeys(l, "limits", {"max_event_bytes", "max_depth"}));
+    if (l["max_event_bytes"]) {
+      ASSIGN_OR_RETURN(c->limits.max_event_bytes, GetUint(l["max_event_bytes"], "limits.max_event_bytes", 1, 100 << 20));
+    }
+    if (l["max_depth"]) {
+      ASSIGN_OR_RETURN(c->limits.max_depth, GetUint(l["max_depth"], "limits.max_depth", 1, 1000));
+    }
+  }
+  if (root["shadow_topic_suffix"]) {
+    ASSIGN_OR_RETURN(c->shadow_topic_suffix, GetString(root["shadow_topic_suffix"], "shadow_topic_suffix", true));
+  }
+  c->input_adapter.name = "input-adapter";
+  c->output_adapter.name = "output-adapter";
+  if (root["input_adapter"]) RETURN_IF_ERROR(ParseModule(root["input_adapter"], "input_adapter", &c->input_adapter));
+  if (root["output_adapter"]) RETURN_IF_ERROR(ParseModule(root["output_adapter"], "output_adapter", &c->output_adapter));
+  if (c->input_adapter.group.empty()) c->input_adapter.group = "evs-" + c->input_adapter.name;
+  if (c->output_adapter.group.empty()) c->output_adapter.group = "evs-" + c->output_adapter.name;
+
+  std::set<std::string> module_names = {c->input_adapter.name};
+  if (!module_names.insert(c->output_adapter.name).second)
+    return Err("output_adapter.name", absl::StrCat("duplicate module name '", c->output_adapter.name, "'"));
+  if (root["jobs"]) {
+    const YAML::Node j = root["jobs"];
+    RETURN_IF_ERROR(ExpectMap(j, "jobs"));
+    for (const auto& kv : j) {
+      Job job;
+      job.name = kv.first.Scalar();
+      const std::string p = Join("jobs", job.name);
+      if (job.name.empty()) return Err("jobs", "job names must not be empty");
+      RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module, {"type"}));
+      if (!kv.second["type"]) return Err(Join(p, "type"), "is required");
+      ASSIGN_OR_RETURN(job.type, GetString(kv.second["type"], Join(p, "type")));
+      if (!KnownJobTypes().count(job.type))
+        return Err(Join(p, "type"), absl::StrCat("unknown job type '", job.type, "' (expected echo)"));
+      if (job.module.name.empty()) job.module.name = job.name;
+      if (job.module.group.empty()) job.module.group = "evs-job-" + job.name;
+      if (!module_names.insert(job.module.name).second)
+        return Err(Join(p, "name"), absl::StrCat("duplicate module name '", job.module.name, "'"));
+      c->jobs.push_back(std::move(job));
+    }
+  }
+  if (root["routes"]) {
+    const YAML::Node r = root["routes"];
+    if (!r.IsSequence()) return Err("routes", absl::StrCat("must be a list, got ", KindName(r)));
+    std::set<std::string> names;
+    for (size_t i = 0; i < r.size(); ++i) {
+      Route route;
+      const std::string p = Index("routes", i);
+      RETURN_IF_ERROR(ParseRoute(r[i], p, &route));
+      if (!names.insert(route.name).second)
+        return Err(Join(p, "name"), absl::StrCat("duplicate route name '", route.name, "'"));
+      for (size_t v = 0; v < route.variants.size(); ++v)
+        if (!c->FindJob(route.variants[v].job))
+          return Err(Join(Index(Join(p, "variants"), v), "job"),
+                     absl::StrCat("unknown job '", route.variants[v].job, "' (not under jobs:)"));
+      c->routes.push_back(std::move(route));
+    }
+  }
+  if (root["outputs"]) {
+    const YAML::Node o = root["outputs"];
+    if (!o.IsSequence()) return Err("outputs", absl::StrCat("must be a list, got ", KindName(o)));
+    std::set<std::string> names;
+    for (size_t i = 0; i < o.size(); ++i) {
+      Output out;
+      const std::string p = Index("outputs", i);
+      RETURN_IF_ERROR(ParseOutput(o[i], p, &out));
+      if (!names.insert(out.name).second)
+        return Err(Join(p, "name"), absl::StrCat("duplicate output name '", out.name, "'"));
+      c->outputs.push_back(std::move(out));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+const Job* Config::FindJob(const std::string& name) const {
+  for (const Job& j : jobs)
+    if (j.name == name) return &j;
+  return nullptr;
+}
+
+const char* GuaranteeName(Guarantee g) {
+  return g == Guarantee::kExactlyOnce ? "exactly-once" : "at-least-once";
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(const std::string& yaml_text) {
+  auto c = std::make_shared<Config>();
+  c->source_text = yaml_text;
+  YAML::Node root;
+  try {
+    std::vector<YAML::Node> docs = YAML::LoadAll(yaml_text);
+    if (docs.size() > 1) return Err("", "expected one YAML document, found several");
+    if (!docs.empty()) root = docs[0];
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("YAML syntax error at line ", e.mark.line + 1,
+                                                   ", column ", e.mark.column + 1, ": ", e.msg));
+  }
+  try {
+    RETURN_IF_ERROR(ParseRoot(root, c.get()));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config error at line ", e.mark.line + 1, ": ", e.msg));
+  }
+  return std::shared_ptr<const Config>(std::move(c));
+}
+
+absl::StatusOr<std::shared_ptr<const Config>> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = ParseConfig(ss.str());
+  if (!c.ok())
+    return absl::Status(c.status().code(), absl::StrCat(path, ": ", c.status().message()));
+  return c;
+}
+
+}  // namespace evs::config

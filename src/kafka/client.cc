@@ -1,0 +1,152 @@
+#include "kafka/client.h"
+
+#include "common/fmt_compat.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace evs::kafka {
+
+void HandleDeleter::operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+
+absl::StatusOr<ConfPtr> MakeConf(const Props& props, const Props& overrides) {
+  ConfPtr conf(rd_kafka_conf_new());
+  char errstr[512];
+  auto set = [&](const std::string& k, const std::string& v) -> absl::Status {
+    if (rd_kafka_conf_set(conf.get(), k.c_str(), v.c_str(), errstr, sizeof errstr) !=
+        RD_KAFKA_CONF_OK)
+      return absl::InvalidArgumentError(absl::StrCat("kafka property '", k, "': ", errstr));
+    return absl::OkStatus();
+  };
+  for (const auto& [k, v] : props)
+    if (!overrides.count(k)) RETURN_IF_ERROR(set(k, v));
+  for (const auto& [k, v] : overrides) RETURN_IF_ERROR(set(k, v));
+  return conf;
+}
+
+absl::StatusOr<HandlePtr> MakeHandle(rd_kafka_type_t type, ConfPtr conf) {
+  char errstr[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf.get(), errstr, sizeof errstr);
+  if (!rk) return absl::InvalidArgumentError(absl::StrCat("cannot create kafka client: ", errstr));
+  conf.release();  // rd_kafka_new took ownership
+  return HandlePtr(rk);
+}
+
+absl::Status ErrorToStatus(rd_kafka_error_t* err, std::string_view what) {
+  if (!err) return absl::OkStatus();
+  return absl::UnavailableError(absl::StrCat(AV(what), ": ", rd_kafka_error_string(err)));
+}
+
+bool InRecord::Header(const char* name, std::string_view* out) const {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const void* v;
+  size_t n;
+  if (rd_kafka_header_get_last(hdrs, name, &v, &n) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  *out = v ? std::string_view(static_cast<const char*>(v), n) : std::string_view();
+  return true;
+}
+
+std::vector<Header> InRecord::Headers() const {
+  std::vector<evs::kafka::Header> out;
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
+  const char* name;
+  const void* v;
+  size_t n;
+  for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR;
+       ++i)
+    out.emplace_back(name, v ? std::string(static_cast<const char*>(v), n) : std::string());
+  return out;
+}
+
+absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque) {
+  for (;;) {
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (!r.headers.empty()) {
+      hdrs = rd_kafka_headers_new(r.headers.size());
+      for (const auto& [k, v] : r.headers)
+        rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
+    }
+    rd_kafka_resp_err_t err = rd_kafka_producev(
+        rk, RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
+        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+        RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
+        RD_KAFKA_V_VALUE(r.has_value ? const_cast<char*>(r.value.data()) : nullptr,
+                         r.has_value ? r.value.size() : 0),
+        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+    if (hdrs) rd_kafka_headers_destroy(hdrs);  // not taken on failure
+    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk, 10);
+      continue;
+    }
+    return absl::UnavailableError(
+        absl::StrCat("produce to '", r.topic, "' failed: ", rd_kafka_err2str(err)));
+  }
+}
+
+absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::string& topic,
+                                               int timeout_ms) {
+  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(props, {{"group.id", "evs-reader"},
+                                                  {"enable.auto.commit", "false"},
+                                                  {"enable.partition.eof", "false"}}));
+  ASSIGN_OR_RETURN(HandlePtr rk, MakeHandle(RD_KAFKA_CONSUMER, std::move(conf)));
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, timeout_ms);
+  rd_kafka_topic_destroy(rkt);
+  if (err) return absl::UnavailableError(absl::StrCat("metadata for '", topic, "': ", rd_kafka_err2str(err)));
+  std::vector<int32_t> parts;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    if (md->topics[i].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+    for (int p = 0; p < md->topics[i].partition_cnt; ++p)
+      parts.push_back(md->topics[i].partitions[p].id);
+  }
+  rd_kafka_metadata_destroy(md);
+  std::vector<OutRecord> out;
+  if (parts.empty()) return out;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(parts.size()));
+  std::map<int32_t, int64_t> ends;
+  for (int32_t p : parts) {
+    int64_t lo = 0, hi = 0;
+    err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, timeout_ms);
+    if (err) return absl::UnavailableError(absl::StrCat("offsets of '", topic, "': ", rd_kafka_err2str(err)));
+    if (hi > lo) {
+      ends[p] = hi;
+      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = lo;
+    }
+  }
+  if (ends.empty()) return out;
+  rd_kafka_assign(rk.get(), list.get());
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!ends.empty()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return absl::DeadlineExceededError(absl::StrCat("reading '", topic, "' timed out"));
+    MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
+    if (!m) continue;
+    if (m->err) {
+      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+      return absl::UnavailableError(absl::StrCat("reading '", topic, "': ", rd_kafka_message_errstr(m.get())));
+    }
+    InRecord in(m.get());
+    OutRecord r;
+    r.topic = topic;
+    r.partition = in.partition();
+    r.has_key = in.has_key();
+    r.key = std::string(in.key());
+    r.has_value = in.has_value();
+    r.value = std::string(in.value());
+    r.headers = in.Headers();
+    out.push_back(std::move(r));
+    auto it = ends.find(in.partition());
+    if (it != ends.end() && in.offset() + 1 >= it->second) ends.erase(it);
+  }
+  rd_kafka_consumer_close(rk.get());
+  return out;
+}
+
+}  // namespace evs::kafka

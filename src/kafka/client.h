@@ -1,0 +1,113 @@
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace evs::kafka {
+
+// RAII owners for librdkafka objects. Every handle the project creates lives
+// in one of these; nothing calls *_destroy by hand.
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const;
+};
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct MessageDeleter {
+  void operator()(rd_kafka_message_t* m) const { rd_kafka_message_destroy(m); }
+};
+struct HeadersDeleter {
+  void operator()(rd_kafka_headers_t* h) const { rd_kafka_headers_destroy(h); }
+};
+struct ErrorDeleter {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
+struct GroupMetadataDeleter {
+  void operator()(rd_kafka_consumer_group_metadata_t* g) const {
+    rd_kafka_consumer_group_metadata_destroy(g);
+  }
+};
+
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using PartitionListPtr = std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using MessagePtr = std::unique_ptr<rd_kafka_message_t, MessageDeleter>;
+using HeadersPtr = std::unique_ptr<rd_kafka_headers_t, HeadersDeleter>;
+using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+using GroupMetadataPtr =
+    std::unique_ptr<rd_kafka_consumer_group_metadata_t, GroupMetadataDeleter>;
+
+using Props = std::map<std::string, std::string>;
+using Header = std::pair<std::string, std::string>;
+
+// Builds a conf from pass-through properties plus the caller's overrides
+// (overrides win). The error names the property librdkafka refused.
+absl::StatusOr<ConfPtr> MakeConf(const Props& props, const Props& overrides = {});
+absl::StatusOr<HandlePtr> MakeHandle(rd_kafka_type_t type, ConfPtr conf);
+absl::Status ErrorToStatus(rd_kafka_error_t* err, std::string_view what);  // does not destroy
+
+// A record to produce. partition -1 lets the partitioner hash the key.
+struct OutRecord {
+  std::string topic;
+  std::string key;
+  bool has_key = false;
+  std::string value;
+  bool has_value = true;  // false produces a tombstone
+  std::vector<Header> headers;
+  int32_t partition = RD_KAFKA_PARTITION_UA;
+};
+
+// A consumed record: a view over a librdkafka message, valid while the
+// message lives.
+class InRecord {
+ public:
+  explicit InRecord(const rd_kafka_message_t* m) : m_(m) {}
+  std::string_view topic() const { return rd_kafka_topic_name(m_->rkt); }
+  int32_t partition() const { return m_->partition; }
+  int64_t offset() const { return m_->offset; }
+  bool has_key() const { return m_->key != nullptr; }
+  std::string_view key() const {
+    return m_->key ? std::string_view(static_cast<const char*>(m_->key), m_->key_len)
+                   : std::string_view();
+  }
+  bool has_value() const { return m_->payload != nullptr; }
+  std::string_view value() const {
+    return m_->payload ? std::string_view(static_cast<const char*>(m_->payload), m_->len)
+                       : std::string_view();
+  }
+  int64_t timestamp_ms() const { return rd_kafka_message_timestamp(m_, nullptr); }
+  // Returns the last header of that name, if any.
+  bool Header(const char* name, std::string_view* out) const;
+  // All headers in order.
+  std::vector<evs::kafka::Header> Headers() const;
+  const rd_kafka_message_t* raw() const { return m_; }
+
+ private:
+  const rd_kafka_message_t* m_;
+};
+
+// Produces a record. Blocks (serving delivery reports) while librdkafka's
+// local queue is full. opaque is handed to the delivery report.
+absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque);
+
+// Reads every record of `topic` from the beginning up to the high watermark
+// at call time (no consumer group). For small control topics (config,
+// models, status).
+absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::string& topic,
+                                               int timeout_ms = 10000);
+
+}  // namespace evs::kafka

@@ -1,0 +1,411 @@
+#include "kafka/stream_runner.h"
+
+#include <chrono>
+
+#include "absl/strings/str_cat.h"
+#include "common/headers.h"
+#include "common/status_macros.h"
+#include "common/fmt_compat.h"
+#include "spdlog/spdlog.h"
+
+namespace evs::kafka {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+int64_t MsSince(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+Props WithDefaults(Props props, const Props& defaults) {
+  for (const auto& [k, v] : defaults) props.emplace(k, v);  // keeps the user's value
+  return props;
+}
+
+bool HasHeader(const rd_kafka_message_t* m, const char* name) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (rd_kafka_message_headers(m, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
+  const void* v;
+  size_t n;
+  return rd_kafka_header_get_last(hdrs, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR;
+}
+
+}  // namespace
+
+StreamRunner::StreamRunner(RunnerOptions options, RecordProcessor* processor)
+    : opts_(std::move(options)), processor_(processor) {
+  if (opts_.transactional_id.empty()) opts_.transactional_id = opts_.name;
+}
+
+StreamRunner::~StreamRunner() {
+  // The producer goes first: its destruction may still deliver reports that
+  // point into partitions_.
+  producer_.reset();
+  consumer_.reset();
+}
+
+void StreamRunner::DeliveryCb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+  static_cast<StreamRunner*>(opaque)->OnDelivery(m);
+}
+
+void StreamRunner::RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t* parts, void* opaque) {
+  static_cast<StreamRunner*>(opaque)->OnRebalance(err, parts);
+}
+
+absl::Status StreamRunner::Init() {
+  const bool eos = opts_.guarantee == Guarantee::kExactlyOnce;
+  Props cdefaults = {{"auto.offset.reset", "earliest"}, {"session.timeout.ms", "10000"},
+                     {"heartbeat.interval.ms", "1000"}};
+  Props coverrides = {{"group.id", opts_.group},
+                      {"enable.auto.commit", eos ? "false" : "true"},
+                      {"enable.auto.offset.store", "false"},
+                      {"enable.partition.eof", "false"}};
+  if (eos) coverrides["isolation.level"] = "read_committed";
+  ASSIGN_OR_RETURN(ConfPtr cconf,
+                   MakeConf(WithDefaults(opts_.consumer_props, cdefaults), coverrides));
+  rd_kafka_conf_set_rebalance_cb(cconf.get(), &StreamRunner::RebalanceCb);
+  rd_kafka_conf_set_opaque(cconf.get(), this);
+  ASSIGN_OR_RETURN(consumer_, MakeHandle(RD_KAFKA_CONSUMER, std::move(cconf)));
+  rd_kafka_poll_set_consumer(consumer_.get());
+
+  Props pdefaults = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
+  Props poverrides;
+  if (eos) {
+    poverrides["transactional.id"] = opts_.transactional_id;
+    pdefaults["transaction.timeout.ms"] = "10000";
+  }
+  ASSIGN_OR_RETURN(ConfPtr pconf,
+                   MakeConf(WithDefaults(opts_.producer_props, pdefaults), poverrides));
+  rd_kafka_conf_set_dr_msg_cb(pconf.get(), &StreamRunner::DeliveryCb);
+  rd_kafka_conf_set_opaque(pconf.get(), this);
+  ASSIGN_OR_RETURN(producer_, MakeHandle(RD_KAFKA_PRODUCER, std::move(pconf)));
+  if (eos) {
+    ErrorPtr err(rd_kafka_init_transactions(producer_.get(), 60000));
+    if (err) return ErrorToStatus(err.get(), "init_transactions");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StreamRunner::Subscribe() {
+  std::vector<std::string> topics = processor_->Topics();
+  topics_epoch_ = processor_->TopicsEpoch();
+  if (topics.empty()) {
+    rd_kafka_unsubscribe(consumer_.get());
+    return absl::OkStatus();
+  }
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(topics.size()));
+  for (const auto& t : topics)
+    rd_kafka_topic_partition_list_add(list.get(), t.c_str(), RD_KAFKA_PARTITION_UA);
+  rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), list.get());
+  if (err) return absl::UnavailableError(absl::StrCat("subscribe: ", rd_kafka_err2str(err)));
+  spdlog::info("{}: subscribed to {} topic(s)", opts_.name, topics.size());
+  return absl::OkStatus();
+}
+
+absl::Status StreamRunner::Run() {
+  RETURN_IF_ERROR(Init());
+  RETURN_IF_ERROR(Subscribe());
+  absl::Status s = opts_.guarantee == Guarantee::kExactlyOnce ? RunExactlyOnce() : RunAtLeastOnce();
+  rd_kafka_consumer_close(consumer_.get());  // leaves the group
+  assigned_.store(false);
+  return s;
+}
+
+void StreamRunner::OnDelivery(const rd_kafka_message_t* m) {
+  Slot* slot = static_cast<Slot*>(m->_private);
+  if (m->err) {
+    stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+    const std::string reason = rd_kafka_err2str(m->err);
+    spdlog::warn("{}: delivery to '{}' failed: {}", opts_.name, rd_kafka_topic_name(m->rkt), reason);
+    if (slot == nullptr) return;  // exactly-once: the commit fails and the batch is retried
+    if (HasHeader(m, hdr::kErrorStage)) {
+      fatal_ = absl::StrCat("a dead letter could not be delivered: ", reason);
+    } else {
+      OutRecord failed;
+      failed.topic = rd_kafka_topic_name(m->rkt);
+      failed.has_key = m->key != nullptr;
+      if (m->key) failed.key.assign(static_cast<const char*>(m->key), m->key_len);
+      failed.has_value = m->payload != nullptr;
+      if (m->payload) failed.value.assign(static_cast<const char*>(m->payload), m->len);
+      InRecord view(m);
+      failed.headers = view.Headers();
+      OutRecord dlq = processor_->ProduceFailure(failed, reason);
+      slot->pending++;
+      absl::Status s = Produce(producer_.get(), dlq, slot);
+      if (!s.ok()) {
+        fatal_ = std::string(s.message());
+        slot->pending--;
+      }
+    }
+  } else {
+    stats_.produced.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (slot == nullptr) return;
+  if (--slot->pending == 0 && fatal_.empty()) Advance(slot->ps);
+}
+
+void StreamRunner::Advance(PartitionState* ps) {
+  int64_t next = -1;
+  while (!ps->slots.empty() && ps->slots.front().pending == 0) {
+    next = ps->slots.front().offset + 1;
+    ps->slots.pop_front();
+    stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+  }
+  if (next < 0) return;
+  ps->next_to_store = next;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+  rd_kafka_topic_partition_list_add(list.get(), ps->topic.c_str(), ps->partition)->offset = next;
+  rd_kafka_offsets_store(consumer_.get(), list.get());  // fails harmlessly after a revoke
+}
+
+void StreamRunner::FlushAndCommit() {
+  rd_kafka_resp_err_t err = rd_kafka_flush(producer_.get(), 30000);
+  if (err) spdlog::error("{}: flush did not finish: {}", opts_.name, rd_kafka_err2str(err));
+  // Stored offsets only ever cover fully delivered records, so committing
+  // them is safe even when the flush timed out.
+  err = rd_kafka_commit(consumer_.get(), nullptr, 0);
+  if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+    spdlog::warn("{}: commit: {}", opts_.name, rd_kafka_err2str(err));
+}
+
+void StreamRunner::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto ps = std::make_unique<PartitionState>();
+      ps->topic = parts->elems[i].topic;
+      ps->partition = parts->elems[i].partition;
+      partitions_[{ps->topic, ps->partition}] = std::move(ps);
+    }
+    rd_kafka_assign(consumer_.get(), parts);
+    if (stats_.paused.load()) rd_kafka_pause_partitions(consumer_.get(), parts);
+    assigned_.store(true);
+    spdlog::info("{}: assigned {} partition(s)", opts_.name, parts->cnt);
+    return;
+  }
+  // Revoked or lost: settle everything owed on these partitions first.
+  if (opts_.guarantee == Guarantee::kExactlyOnce) {
+    if (txn_open_) {
+      absl::Status s = CommitTransaction();
+      if (!s.ok()) spdlog::warn("{}: commit on revoke: {}", opts_.name, s.message());
+    }
+  } else {
+    FlushAndCommit();
+  }
+  for (int i = 0; i < parts->cnt; ++i) {
+    auto it = partitions_.find({parts->elems[i].topic, parts->elems[i].partition});
+    if (it == partitions_.end()) continue;
+    if (!it->second->slots.empty()) {
+      fatal_ = "records were still awaiting delivery when their partition was revoked";
+      continue;  // keep the state alive for late delivery reports
+    }
+    partitions_.erase(it);
+  }
+  rd_kafka_assign(consumer_.get(), nullptr);
+  assigned_.store(false);
+  spdlog::info("{}: partitions revoked ({})", opts_.name, rd_kafka_err2str(err));
+}
+
+void StreamRunner::SetPaused(bool paused) {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  PartitionListPtr list(raw);
+  if (paused) {
+    rd_kafka_pause_partitions(consumer_.get(), list.get());
+    stats_.pauses.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    rd_kafka_resume_partitions(consumer_.get(), list.get());
+  }
+  stats_.paused.store(paused);
+}
+
+void StreamRunner::UpdateLag() {
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  std::vector<PartitionLag> lag;
+  if (rd_kafka_assignment(consumer_.get(), &raw) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    PartitionListPtr list(raw);
+    rd_kafka_position(consumer_.get(), list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const auto& e = list->elems[i];
+      int64_t lo = -1, hi = -1;
+      if (rd_kafka_get_watermark_offsets(consumer_.get(), e.topic, e.partition, &lo, &hi) ||
+          hi < 0)
+        continue;
+      int64_t pos = e.offset >= 0 ? e.offset : lo;
+      lag.push_back({e.topic, e.partition, std::max<int64_t>(0, hi - pos)});
+    }
+  }
+  std::lock_guard<std::mutex> l(lag_mu_);
+  lag_ = std::move(lag);
+}
+
+std::vector<PartitionLag> StreamRunner::Lag() const {
+  std::lock_guard<std::mutex> l(lag_mu_);
+  return lag_;
+}
+
+absl::Status StreamRunner::RunAtLeastOnce() {
+  auto last_lag = Clock::now();
+  const uint64_t resume_at = opts_.max_in_flight / 2;
+  while (!stop_.load() && fatal_.empty()) {
+    processor_->BetweenRecords();
+    if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
+    const uint64_t in_flight = stats_.in_flight.load(std::memory_order_relaxed);
+    if (!stats_.paused.load() && in_flight >= opts_.max_in_flight) SetPaused(true);
+    if (stats_.paused.load() && in_flight <= resume_at) SetPaused(false);
+    if (MsSince(last_lag) >= 1000) {
+      UpdateLag();
+      last_lag = Clock::now();
+    }
+    rd_kafka_poll(producer_.get(), 0);
+    MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), stats_.paused.load() ? 10 : 50));
+    if (!m) continue;
+    if (m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        spdlog::warn("{}: consumer: {}", opts_.name, rd_kafka_message_errstr(m.get()));
+      continue;
+    }
+    stats_.consumed.fetch_add(1, std::memory_order_relaxed);
+    InRecord in(m.get());
+    PartitionKey key{std::string(in.topic()), in.partition()};
+    auto it = partitions_.find(key);
+    if (it == partitions_.end()) {
+      auto ps = std::make_unique<PartitionState>();
+      ps->topic = key.first;
+      ps->partition = key.second;
+      it = partitions_.emplace(key, std::move(ps)).first;
+    }
+    PartitionState* ps = it->second.get();
+    ps->slots.push_back(Slot{ps, in.offset(), 1});  // the 1 guards against early completion
+    Slot* slot = &ps->slots.back();
+    stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+    out_buf_.clear();
+    processor_->Process(in, &out_buf_);
+    for (OutRecord& r : out_buf_) {
+      slot->pending++;
+      absl::Status s = Produce(producer_.get(), r, slot);
+      if (s.ok()) continue;
+      stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+      OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
+      s = Produce(producer_.get(), dlq, slot);
+      if (!s.ok()) {
+        slot->pending--;
+        fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
+      }
+    }
+    if (--slot->pending == 0 && fatal_.empty()) Advance(ps);
+  }
+  spdlog::info("{}: stopping: delivering in-flight records and committing", opts_.name);
+  FlushAndCommit();
+  if (!fatal_.empty()) return absl::InternalError(fatal_);
+  return absl::OkStatus();
+}
+
+absl::Status StreamRunner::CommitTransaction() {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(txn_offsets_.size()));
+  for (const auto& [k, off] : txn_offsets_)
+    rd_kafka_topic_partition_list_add(list.get(), k.first.c_str(), k.second)->offset = off;
+  GroupMetadataPtr gm(rd_kafka_consumer_group_metadata(consumer_.get()));
+  for (int attempt = 0;; ++attempt) {
+    ErrorPtr err(rd_kafka_send_offsets_to_transaction(producer_.get(), list.get(), gm.get(), -1));
+    if (!err) err.reset(rd_kafka_commit_transaction(producer_.get(), -1));
+    if (!err) break;
+    if (rd_kafka_error_is_fatal(err.get())) {
+      fatal_ = absl::StrCat("fatal transaction error: ", rd_kafka_error_string(err.get()));
+      return absl::InternalError(fatal_);
+    }
+    if (rd_kafka_error_txn_requires_abort(err.get()) || attempt >= 5) {
+      spdlog::warn("{}: transaction aborted: {}", opts_.name, rd_kafka_error_string(err.get()));
+      return AbortAndRewind();
+    }
+    spdlog::warn("{}: commit retry: {}", opts_.name, rd_kafka_error_string(err.get()));
+  }
+  txn_open_ = false;
+  txn_records_ = 0;
+  txn_offsets_.clear();
+  stats_.txn_commits.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
+absl::Status StreamRunner::AbortAndRewind() {
+  ErrorPtr err(rd_kafka_abort_transaction(producer_.get(), -1));
+  txn_open_ = false;
+  txn_records_ = 0;
+  txn_offsets_.clear();
+  stats_.txn_aborts.fetch_add(1, std::memory_order_relaxed);
+  if (err) {
+    fatal_ = absl::StrCat("abort_transaction: ", rd_kafka_error_string(err.get()));
+    return absl::InternalError(fatal_);
+  }
+  rd_kafka_topic_partition_list_t* raw = nullptr;
+  if (rd_kafka_assignment(consumer_.get(), &raw) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    return absl::OkStatus();
+  PartitionListPtr list(raw);
+  if (list->cnt == 0) return absl::OkStatus();
+  rd_kafka_committed(consumer_.get(), list.get(), 10000);
+  for (int i = 0; i < list->cnt; ++i)
+    if (list->elems[i].offset < 0) list->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+  ErrorPtr serr(rd_kafka_seek_partitions(consumer_.get(), list.get(), -1));
+  if (serr) spdlog::warn("{}: rewind: {}", opts_.name, rd_kafka_error_string(serr.get()));
+  return absl::Status(absl::StatusCode::kAborted, "transaction aborted and rewound");
+}
+
+absl::Status StreamRunner::RunExactlyOnce() {
+  auto last_lag = Clock::now();
+  auto txn_start = Clock::now();
+  while (!stop_.load() && fatal_.empty()) {
+    if (!txn_open_) {
+      processor_->BetweenRecords();
+      if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
+    }
+    if (MsSince(last_lag) >= 1000) {
+      UpdateLag();
+      last_lag = Clock::now();
+    }
+    rd_kafka_poll(producer_.get(), 0);
+    int timeout = 50;
+    if (txn_open_) timeout = std::max<int64_t>(0, opts_.txn_max_ms - MsSince(txn_start));
+    MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), timeout));
+    if (m && m->err) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+        spdlog::warn("{}: consumer: {}", opts_.name, rd_kafka_message_errstr(m.get()));
+      m.reset();
+    }
+    if (m) {
+      if (!txn_open_) {
+        ErrorPtr err(rd_kafka_begin_transaction(producer_.get()));
+        if (err) {
+          fatal_ = absl::StrCat("begin_transaction: ", rd_kafka_error_string(err.get()));
+          break;
+        }
+        txn_open_ = true;
+        txn_start = Clock::now();
+      }
+      stats_.consumed.fetch_add(1, std::memory_order_relaxed);
+      InRecord in(m.get());
+      out_buf_.clear();
+      processor_->Process(in, &out_buf_);
+      for (OutRecord& r : out_buf_) {
+        absl::Status s = Produce(producer_.get(), r, nullptr);
+        if (s.ok()) continue;
+        stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+        s = Produce(producer_.get(), processor_->ProduceFailure(r, std::string(s.message())), nullptr);
+        if (!s.ok()) fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
+      }
+      txn_offsets_[{std::string(in.topic()), in.partition()}] = in.offset() + 1;
+      txn_records_++;
+    }
+    if (txn_open_ && (txn_records_ >= opts_.txn_max_records || MsSince(txn_start) >= opts_.txn_max_ms)) {
+      absl::Status s = CommitTransaction();
+      if (!s.ok() && !fatal_.empty()) break;
+    }
+  }
+  if (txn_open_ && fatal_.empty()) {
+    spdlog::info("{}: stopping: committing the open transaction", opts_.name);
+    (void)CommitTransaction();
+  }
+  if (!fatal_.empty()) return absl::InternalError(fatal_);
+  return absl::OkStatus();
+}
+
+}  // namespace evs::kafka

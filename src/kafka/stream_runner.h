@@ -1,0 +1,151 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kafka/client.h"
+
+namespace evs::kafka {
+
+// What a module does with one consumed record. Called only on the runner
+// thread. Process appends every output of the record (results and dead
+// letters alike) to *out; the runner owns delivery and offsets.
+class RecordProcessor {
+ public:
+  virtual ~RecordProcessor() = default;
+  virtual void Process(const InRecord& in, std::vector<OutRecord>* out) = 0;
+  // Called between two records and on idle polls: the only place a module
+  // may swap its configuration, so no record sees two configs.
+  virtual void BetweenRecords() {}
+  // Topics to subscribe; re-read after BetweenRecords when topics_epoch()
+  // changes.
+  virtual std::vector<std::string> Topics() const = 0;
+  virtual uint64_t TopicsEpoch() const { return 0; }
+  // Builds the dead letter for an output that could not be delivered.
+  virtual OutRecord ProduceFailure(const OutRecord& failed, const std::string& reason) = 0;
+  // A JSON object describing the active configuration (for /status). Called
+  // from other threads: implementations must be thread-safe.
+  virtual std::string Describe() const { return "{}"; }
+};
+
+enum class Guarantee { kAtLeastOnce, kExactlyOnce };
+
+struct RunnerOptions {
+  std::string name;          // module instance name (logs, transactional.id)
+  std::string group;         // consumer group
+  Props consumer_props;      // cluster of the input topics
+  Props producer_props;      // cluster of the outputs (same cluster for exactly-once)
+  Guarantee guarantee = Guarantee::kAtLeastOnce;
+  uint32_t max_in_flight = 20000;  // at-least-once: records awaiting delivery
+  uint32_t txn_max_records = 1000;
+  uint32_t txn_max_ms = 100;
+  std::string transactional_id;    // exactly-once; defaults to name
+};
+
+// Counters the runner keeps; read by metrics collectors from any thread.
+struct RunnerStats {
+  std::atomic<uint64_t> consumed{0};
+  std::atomic<uint64_t> produced{0};
+  std::atomic<uint64_t> produce_failures{0};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> pauses{0};
+  std::atomic<uint64_t> txn_commits{0};
+  std::atomic<uint64_t> txn_aborts{0};
+  std::atomic<bool> paused{false};
+};
+
+struct PartitionLag {
+  std::string topic;
+  int32_t partition;
+  int64_t lag;
+};
+
+// Runs consume -> process -> produce for one module with the configured
+// delivery guarantee.
+//
+// at-least-once: offsets are stored only when every output of a record and of
+// all records before it on that partition is delivered (auto-commit sends
+// stored offsets). Records awaiting delivery form the bounded queue: above
+// max_in_flight the assigned partitions are paused, below half they resume;
+// the consumer is polled throughout, so the group membership stays alive.
+//
+// exactly-once: outputs and consumed offsets go in one Kafka transaction of
+// up to txn_max_records records or txn_max_ms; abortable errors abort and
+// rewind to the committed offsets; fatal errors (fencing) end Run with an
+// error.
+//
+// Run blocks on the calling thread until Stop() (any thread) or a fatal
+// error; on stop it finishes the record in hand, delivers and commits, and
+// leaves the group.
+class StreamRunner {
+ public:
+  StreamRunner(RunnerOptions options, RecordProcessor* processor);
+  ~StreamRunner();
+  StreamRunner(const StreamRunner&) = delete;
+  StreamRunner& operator=(const StreamRunner&) = delete;
+
+  absl::Status Run();
+  void Stop() { stop_.store(true); }
+  const RunnerStats& stats() const { return stats_; }
+  std::vector<PartitionLag> Lag() const;  // thread-safe snapshot
+  bool assigned() const { return assigned_.load(); }
+
+ private:
+  struct PartitionState;
+  struct Slot {
+    PartitionState* ps;
+    int64_t offset;
+    uint32_t pending;
+  };
+  struct PartitionState {
+    std::string topic;
+    int32_t partition;
+    std::deque<Slot> slots;  // records not yet fully delivered, in offset order
+    int64_t next_to_store = -1;
+  };
+  using PartitionKey = std::pair<std::string, int32_t>;
+
+  absl::Status Init();
+  absl::Status Subscribe();
+  absl::Status RunAtLeastOnce();
+  absl::Status RunExactlyOnce();
+  void OnDelivery(const rd_kafka_message_t* m);
+  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  void Advance(PartitionState* ps);
+  void FlushAndCommit();
+  void UpdateLag();
+  absl::Status CommitTransaction();
+  absl::Status AbortAndRewind();
+  void SetPaused(bool paused);
+
+  static void DeliveryCb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
+  static void RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* parts, void* opaque);
+
+  RunnerOptions opts_;
+  RecordProcessor* processor_;
+  HandlePtr consumer_;
+  HandlePtr producer_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> assigned_{false};
+  RunnerStats stats_;
+  std::map<PartitionKey, std::unique_ptr<PartitionState>> partitions_;
+  uint64_t topics_epoch_ = 0;
+  std::vector<OutRecord> out_buf_;
+  std::string fatal_;  // set from callbacks; ends Run
+  bool txn_open_ = false;
+  uint64_t txn_records_ = 0;
+  std::map<PartitionKey, int64_t> txn_offsets_;  // next offset per partition in this txn
+  mutable std::mutex lag_mu_;
+  std::vector<PartitionLag> lag_;
+};
+
+}  // namespace evs::kafka

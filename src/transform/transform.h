@@ -1,0 +1,67 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/value.h"
+
+namespace YAML {
+class Node;
+}  // namespace YAML
+
+namespace evs::transform {
+
+// A declarative list of record transformations, configured in YAML:
+//
+//   - rename: {old: new, ...}       simultaneous, so {a: b, b: a} swaps
+//   - select: [a, b, c]             keep only these, in this order
+//   - drop: [a, b]                  absent fields are ignored
+//   - set: {field: constant, ...}
+//   - default: {field: constant, ...}   only where absent or null
+//   - cast: {field: double|int|string|bool, ...}
+//   - map_values: {field: f, map: {from: to, ...}, default: v}   (alias label_map)
+//   - derive: {field: "expression", ...}   see expr.h; later entries see earlier ones
+//   - require: [a, b]               present and non-null
+//   - round: {field: digits, ...}   output transforms only
+//
+// Constants are YAML scalars: plain numbers become numbers, true/false bools,
+// null/~/empty null, anything else (and every quoted scalar) a string.
+//
+// Runtime failures use stage "transform" and the codes missing_field (absent
+// field; for cast, map_values and round also a null one), cast_error,
+// unmapped_value, type_error, non_finite.
+//
+// Immutable after FromYaml; Apply is const and safe from many threads.
+class TransformChain {
+ public:
+  TransformChain(const TransformChain&) = delete;
+  TransformChain& operator=(const TransformChain&) = delete;
+  ~TransformChain();
+
+  // Builds a chain from a YAML sequence of one-key maps (a null node is an
+  // empty chain). `path` is the config key path of the sequence (e.g.
+  // "routes[2].transform"); every error message starts with the full path of
+  // the offending key, e.g. "routes[2].transform[3].cast.x: unknown type
+  // 'flot' (expected double, int, string, bool)". `round` is accepted only
+  // when allow_output_ops is true. Never throws.
+  static absl::StatusOr<std::shared_ptr<const TransformChain>> FromYaml(
+      const YAML::Node& node, const std::string& path, bool allow_output_ops);
+
+  // Applies the steps in order. On failure returns false with *err filled
+  // (stage "transform"); *r may then be partly transformed.
+  bool Apply(Record* r, EventError* err) const;
+
+  // Number of steps.
+  size_t size() const;
+
+ private:
+  struct Step;
+  TransformChain();
+
+  std::vector<Step> steps_;
+};
+
+}  // namespace evs::transform
