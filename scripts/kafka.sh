@@ -54,8 +54,8 @@ Environment: EVS_KAFKA_HEAP (default -Xmx768m).
 EOF
 }
 
-die() { echo "$PROG[$INSTANCE]: error: $*" >&2; exit 1; }
-say() { echo "$PROG[$INSTANCE]: $*"; }
+die() { echo "${PROG}[${INSTANCE}]: error: $*" >&2; exit 1; }
+say() { echo "${PROG}[${INSTANCE}]: $*"; }
 
 # ---------------------------------------------------------------- arguments
 INSTANCE=demo
@@ -128,7 +128,7 @@ ensure_libs() {
   flock 9
   if [[ -f "$LIBS/.pom.sha256" && $(cat "$LIBS/.pom.sha256") == "$want" ]] &&
      compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null; then
-    flock -u 9
+    flock -u 9; exec 9>&-
     return 0
   fi
   if [[ -d $LIBS ]]; then
@@ -147,11 +147,18 @@ ensure_libs() {
     die "Maven finished but no kafka_2.13 jar in $tmp (see ${mvnlog#"$ROOT"/})"
   cp "$POM" "$tmp/.pom.xml"
   echo "$want" >"$tmp/.pom.sha256"
+  local other opid
+  for other in demo test; do
+    opid=$(cat "$KAFKA_VAR/$other/broker.pid" 2>/dev/null || true)
+    if [[ $opid =~ ^[0-9]+$ ]] && alive "$opid"; then
+      say "warning: the $other broker (pid $opid) runs on the old jars; restart it: scripts/kafka.sh restart --instance $other"
+    fi
+  done
   rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
   rm -f "$mvnlog"
   say "resolved $(find "$LIBS" -name '*.jar' | wc -l) jars ($(du -sh "$LIBS" | cut -f1))"
-  flock -u 9
+  flock -u 9; exec 9>&-
 }
 
 # run_tool CLASS ARGS...: a small-heap JVM running a Kafka tool, with the
@@ -203,14 +210,24 @@ format_storage() {
   fi
 }
 
-read_pid() { [[ -f $PIDFILE ]] && cat "$PIDFILE" 2>/dev/null || true; }
+# alive PID: the process exists and is not a zombie (an exited child that
+# the container's init has not reaped yet still answers kill -0).
+alive() {
+  local state
+  state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
+  [[ -n $state && $state != Z ]]
+}
+
+read_pid() {
+  if [[ -f $PIDFILE ]]; then cat "$PIDFILE" 2>/dev/null || true; fi
+}
 
 # Running = pid file names a live process that is our broker for this instance.
 is_running() {
   local pid
   pid=$(read_pid)
   [[ $pid =~ ^[0-9]+$ ]] || return 1
-  [[ -r /proc/$pid/cmdline ]] || return 1
+  alive "$pid" || return 1
   local cmdline
   cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
   [[ $cmdline == *kafka.Kafka* && $cmdline == *"$PROPS"* ]]
@@ -227,7 +244,7 @@ port_in_use() {
 wait_ready() {
   local pid=$1 start=$SECONDS next=5
   while true; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       echo "---- last lines of ${LOG#"$ROOT"/} ----" >&2
       tail -n 40 "$LOG" >&2 || true
       rm -f "$PIDFILE"
@@ -268,7 +285,7 @@ stop_broker() {
   say "stopping broker (pid $pid, SIGTERM)"
   kill -TERM "$pid" 2>/dev/null || true
   local waited=0
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     if [[ $waited -ge $STOP_TIMEOUT ]]; then
       say "still running after ${STOP_TIMEOUT}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -329,11 +346,12 @@ cmd_start() {
   (
     cd "$INST_DIR"
     # bash writes its own pid, then execs java: the pid file names the JVM.
+    # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash
     nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${cmd[@]}" \
       >>"$LOG" 2>&1 </dev/null &
   )
-  local i pid=""
-  for i in $(seq 1 50); do
+  local pid=""
+  for _ in $(seq 1 50); do
     pid=$(read_pid)
     [[ -n $pid ]] && break
     sleep 0.1
@@ -354,13 +372,13 @@ cmd_status() {
     local pid
     pid=$(read_pid)
     if answers; then
-      echo "$PROG[$INSTANCE]: running (pid $pid, listener $BOOTSTRAP)"
+      echo "${PROG}[${INSTANCE}]: running (pid $pid, listener $BOOTSTRAP)"
     else
-      echo "$PROG[$INSTANCE]: running (pid $pid, listener $BOOTSTRAP) but NOT answering metadata requests"
+      echo "${PROG}[${INSTANCE}]: running (pid $pid, listener $BOOTSTRAP) but NOT answering metadata requests"
     fi
     return 0
   fi
-  echo "$PROG[$INSTANCE]: stopped (listener $BOOTSTRAP)"
+  echo "${PROG}[${INSTANCE}]: stopped (listener $BOOTSTRAP)"
   return 3
 }
 

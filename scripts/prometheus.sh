@@ -80,7 +80,9 @@ SUDO=()
 if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo); fi
 
 # ---------------------------------------------------------------- helpers
-read_pid() { [[ -f $PIDFILE ]] && cat "$PIDFILE" 2>/dev/null || true; }
+read_pid() {
+  if [[ -f $PIDFILE ]]; then cat "$PIDFILE" 2>/dev/null || true; fi
+}
 
 cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 
@@ -88,7 +90,7 @@ cmdline_of() { tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null || true; }
 is_running() {
   local pid
   pid=$(read_pid)
-  [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/cmdline ]] || return 1
+  [[ $pid =~ ^[0-9]+$ ]] && alive "$pid" || return 1
   [[ $(cmdline_of "$pid") == *"--config.file=$CONFIG"* ]]
 }
 
@@ -214,7 +216,7 @@ free_port() {
 wait_ready() {
   local pid=$1 start=$SECONDS next=5
   while true; do
-    if ! kill -0 "$pid" 2>/dev/null; then
+    if ! alive "$pid"; then
       echo "---- last lines of ${LOG#"$ROOT"/} ----" >&2
       tail -n 30 "$LOG" >&2 || true
       rm -f "$PIDFILE"
@@ -253,7 +255,7 @@ stop_prometheus() {
   pid=$(read_pid)
   say "stopping prometheus (pid $pid, SIGTERM)"
   kill -TERM "$pid" 2>/dev/null || true
-  while kill -0 "$pid" 2>/dev/null; do
+  while alive "$pid"; do
     if [[ $waited -ge $STOP_TIMEOUT ]]; then
       say "still running after ${STOP_TIMEOUT}s: SIGKILL"
       kill -KILL "$pid" 2>/dev/null || true
@@ -319,11 +321,12 @@ cmd_start() {
   say "starting prometheus on $URL (config ${CONFIG#"$ROOT"/}, targets ${TARGETS#"$ROOT"/})"
   (
     cd "$VAR"
+    # shellcheck disable=SC2016 # $$, $0 and $@ belong to the inner bash
     nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${cmd[@]}" \
       >>"$LOG" 2>&1 </dev/null &
   )
-  local i pid=""
-  for i in $(seq 1 50); do
+  local pid=""
+  for _ in $(seq 1 50); do
     pid=$(read_pid)
     [[ -n $pid ]] && break
     sleep 0.1

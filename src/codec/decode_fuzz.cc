@@ -3,8 +3,8 @@
 // a round trip through the JSON writer unchanged.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <string_view>
@@ -24,9 +24,9 @@ void Check(bool cond, const char* what) {
 
 void CheckError(const evs::EventError& err) {
   static const std::set<std::string> kCodes = {
-      "empty_value", "invalid_utf8",  "invalid_json",        "trailing_bytes",
-      "not_an_object", "duplicate_key", "too_deep",          "number_out_of_range",
-      "csv_columns", "invalid_csv",   "internal_error"};
+      "empty_value",   "invalid_utf8",  "invalid_json", "trailing_bytes",
+      "not_an_object", "duplicate_key", "too_deep",     "number_out_of_range",
+      "csv_columns",   "invalid_csv",   "internal_error"};
   Check(err.stage == "decode", "stage");
   Check(kCodes.count(err.code) == 1, "known code");
   Check(!err.message.empty(), "message");

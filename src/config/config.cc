@@ -412,6 +412,15 @@ absl::StatusOr<std::shared_ptr<const Config>> ParseConfig(const std::string& yam
   return std::shared_ptr<const Config>(std::move(c));
 }
 
+int64_t PeekVersion(const std::string& yaml_text) {
+  try {
+    YAML::Node n = YAML::Load(yaml_text);
+    if (n.IsMap() && n["version"] && n["version"].IsScalar()) return n["version"].as<int64_t>();
+  } catch (const YAML::Exception&) {
+  }
+  return 0;
+}
+
 absl::StatusOr<std::shared_ptr<const Config>> LoadConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));

@@ -120,4 +120,8 @@ absl::StatusOr<std::shared_ptr<const Config>> LoadConfigFile(const std::string& 
 
 const char* GuaranteeName(Guarantee g);
 
+// The top-level `version:` of a document that may be invalid (0 when absent
+// or unreadable), so a rejection can name the version it rejects.
+int64_t PeekVersion(const std::string& yaml_text);
+
 }  // namespace evs::config

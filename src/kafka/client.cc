@@ -89,6 +89,20 @@ absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque) {
   }
 }
 
+rd_kafka_resp_err_t QueryWatermarksWithRetry(rd_kafka_t* rk, const char* topic, int32_t partition,
+                                             int64_t* lo, int64_t* hi, int timeout_ms) {
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  for (int attempt = 0; attempt < 60; ++attempt) {
+    err = rd_kafka_query_watermark_offsets(rk, topic, partition, lo, hi, timeout_ms);
+    if (err != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+        err != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+        err != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART && err != RD_KAFKA_RESP_ERR__TRANSPORT)
+      return err;
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  return err;
+}
+
 absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::string& topic,
                                                int timeout_ms) {
   ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(props, {{"group.id", "evs-reader"},
@@ -113,7 +127,7 @@ absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::st
   std::map<int32_t, int64_t> ends;
   for (int32_t p : parts) {
     int64_t lo = 0, hi = 0;
-    err = rd_kafka_query_watermark_offsets(rk.get(), topic.c_str(), p, &lo, &hi, timeout_ms);
+    err = QueryWatermarksWithRetry(rk.get(), topic.c_str(), p, &lo, &hi, timeout_ms);
     if (err) return absl::UnavailableError(absl::StrCat("offsets of '", topic, "': ", rd_kafka_err2str(err)));
     if (hi > lo) {
       ends[p] = hi;

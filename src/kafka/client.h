@@ -104,6 +104,11 @@ class InRecord {
 // local queue is full. opaque is handed to the delivery report.
 absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque);
 
+// rd_kafka_query_watermark_offsets, retried for up to ~15 s while the
+// partition has no leader yet (right after the topic was created).
+rd_kafka_resp_err_t QueryWatermarksWithRetry(rd_kafka_t* rk, const char* topic, int32_t partition,
+                                             int64_t* lo, int64_t* hi, int timeout_ms);
+
 // Reads every record of `topic` from the beginning up to the high watermark
 // at call time (no consumer group). For small control topics (config,
 // models, status).

@@ -79,7 +79,8 @@ void ConfigWatcher::Handle(const rd_kafka_message_t* m, bool catching_up,
   auto cfg = config::ParseConfig(std::string(in.value()));
   if (!cfg.ok()) {
     if (!catching_up)
-      reporter_->Report("config", "rejected", 0, std::string(cfg.status().message()));
+      reporter_->Report("config", "rejected", config::PeekVersion(std::string(in.value())),
+                        std::string(cfg.status().message()));
     return;
   }
   if (catching_up) {
@@ -109,7 +110,7 @@ absl::StatusOr<std::shared_ptr<const config::Config>> ConfigWatcher::Start() {
   std::map<int32_t, int64_t> ends;
   for (int32_t p : parts) {
     int64_t lo = 0, hi = 0;
-    err = rd_kafka_query_watermark_offsets(consumer_.get(), topic_.c_str(), p, &lo, &hi, 10000);
+    err = kafka::QueryWatermarksWithRetry(consumer_.get(), topic_.c_str(), p, &lo, &hi, 10000);
     if (err) return absl::UnavailableError(absl::StrCat("config topic offsets: ", rd_kafka_err2str(err)));
     if (hi > lo) ends[p] = hi;
     rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;

@@ -35,22 +35,27 @@ namespace evs::transform {
 // Every arithmetic/function result must be finite, else non_finite.
 //
 // Functions: abs, min, max (1+ args), pow(x, y), sqrt, exp, log (natural),
-// log10, floor, ceil, round(x [, digits]) (half away from zero),
-// if(cond, a, b) (lazy), is_missing(e), is_present(e), coalesce(e, ...),
+// log10, floor, ceil, round(x [, digits in -15..15]) (half away from zero),
+// if(cond, a, b) (lazy), is_missing(e), is_present(e),
+// coalesce(e, ...) (first present non-null argument, else the last one's
+// outcome: null or missing_field),
 // lower, upper, len (UTF-8 code points), concat(e, ...) (string forms),
-// to_number (number, numeric string or bool), to_string (number, string, bool).
+// to_number (number, numeric string or bool), to_string (any value).
 //
 // Immutable after Parse; Eval is const and safe to call from many threads.
-// Evaluating an expression that produces no strings does not allocate.
+// Evaluation does not allocate unless it builds a new string (string "+",
+// concat, lower, upper, to_string), returns a string through Eval, or fails
+// (the EventError message).
 class Expr {
  public:
   Expr(const Expr&) = delete;
   Expr& operator=(const Expr&) = delete;
   ~Expr();
 
-  // Parses and compiles `text`. Errors name the 1-based character position
-  // and what was expected, e.g. `position 5: expected an operand, found end
-  // of input in "a > "`. Unknown functions and wrong arity are parse errors.
+  // Parses and compiles `text`. Errors (InvalidArgument) name the 1-based
+  // character position and what was expected, e.g. for "a > ": `position 5:
+  // expected an operand, found end of input`. Unknown functions, wrong arity
+  // and nesting deeper than 256 are parse errors.
   static absl::StatusOr<std::shared_ptr<const Expr>> Parse(std::string_view text);
 
   // Evaluates against `r`. On failure returns false and fills *err with
@@ -67,7 +72,6 @@ class Expr {
   const std::string& text() const { return text_; }
   // Referenced field names, deduplicated, in order of first appearance.
   const std::vector<std::string>& fields() const { return fields_; }
-
 
  private:
   struct Program;  // the compiled node table, defined in expr.cc

@@ -1,12 +1,35 @@
 #include "transform/expr.h"
 
+#include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+
+// Counts heap allocations to check that numeric evaluation does not allocate
+// (not under sanitizers, which replace operator new themselves).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define EVS_COUNT_ALLOCS 1
+namespace {
+std::atomic<long> g_allocs{0};
+}  // namespace
+// GCC pairs the inlined malloc below with these frees and warns spuriously.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+#endif
 
 namespace evs::transform {
 namespace {
@@ -438,6 +461,28 @@ TEST(ExprTest, ConcurrentEval) {
   for (auto& th : threads) th.join();
   for (int f : failures) EXPECT_EQ(f, 0);
 }
+
+#ifdef EVS_COUNT_ALLOCS
+TEST(ExprTest, NumericEvaluationDoesNotAllocate) {
+  Record r = TestRecord();
+  auto num = MustParse(
+      "a * b + 1 > 3 and if(a > 0, log(a), 0) < 5 or coalesce(nope, 1) == 1 "
+      "and max(a, b, -abs(neg)) + pow(b, 2) % 3 != round(sqrt(a), 2)");
+  auto pred = MustParse("country == 'US' and s != 'x' and is_present(user.id) and !is_missing(b)");
+  Value v;
+  bool b = false;
+  EventError err;
+  long before = g_allocs.load();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(num->Eval(r, &v, &err));
+    ASSERT_TRUE(pred->EvalBool(r, &b, &err));
+  }
+  long after = g_allocs.load();
+  EXPECT_EQ(after - before, 0);
+  EXPECT_TRUE(v.as_bool());
+  EXPECT_TRUE(b);
+}
+#endif
 
 TEST(ParseNumberTest, Strict) {
   double d;

@@ -349,7 +349,7 @@ absl::Status ParseMapValues(const YAML::Node& n, const std::string& path, Step* 
   for (auto it = n.begin(); it != n.end(); ++it) {
     std::string key = it->first.IsScalar() ? it->first.Scalar() : "";
     std::string key_path = path + "." + key;
-    const YAML::Node& v = it->second;
+    YAML::Node v = it->second;  // a copy: it->second is a temporary
     if (key == "field") {
       if (have_field) return ConfigError(key_path, "duplicate key");
       have_field = true;
@@ -416,7 +416,7 @@ absl::Status ParseStep(const YAML::Node& item, const std::string& item_path,
     return ConfigError(item_path,
                        fmt::format("step name must be a scalar, got {}", NodeTypeName(it->first)));
   step->name = it->first.Scalar();
-  const YAML::Node& v = it->second;
+  YAML::Node v = it->second;  // a copy: it->second is a temporary
   std::string path = item_path + "." + step->name;
   const StepName* found = nullptr;
   for (const StepName& s : kStepNames)
