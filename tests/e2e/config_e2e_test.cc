@@ -83,13 +83,18 @@ routes:
     source: )" + src + R"(
     variants: [{name: v, job: nope, model: m3, weight: 1}]
 )";
-  EXPECT_EQ(RunCli({"config", "push", "--no-validate", WriteFile(env.id + "-bad.yaml", bad)}, &out), 0) << out;
+  EXPECT_EQ(RunCli({"config", "push", "--no-validate", "--bootstrap-config", path,
+                   WriteFile(env.id + "-bad.yaml", bad)},
+                  &out), 0) << out;
   EXPECT_TRUE(WaitFor([&] { return StatusHas(env, "routes[0].variants[0].job: unknown job 'nope'"); }, 15000));
   EXPECT_TRUE(StatusHas(env, "\"outcome\":\"rejected\",\"version\":3"));
   ProduceAll(src, {{"after-bad", "{\"n\":-1}"}});
   got = Consume(requests, kEvents + 1, 30000, 500);
   ASSERT_EQ(got.size(), size_t(kEvents + 1));
-  EXPECT_EQ(got.back().key == "after-bad" ? got.back().headers.at("evs-model") : "", "m2");
+  std::string after_bad_model;
+  for (const Rec& r : got)
+    if (r.key == "after-bad") after_bad_model = r.headers.at("evs-model");
+  EXPECT_EQ(after_bad_model, "m2");
   EXPECT_TRUE(adapter->alive());
 
   // Restart from the v1 file: the module recovers v2 (the latest good) from the topic.

@@ -57,7 +57,7 @@ outputs:
   std::map<std::string, std::string> by_key;
   for (const Rec& r : got) by_key[r.key] = r.value;
   EXPECT_EQ(by_key["k1"],
-            R"({"pl":5,"area":10,"species":"2","color":"grey","count":3,"source":"web","route":"big","model":"big-model"})");
+            R"({"pl":5,"area":10,"species":2,"color":"grey","count":3,"source":"web","route":"big","model":"big-model"})");
   EXPECT_EQ(by_key["k2"], R"({"petal_length":1.5,"route":"small","model":"small-model"})");
   EXPECT_EQ(by_key["k3"], R"({"a":1.5,"b":"hello","route":"other","model":"csv-model"})");
   EXPECT_EQ(run.Terminate(), 0) << run.log();
@@ -158,6 +158,7 @@ outputs:
   - name: o
     match: {route: r}
     topic: )" + out + R"(
+    transform: [{drop: [x]}]
     attach: [id, variant, shadow]
     attach_fields: [x]
 )";
@@ -167,8 +168,8 @@ outputs:
   std::vector<Rec> shadow = Consume(out + ".shadow", 1, 30000, 500);
   ASSERT_EQ(main.size(), 1u) << run.log();
   ASSERT_EQ(shadow.size(), 1u) << run.log();
-  EXPECT_NE(main[0].value.find("\"variant\":\"main\",\"shadow\":false,\"x\":7"), std::string::npos) << main[0].value;
-  EXPECT_NE(shadow[0].value.find("\"variant\":\"dark\",\"shadow\":true,\"x\":7"), std::string::npos) << shadow[0].value;
+  EXPECT_NE(main[0].value.find("\"variant\":\"main\",\"shadow\":false,\"x\":7}"), std::string::npos) << main[0].value;
+  EXPECT_NE(shadow[0].value.find("\"variant\":\"dark\",\"shadow\":true,\"x\":7}"), std::string::npos) << shadow[0].value;
   EXPECT_EQ(shadow[0].headers.at("evs-shadow"), "true");
   EXPECT_EQ(main[0].headers.at("evs-id"), shadow[0].headers.at("evs-id"));
   EXPECT_EQ(run.Terminate(), 0);

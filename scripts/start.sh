@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Runs the whole evserve demo on this machine: installs what is missing,
+# builds, starts Kafka (localhost:9092), creates the topics, starts the
+# modules of deploy/demo/evserve.yaml and Prometheus (localhost:9090), and
+# prints how to send an event and read the result.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+CONFIG="${EVS_DEMO_CONFIG:-deploy/demo/evserve.yaml}"
+
+usage() {
+  cat <<USAGE
+Usage: scripts/start.sh [--no-build] [--config FILE]
+
+Starts Kafka (KRaft, localhost:9092), the evserve modules of the demo config
+(input-adapter :9101, echo job :9103, output-adapter :9102; each serves
+/metrics /healthz /readyz /status) and Prometheus (localhost:9090).
+Stop everything with scripts/stop.sh. Logs: var/log/. PIDs: var/run/.
+USAGE
+}
+BUILD=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --no-build) BUILD=0 ;;
+    --config) CONFIG="$2"; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "start.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
+  esac
+  shift
+done
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Installing missing system packages"
+scripts/install-deps.sh
+if [[ $BUILD == 1 ]]; then
+  step "Building"
+  scripts/build.sh
+fi
+EVS="$ROOT/build/bin/evserve"
+[[ -x "$EVS" ]] || { echo "start.sh: $EVS is missing; run scripts/build.sh" >&2; exit 1; }
+
+step "Starting Kafka"
+scripts/kafka.sh start --instance demo
+
+step "Validating the config and creating topics"
+"$EVS" config validate "$CONFIG"
+"$EVS" topics create -c "$CONFIG" >/dev/null
+
+mkdir -p var/log var/run var/prometheus
+# module name (for logs/pids), evserve arguments, admin port
+MODULES=(
+  "input-adapter|input-adapter -c $CONFIG|9101"
+  "echo-job|echo-job -c $CONFIG --job echo|9103"
+  "output-adapter|output-adapter -c $CONFIG|9102"
+)
+step "Starting modules"
+targets="["
+for m in "${MODULES[@]}"; do
+  IFS='|' read -r name args port <<<"$m"
+  pidfile="var/run/$name.pid"
+  if [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$pidfile"))"
+  else
+    # shellcheck disable=SC2086
+    setsid nohup "$EVS" $args >>"var/log/$name.log" 2>&1 </dev/null &
+    echo $! >"$pidfile"
+    echo "$name started (pid $!, log var/log/$name.log)"
+  fi
+  targets+="{\"targets\":[\"127.0.0.1:$port\"],\"labels\":{\"instance_name\":\"$name\"}},"
+done
+targets="${targets%,}]"
+echo "$targets" >var/prometheus/targets.json
+
+step "Waiting for the modules to be ready"
+for m in "${MODULES[@]}"; do
+  IFS='|' read -r name _ port <<<"$m"
+  ok=0
+  for _ in $(seq 1 60); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then ok=1; break; fi
+    if ! kill -0 "$(cat "var/run/$name.pid")" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  if [[ $ok == 1 ]]; then
+    echo "$name ready on :$port"
+  else
+    echo "start.sh: $name did not become ready; last log lines:" >&2
+    tail -n 20 "var/log/$name.log" >&2
+    exit 1
+  fi
+done
+
+step "Starting Prometheus"
+scripts/prometheus.sh start --targets var/prometheus/targets.json
+
+cat <<TOUR
+
+evserve is running.
+  Kafka:       localhost:9092
+  Prometheus:  http://localhost:9090  (targets: http://localhost:9090/targets)
+  Modules:     input-adapter http://127.0.0.1:9101/status
+               echo job      http://127.0.0.1:9103/status
+               output-adapter http://127.0.0.1:9102/status
+
+Send an event:
+  build/bin/evserve send -t events.iris -k flower-1 \\
+    '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
+Read the result:
+  build/bin/evserve tail -t predictions.iris --from-beginning -n 1
+Dead letters (bad events, with the reason in headers):
+  build/bin/evserve tail -t evs.dlq --from-beginning --headers --timeout 5
+Change the config online (e.g. edit the weights in a copy, then):
+  build/bin/evserve config push my.yaml && build/bin/evserve config get -c $CONFIG
+Stop everything:
+  scripts/stop.sh
+TOUR

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: unit tests, then the end-to-end
+# tests against a real Kafka broker started here (localhost:19092, fresh
+# data, stopped at the end), so a running demo on :9092 is never touched.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
+  cat <<USAGE
+Usage: scripts/test.sh [ctest arguments...]
+Installs missing packages, builds the release preset, starts the test broker
+(scripts/kafka.sh --instance test --reset), runs ctest, stops the broker.
+Example: scripts/test.sh -R Config
+USAGE
+  exit 0
+fi
+scripts/install-deps.sh
+scripts/build.sh
+scripts/kafka.sh start --instance test --reset
+cleanup() { scripts/kafka.sh stop --instance test || true; }
+trap cleanup EXIT
+export EVS_TEST_BOOTSTRAP=localhost:19092
+export EVS_TEST_TMP="$ROOT/var/test-tmp"
+rm -rf "$EVS_TEST_TMP" && mkdir -p "$EVS_TEST_TMP"
+# Unit tests in parallel; e2e tests share the broker and hold a resource lock.
+ctest --test-dir build/release --output-on-failure -j2 --timeout 600 "$@"
