@@ -41,6 +41,15 @@ absl::Status ErrorToStatus(rd_kafka_error_t* err, std::string_view what) {
 }
 
 bool InRecord::Header(const char* name, std::string_view* out) const {
+  if (m_ == nullptr) {
+    if (fake_headers_ == nullptr) return false;
+    for (auto it = fake_headers_->rbegin(); it != fake_headers_->rend(); ++it)
+      if (it->first == name) {
+        *out = it->second;
+        return true;
+      }
+    return false;
+  }
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return false;
   const void* v;
@@ -52,6 +61,7 @@ bool InRecord::Header(const char* name, std::string_view* out) const {
 
 std::vector<Header> InRecord::Headers() const {
   std::vector<evs::kafka::Header> out;
+  if (m_ == nullptr) return fake_headers_ ? *fake_headers_ : out;
   rd_kafka_headers_t* hdrs = nullptr;
   if (rd_kafka_message_headers(m_, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR) return out;
   const char* name;

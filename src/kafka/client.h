@@ -72,24 +72,30 @@ struct OutRecord {
 };
 
 // A consumed record: a view over a librdkafka message, valid while the
-// message lives.
+// message lives. Tests build one from plain values with the second
+// constructor (no librdkafka message behind it).
 class InRecord {
  public:
-  explicit InRecord(const rd_kafka_message_t* m) : m_(m) {}
-  std::string_view topic() const { return rd_kafka_topic_name(m_->rkt); }
-  int32_t partition() const { return m_->partition; }
-  int64_t offset() const { return m_->offset; }
-  bool has_key() const { return m_->key != nullptr; }
-  std::string_view key() const {
-    return m_->key ? std::string_view(static_cast<const char*>(m_->key), m_->key_len)
-                   : std::string_view();
-  }
-  bool has_value() const { return m_->payload != nullptr; }
-  std::string_view value() const {
-    return m_->payload ? std::string_view(static_cast<const char*>(m_->payload), m_->len)
-                       : std::string_view();
-  }
-  int64_t timestamp_ms() const { return rd_kafka_message_timestamp(m_, nullptr); }
+  explicit InRecord(const rd_kafka_message_t* m)
+      : m_(m), topic_(rd_kafka_topic_name(m->rkt)), partition_(m->partition), offset_(m->offset),
+        has_key_(m->key != nullptr), has_value_(m->payload != nullptr),
+        key_(m->key ? std::string_view(static_cast<const char*>(m->key), m->key_len) : std::string_view()),
+        value_(m->payload ? std::string_view(static_cast<const char*>(m->payload), m->len)
+                          : std::string_view()) {}
+  InRecord(std::string_view topic, int32_t partition, int64_t offset, const std::string* key,
+           const std::string* value, const std::vector<evs::kafka::Header>* headers)
+      : topic_(topic), partition_(partition), offset_(offset), has_key_(key != nullptr),
+        has_value_(value != nullptr), key_(key ? *key : std::string_view()),
+        value_(value ? *value : std::string_view()), fake_headers_(headers) {}
+
+  std::string_view topic() const { return topic_; }
+  int32_t partition() const { return partition_; }
+  int64_t offset() const { return offset_; }
+  bool has_key() const { return has_key_; }
+  std::string_view key() const { return key_; }
+  bool has_value() const { return has_value_; }
+  std::string_view value() const { return value_; }
+  int64_t timestamp_ms() const { return m_ ? rd_kafka_message_timestamp(m_, nullptr) : -1; }
   // Returns the last header of that name, if any.
   bool Header(const char* name, std::string_view* out) const;
   // All headers in order.
@@ -97,7 +103,13 @@ class InRecord {
   const rd_kafka_message_t* raw() const { return m_; }
 
  private:
-  const rd_kafka_message_t* m_;
+  const rd_kafka_message_t* m_ = nullptr;
+  std::string_view topic_;
+  int32_t partition_;
+  int64_t offset_;
+  bool has_key_, has_value_;
+  std::string_view key_, value_;
+  const std::vector<evs::kafka::Header>* fake_headers_ = nullptr;
 };
 
 // Produces a record. Blocks (serving delivery reports) while librdkafka's

@@ -1,0 +1,149 @@
+// Unit tests of the adapters' per-record logic with in-memory records (no
+// Kafka): routing, splitting, headers, dead letters, online config swap.
+#include <map>
+
+#include "adapters/input_adapter.h"
+#include "adapters/output_adapter.h"
+#include "common/headers.h"
+#include "gtest/gtest.h"
+
+namespace evs::adapters {
+namespace {
+
+std::shared_ptr<const config::Config> Cfg(const std::string& yaml) {
+  auto c = config::ParseConfig(yaml);
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+std::map<std::string, std::string> Headers(const kafka::OutRecord& r) {
+  std::map<std::string, std::string> m;
+  for (const auto& [k, v] : r.headers) m[k] = v;
+  return m;
+}
+
+constexpr char kInput[] = R"(
+version: 4
+jobs: {j: {type: echo}, k: {type: echo}}
+routes:
+  - name: big
+    source: ev
+    when: "size > 10"
+    variants: [{name: a, job: j, model: m-big, weight: 1}, {name: sh, job: k, model: m-sh, shadow: true}]
+  - name: rest
+    source: ev
+    transform: [{select: [size]}]
+    variants: [{name: a, job: j, model: m-rest, weight: 1}]
+)";
+
+TEST(InputAdapterTest, RoutesSplitsAndStampsHeaders) {
+  metrics::Registry reg;
+  InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
+  std::string key = "user-1", v1 = R"({"size":20,"x":1})", v2 = R"({"size":2,"x":1})";
+  std::vector<kafka::OutRecord> out;
+  ia.Process(kafka::InRecord("ev", 3, 42, &key, &v1, nullptr), &out);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].topic, "evs.requests.j");
+  EXPECT_EQ(out[0].key, "user-1");
+  EXPECT_EQ(out[0].value, v1);
+  auto h = Headers(out[0]);
+  EXPECT_EQ(h[hdr::kId], "ev/3/42");
+  EXPECT_EQ(h[hdr::kSrc], "ev/3/42");
+  EXPECT_EQ(h[hdr::kRoute], "big");
+  EXPECT_EQ(h[hdr::kModel], "m-big");
+  EXPECT_EQ(h[hdr::kVariant], "a");
+  EXPECT_EQ(h[hdr::kShadow], "false");
+  EXPECT_EQ(h[hdr::kConfig], "4");
+  EXPECT_EQ(out[1].topic, "evs.requests.k");
+  EXPECT_EQ(Headers(out[1])[hdr::kShadow], "true");
+  out.clear();
+  ia.Process(kafka::InRecord("ev", 0, 1, &key, &v2, nullptr), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(Headers(out[0])[hdr::kRoute], "rest");
+  EXPECT_EQ(out[0].value, R"({"size":2})");
+}
+
+TEST(InputAdapterTest, ProducerEventIdIsKept) {
+  metrics::Registry reg;
+  InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
+  std::string v = R"({"size":1})";
+  std::vector<kafka::Header> hs = {{"evs-id", "abc-123"}};
+  std::vector<kafka::OutRecord> out;
+  ia.Process(kafka::InRecord("ev", 0, 9, nullptr, &v, &hs), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(Headers(out[0])[hdr::kId], "abc-123");
+  EXPECT_FALSE(out[0].has_key);
+}
+
+TEST(InputAdapterTest, FailuresBecomeDeadLettersWithCoordinates) {
+  metrics::Registry reg;
+  InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
+  std::string key = "k", bad = "{\"size\":", s_missing = R"({"x":1})";
+  std::vector<kafka::OutRecord> out;
+  ia.Process(kafka::InRecord("ev", 1, 5, &key, &bad, nullptr), &out);
+  ia.Process(kafka::InRecord("ev", 1, 6, &key, &s_missing, nullptr), &out);
+  ia.Process(kafka::InRecord("other", 0, 0, &key, &bad, nullptr), &out);
+  ia.Process(kafka::InRecord("ev", 1, 7, &key, nullptr, nullptr), &out);
+  ASSERT_EQ(out.size(), 4u);
+  for (const auto& r : out) EXPECT_EQ(r.topic, "evs.dlq");
+  EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], "invalid_json");
+  EXPECT_EQ(Headers(out[0])[hdr::kErrorOffset], "5");
+  EXPECT_EQ(out[0].value, bad);
+  // "size > 10" on an event without size: the predicate cannot be decided.
+  EXPECT_EQ(Headers(out[1])[hdr::kErrorStage], "route");
+  EXPECT_EQ(Headers(out[1])[hdr::kErrorCode], "missing_field");
+  EXPECT_EQ(Headers(out[2])[hdr::kErrorCode], "no_route");
+  EXPECT_EQ(Headers(out[3])[hdr::kErrorCode], "tombstone");
+  EXPECT_FALSE(out[3].has_value);
+  EXPECT_NE(reg.Render().find("evs_dlq_total{module=\"ia\"} 4"), std::string::npos);
+}
+
+TEST(InputAdapterTest, ConfigSwapsOnlyBetweenRecords) {
+  metrics::Registry reg;
+  runtime::ConfigSlot slot;
+  InputAdapter ia("ia", Cfg(kInput), &slot, nullptr, &reg);
+  std::string v = R"({"size":1})";
+  std::vector<kafka::OutRecord> out;
+  std::string next = kInput;
+  next.replace(next.find("version: 4"), 10, "version: 5");
+  next.replace(next.find("m-rest"), 6, "m-new!");
+  slot.Publish(Cfg(next));
+  ia.Process(kafka::InRecord("ev", 0, 0, nullptr, &v, nullptr), &out);
+  EXPECT_EQ(Headers(out[0])[hdr::kModel], "m-rest");  // not yet: no record boundary passed
+  ia.BetweenRecords();
+  ia.Process(kafka::InRecord("ev", 0, 1, nullptr, &v, nullptr), &out);
+  EXPECT_EQ(Headers(out[1])[hdr::kModel], "m-new!");
+  EXPECT_EQ(Headers(out[1])[hdr::kConfig], "5");
+}
+
+TEST(OutputAdapterTest, RoutesTransformsAndAttaches) {
+  metrics::Registry reg;
+  OutputAdapter oa("oa", Cfg(R"(
+outputs:
+  - name: o
+    match: {model: m1}
+    topic: preds
+    transform: [{round: {p: 2}}, {label_map: {field: label, map: {"0": setosa, "1": versicolor}}}]
+    attach: [id, model, version, variant, shadow]
+    attach_fields: [f]
+)"),
+                   nullptr, nullptr, &reg);
+  std::string key = "k", value = R"({"outputs":{"label":1,"p":0.12345},"input":{"f":"x","g":2}})";
+  std::vector<kafka::Header> hs = {{"evs-id", "e1"}, {"evs-model", "m1@3"}, {"evs-variant", "a"},
+                                   {"evs-shadow", "true"}, {"evs-model-version", "3"}};
+  std::vector<kafka::OutRecord> out;
+  oa.Process(kafka::InRecord("evs.results", 0, 0, &key, &value, &hs), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].topic, "preds.shadow");
+  EXPECT_EQ(out[0].value,
+            R"({"label":"versicolor","p":0.12,"id":"e1","model":"m1","version":"3","variant":"a","shadow":true,"f":"x"})");
+  out.clear();
+  hs[1].second = "m2";
+  oa.Process(kafka::InRecord("evs.results", 0, 1, &key, &value, &hs), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].topic, "evs.dlq");
+  EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], "no_route");
+}
+
+}  // namespace
+}  // namespace evs::adapters

@@ -1,0 +1,133 @@
+#include "config/config.h"
+
+#include "gtest/gtest.h"
+
+namespace evs::config {
+namespace {
+
+constexpr char kGood[] = R"(
+version: 7
+guarantee: exactly-once
+kafka:
+  external: {bootstrap.servers: "ext:9092", security.protocol: SSL}
+  internal: {bootstrap.servers: "int:9092"}
+limits: {max_event_bytes: 1000}
+input_adapter: {name: ia, max_in_flight: 100}
+jobs:
+  j1: {type: echo}
+routes:
+  - name: r
+    source: events
+    format: csv
+    csv: {columns: [a, b], delimiter: ";"}
+    when: "a > 1"
+    split_field: b
+    transform: [{derive: {c: "a * 2"}}]
+    variants:
+      - {name: x, job: j1, model: m1, weight: 3}
+      - {job: j1, model: m2, weight: 1}
+      - {name: s, job: j1, model: m3, shadow: true}
+outputs:
+  - name: o
+    match: {route: r, shadow: false}
+    topic: preds
+    transform: [{round: {c: 2}}]
+    attach: [id, model]
+    attach_fields: [a]
+)";
+
+TEST(ConfigTest, ParsesEverySection) {
+  auto c = ParseConfig(kGood);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Config& cfg = **c;
+  EXPECT_EQ(cfg.version, 7);
+  EXPECT_EQ(cfg.guarantee, Guarantee::kExactlyOnce);
+  EXPECT_EQ(cfg.external.at("security.protocol"), "SSL");
+  EXPECT_EQ(cfg.internal.at("bootstrap.servers"), "int:9092");
+  EXPECT_EQ(cfg.limits.max_event_bytes, 1000u);
+  EXPECT_EQ(cfg.input_adapter.name, "ia");
+  EXPECT_EQ(cfg.input_adapter.group, "evs-ia");
+  EXPECT_EQ(cfg.output_adapter.name, "output-adapter");
+  ASSERT_EQ(cfg.routes.size(), 1u);
+  const Route& r = cfg.routes[0];
+  EXPECT_EQ(r.format, Format::kCsv);
+  EXPECT_EQ(r.csv.delimiter, ';');
+  EXPECT_EQ(r.salt, "r");
+  EXPECT_EQ(r.split_field, "b");
+  ASSERT_EQ(r.variants.size(), 3u);
+  EXPECT_EQ(r.variants[1].name, "m2");  // defaults to the model name
+  EXPECT_TRUE(r.variants[2].shadow);
+  ASSERT_NE(r.when, nullptr);
+  ASSERT_EQ(cfg.outputs.size(), 1u);
+  EXPECT_EQ(cfg.outputs[0].match.shadow, std::optional<bool>(false));
+  ASSERT_NE(cfg.FindJob("j1"), nullptr);
+  EXPECT_EQ(cfg.FindJob("j1")->module.group, "evs-job-j1");
+}
+
+struct BadCase {
+  const char* yaml;
+  const char* expect;  // substring of the error, naming the key
+};
+
+class BadConfigTest : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(BadConfigTest, RejectedNamingTheKey) {
+  auto c = ParseConfig(GetParam().yaml);
+  ASSERT_FALSE(c.ok()) << GetParam().yaml;
+  EXPECT_NE(std::string(c.status().message()).find(GetParam().expect), std::string::npos)
+      << c.status().message();
+}
+
+#define JOBS "jobs: {j: {type: echo}}\n"
+INSTANTIATE_TEST_SUITE_P(
+    All, BadConfigTest,
+    ::testing::Values(
+        BadCase{"routes: [\n", "YAML syntax error at line"},
+        BadCase{"", "the config document is empty"},
+        BadCase{"# only a comment\n", "the config document is empty"},
+        BadCase{"- a\n- b\n", "must be a map"},
+        BadCase{"routez: []\n", "routez: unknown key"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, colour: red, variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[0].colour: unknown key"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: heavy}]}\n",
+                "routes[0].variants[0].weight: must be a finite number"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: -2}]}\n",
+                "routes[0].variants[0].weight: must be >= 0"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: 0}]}\n",
+                "routes[0].variants: the weights of the non-shadow variants must add up"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: k, model: m, weight: 1}]}\n",
+                "routes[0].variants[0].job: unknown job 'k'"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: 1}]}\n"
+                     "  - {name: r, source: t, variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[1].name: duplicate route name 'r'"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: 1}, {job: j, model: m, weight: 1}]}\n",
+                "routes[0].variants[1].name: duplicate variant name 'm'"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: []}\n", "routes[0].variants: must be a non-empty list"},
+        BadCase{JOBS "routes:\n  - {name: r, variants: [{job: j, model: m, weight: 1}]}\n", "routes[0].source: is required"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, format: xml, variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[0].format: unknown format 'xml'"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, format: csv, variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[0].csv.columns: is required"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, when: 'a >', variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[0].when:"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, transform: [{cast: {x: flot}}], variants: [{job: j, model: m, weight: 1}]}\n",
+                "routes[0].transform[0].cast.x"},
+        BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: 1, shadow: maybe}]}\n",
+                "routes[0].variants[0].shadow: must be true or false"},
+        BadCase{"guarantee: sometimes\n", "guarantee: unknown value 'sometimes'"},
+        BadCase{"jobs: {j: {type: magic}}\n", "jobs.j.type: unknown job type 'magic'"},
+        BadCase{"jobs: {j: {}}\n", "jobs.j.type: is required"},
+        BadCase{"limits: {max_event_bytes: -5}\n", "limits.max_event_bytes: must be an integer"},
+        BadCase{"kafka: {external: {bootstrap.servers: [a, b]}}\n", "kafka.external.bootstrap.servers: librdkafka properties must be scalars"},
+        BadCase{"outputs:\n  - {name: o, topic: t, attach: [colour]}\n", "outputs[0].attach[0]: unknown item 'colour'"},
+        BadCase{"outputs:\n  - {name: o}\n", "outputs[0].topic: is required"},
+        BadCase{"input_adapter: {metrics_listen: 9100}\n", "input_adapter.metrics_listen: must be host:port"},
+        BadCase{"input_adapter: {name: x}\noutput_adapter: {name: x}\n", "output_adapter.name: duplicate module name"}));
+
+TEST(ConfigTest, PeekVersionReadsInvalidDocuments) {
+  EXPECT_EQ(PeekVersion("version: 12\nroutez: []\n"), 12);
+  EXPECT_EQ(PeekVersion("routes: [\n"), 0);
+}
+
+}  // namespace
+}  // namespace evs::config
