@@ -43,7 +43,10 @@ absl::Status Module::Start() {
   watcher_ = std::make_unique<ConfigWatcher>(b.internal, b.topics.config, name_, &slot_, reporter_.get());
   ASSIGN_OR_RETURN(std::shared_ptr<const config::Config> recovered, watcher_->Start());
   std::shared_ptr<const config::Config> cfg = bootstrap_;
-  if (recovered) {
+  if (recovered && recovered->version < b.version) {
+    spdlog::info("{}: the config file (version {}) is newer than the config topic's (version {}); using the file",
+                 name_, b.version, recovered->version);
+  } else if (recovered) {
     if (spec_.kind == ModuleKind::kJob && !recovered->FindJob(spec_.job)) {
       spdlog::warn("{}: the config in '{}' has no job '{}'; using the file", name_, b.topics.config, spec_.job);
     } else {
