@@ -86,6 +86,8 @@ absl::Status Module::Start() {
     registry_.GetGauge("evs_produced_records", "Records delivered since start", l)->Set(st.produced.load());
     registry_.GetGauge("evs_produce_failures", "Deliveries that failed since start", l)
         ->Set(st.produce_failures.load());
+    registry_.GetGauge("evs_pauses", "Times the partitions were paused for backpressure", l)
+        ->Set(st.pauses.load());
     registry_.GetGauge("evs_transactions_committed", "Transactions committed since start", l)
         ->Set(st.txn_commits.load());
     registry_.GetGauge("evs_transactions_aborted", "Transactions aborted since start", l)
@@ -130,7 +132,7 @@ std::string Module::StatusJson() const {
   AppendJsonString(name_, &s);
   const kafka::RunnerStats& st = runner_->stats();
   s += absl::StrCat(",\"assigned\":", runner_->assigned() ? "true" : "false",
-                    ",\"paused\":", st.paused.load() ? "true" : "false",
+                    ",\"paused\":", st.paused.load() ? "true" : "false", ",\"pauses\":", st.pauses.load(),
                     ",\"in_flight\":", st.in_flight.load(), ",\"consumed\":", st.consumed.load(),
                     ",\"produced\":", st.produced.load(), ",\"config\":", processor_->Describe(),
                     ",\"lag\":[");

@@ -1,4 +1,6 @@
 // Delivery guarantees under kill -9 of the input adapter mid-stream.
+#include <unistd.h>
+
 #include <set>
 #include <string>
 #include <thread>
@@ -58,6 +60,47 @@ TEST(GuaranteeE2E, AtLeastOnceSurvivesKill9WithoutLoss) { KillMidStreamAndRestar
 
 TEST(GuaranteeE2E, ExactlyOnceSurvivesKill9WithoutLossOrDuplicates) {
   KillMidStreamAndRestart("exactly-once", true);
+}
+
+TEST(GuaranteeE2E, BackpressurePausesAndResumesWithoutLoss) {
+  TestEnv env = MakeEnv("bp");
+  const std::string src = "t.src." + env.id;
+  CreateTopic(src);
+  std::string cfg = env.Header();
+  cfg.erase(cfg.find("input_adapter: {name: \"" + env.input_name + "\"}\n"),
+            ("input_adapter: {name: \"" + env.input_name + "\"}\n").size());
+  cfg += "input_adapter: {name: \"" + env.input_name + "\", max_in_flight: 500}\n" + R"(
+jobs:
+  j: {type: echo}
+routes:
+  - name: r
+    source: )" + src + R"(
+    variants: [{name: v, job: j, model: m, weight: 1}]
+)";
+  const int port = 20000 + (getpid() % 20000);
+  Proc adapter({"input-adapter", "-c", WriteFile(env.id + ".yaml", cfg), "--metrics-listen",
+                "127.0.0.1:" + std::to_string(port)},
+               env.id);
+  const int kEvents = 6000;
+  std::vector<Rec> recs;
+  for (int i = 0; i < kEvents; ++i) recs.push_back({"k" + std::to_string(i % 13), "{\"n\":" + std::to_string(i) + "}"});
+  ProduceAll(src, recs);
+  std::vector<Rec> got = Consume(env.requests_prefix + "j", kEvents, 120000, 1000);
+  std::set<std::string> ids;
+  for (const Rec& r : got) ids.insert(r.headers.at("evs-id"));
+  EXPECT_EQ(ids.size(), size_t(kEvents)) << adapter.log();
+  EXPECT_EQ(got.size(), size_t(kEvents));
+  std::string status;
+  FILE* f = popen(("curl -sf http://127.0.0.1:" + std::to_string(port) + "/status").c_str(), "r");
+  char buf[8192];
+  size_t n = f ? fread(buf, 1, sizeof buf, f) : 0;
+  if (f) pclose(f);
+  status.assign(buf, n);
+  auto pos = status.find("\"pauses\":");
+  ASSERT_NE(pos, std::string::npos) << status;
+  EXPECT_GT(std::stol(status.substr(pos + 9)), 0) << status;
+  EXPECT_NE(status.find("\"paused\":false"), std::string::npos) << status;  // resumed at the end
+  EXPECT_EQ(adapter.Terminate(), 0);
 }
 
 }  // namespace
