@@ -73,6 +73,7 @@ struct Options {
   double target = 0.70;
   bool skip_latency = false;
   long warmup_events = 200000;
+  long evs_max_in_flight = 0;  // 0: evserve's default
 };
 
 void Usage() {
@@ -92,6 +93,7 @@ latency at half of each contender's measured throughput.
   --target R              pass mark for adapter/plain (default 0.70)
   --skip-latency          throughput phase only
   --warmup-events N       unreported plain-copy run first to warm the broker (default 200000, 0: none)
+  --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
 )";
 }
 
@@ -116,6 +118,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--target") o->target = std::atof(need("--target"));
     else if (a == "--skip-latency") o->skip_latency = true;
     else if (a == "--warmup-events") o->warmup_events = std::atol(need("--warmup-events"));
+    else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(need("--evs-max-in-flight"));
     else if (a == "-h" || a == "--help") {
       Usage();
       std::exit(0);
@@ -539,7 +542,8 @@ class EvserveAdapter : public Contender {
         "topics: {requests_prefix: \"", prefix_, "\", results: \"bench.results.", t.id,
         "\", config: \"bench.config.", t.id, "\", models: \"bench.models.", t.id,
         "\", status: \"bench.status.", t.id, "\", dlq: \"bench.dlq.", t.id, "\"}\n",
-        "input_adapter: {name: \"bench-in-", t.id, "\"}\n",
+        "input_adapter: {name: \"bench-in-", t.id, "\"",
+        g_opt.evs_max_in_flight > 0 ? absl::StrCat(", max_in_flight: ", g_opt.evs_max_in_flight) : "", "}\n",
         "output_adapter: {name: \"bench-out-", t.id, "\"}\n",
         "jobs:\n  echo: {type: echo}\n",
         "routes:\n",

@@ -132,7 +132,7 @@ Question (issue acceptance): how many 200-byte JSON events per second does
 compared with the simplest possible librdkafka consume -> produce copy on the
 same broker? Target: the adapter moves at least 70% of the copy's events/s.
 
-Run it: `bench/run_input_bench.sh` (full size, ~3-5 minutes) or
+Run it: `bench/run_input_bench.sh` (full size, ~1.5 minutes after the build) or
 `bench/run_input_bench.sh --events 50000 --no-docs -- --latency-seconds 3`
 (quick check). It builds release (`scripts/build.sh`), starts the `test`
 broker (`scripts/kafka.sh start --instance test --reset`, localhost:19092)
