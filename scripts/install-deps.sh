@@ -28,6 +28,7 @@ PACKAGES=(
   libzstd-dev
   libssl-dev
   zlib1g-dev
+  libgoogle-perftools-dev
   # tests and benchmarks
   libgtest-dev
   libgmock-dev

@@ -40,7 +40,7 @@ TEST(InputAdapterTest, RoutesSplitsAndStampsHeaders) {
   metrics::Registry reg;
   InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
   std::string key = "user-1", v1 = R"({"size":20,"x":1})", v2 = R"({"size":2,"x":1})";
-  std::vector<kafka::OutRecord> out;
+  kafka::OutBatch out;
   ia.Process(kafka::InRecord("ev", 3, 42, &key, &v1, nullptr), &out);
   ASSERT_EQ(out.size(), 2u);
   EXPECT_EQ(out[0].topic, "evs.requests.j");
@@ -68,7 +68,7 @@ TEST(InputAdapterTest, ProducerEventIdIsKept) {
   InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
   std::string v = R"({"size":1})";
   std::vector<kafka::Header> hs = {{"evs-id", "abc-123"}};
-  std::vector<kafka::OutRecord> out;
+  kafka::OutBatch out;
   ia.Process(kafka::InRecord("ev", 0, 9, nullptr, &v, &hs), &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(Headers(out[0])[hdr::kId], "abc-123");
@@ -79,7 +79,7 @@ TEST(InputAdapterTest, FailuresBecomeDeadLettersWithCoordinates) {
   metrics::Registry reg;
   InputAdapter ia("ia", Cfg(kInput), nullptr, nullptr, &reg);
   std::string key = "k", bad = "{\"size\":", s_missing = R"({"x":1})";
-  std::vector<kafka::OutRecord> out;
+  kafka::OutBatch out;
   ia.Process(kafka::InRecord("ev", 1, 5, &key, &bad, nullptr), &out);
   ia.Process(kafka::InRecord("ev", 1, 6, &key, &s_missing, nullptr), &out);
   ia.Process(kafka::InRecord("other", 0, 0, &key, &bad, nullptr), &out);
@@ -103,7 +103,7 @@ TEST(InputAdapterTest, ConfigSwapsOnlyBetweenRecords) {
   runtime::ConfigSlot slot;
   InputAdapter ia("ia", Cfg(kInput), &slot, nullptr, &reg);
   std::string v = R"({"size":1})";
-  std::vector<kafka::OutRecord> out;
+  kafka::OutBatch out;
   std::string next = kInput;
   next.replace(next.find("version: 4"), 10, "version: 5");
   next.replace(next.find("m-rest"), 6, "m-new!");
@@ -131,7 +131,7 @@ outputs:
   std::string key = "k", value = R"({"outputs":{"label":1,"p":0.12345},"input":{"f":"x","g":2}})";
   std::vector<kafka::Header> hs = {{"evs-id", "e1"}, {"evs-model", "m1@3"}, {"evs-variant", "a"},
                                    {"evs-shadow", "true"}, {"evs-model-version", "3"}};
-  std::vector<kafka::OutRecord> out;
+  kafka::OutBatch out;
   oa.Process(kafka::InRecord("evs.results", 0, 0, &key, &value, &hs), &out);
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].topic, "preds.shadow");
@@ -143,6 +143,29 @@ outputs:
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].topic, "evs.dlq");
   EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], "no_route");
+}
+
+TEST(InputAdapterTest, AppendOnlyTransformsKeepTheOriginalBytes) {
+  metrics::Registry reg;
+  InputAdapter ia("ia", Cfg(R"(
+jobs: {j: {type: echo}}
+routes:
+  - name: r
+    source: ev
+    transform: [{cast: {a: double}}, {derive: {b: "a * 2"}}, {set: {c: "x"}}]
+    variants: [{job: j, model: m, weight: 1}]
+)"),
+                  nullptr, nullptr, &reg);
+  std::string spaced = "{ \"a\" : 1.50 , \"z\": [1, 2] }\n", as_string = R"({"a":"2"})", empty = "{}";
+  kafka::OutBatch out;
+  ia.Process(kafka::InRecord("ev", 0, 0, nullptr, &spaced, nullptr), &out);
+  // Spacing and number spelling of the original survive; b and c are appended.
+  EXPECT_EQ(out[0].value, "{ \"a\" : 1.50 , \"z\": [1, 2] ,\"b\":3,\"c\":\"x\"}");
+  ia.Process(kafka::InRecord("ev", 0, 1, nullptr, &as_string, nullptr), &out);
+  // The cast changes a: the record is encoded anew.
+  EXPECT_EQ(out[1].value, R"({"a":2,"b":4,"c":"x"})");
+  ia.Process(kafka::InRecord("ev", 0, 2, nullptr, &empty, nullptr), &out);
+  EXPECT_EQ(out[2].topic, "evs.dlq");  // a is missing
 }
 
 }  // namespace

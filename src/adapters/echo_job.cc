@@ -17,7 +17,7 @@ EchoJob::EchoJob(std::string module, std::string job, std::shared_ptr<const conf
   Init();
 }
 
-void EchoJob::Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) {
+void EchoJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   in_->Inc();
   Record features;
   EventError err;

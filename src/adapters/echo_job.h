@@ -18,7 +18,7 @@ class EchoJob : public ProcessorBase {
  public:
   EchoJob(std::string module, std::string job, std::shared_ptr<const config::Config> cfg,
           runtime::ConfigSlot* slot, runtime::StatusReporter* reporter, metrics::Registry* registry);
-  void Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) override;
+  void Process(const kafka::InRecord& in, kafka::OutBatch* out) override;
   std::vector<std::string> Topics() const override { return {cfg_->topics.requests_prefix + job_}; }
 
  protected:

@@ -21,7 +21,7 @@ class InputAdapter : public ProcessorBase {
   InputAdapter(std::string module, std::shared_ptr<const config::Config> cfg,
                runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
                metrics::Registry* registry);
-  void Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) override;
+  void Process(const kafka::InRecord& in, kafka::OutBatch* out) override;
   std::vector<std::string> Topics() const override;
 
  protected:
@@ -47,7 +47,9 @@ class InputAdapter : public ProcessorBase {
   codec::JsonDecoder json_;
   uint32_t json_depth_ = 0;
   metrics::Counter* no_route_;
-  std::string value_buf_;
+  std::string value_buf_, src_buf_, split_buf_;
+  Record rec_;             // reused across records: decoders clear it, capacity stays
+  uint32_t sample_ = 0;    // latency is observed on one record in kLatencySample
   std::string config_version_str_;
 };
 

@@ -33,7 +33,7 @@ bool OutputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
   return true;
 }
 
-void OutputAdapter::Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) {
+void OutputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   const auto t0 = std::chrono::steady_clock::now();
   in_->Inc();
   auto header = [&](const char* name) {

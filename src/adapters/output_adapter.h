@@ -21,7 +21,7 @@ class OutputAdapter : public ProcessorBase {
   OutputAdapter(std::string module, std::shared_ptr<const config::Config> cfg,
                 runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
                 metrics::Registry* registry);
-  void Process(const kafka::InRecord& in, std::vector<kafka::OutRecord>* out) override;
+  void Process(const kafka::InRecord& in, kafka::OutBatch* out) override;
   std::vector<std::string> Topics() const override { return {cfg_->topics.results}; }
 
  protected:

@@ -105,7 +105,7 @@ void ProcessorBase::CountError(const std::string& stage, const std::string& code
 }
 
 void ProcessorBase::DeadLetter(const kafka::InRecord& in, const EventError& err,
-                               std::vector<kafka::OutRecord>* out) {
+                               kafka::OutBatch* out) {
   CountError(err.stage, err.code);
   dlq_total_->Inc();
   kafka::OutRecord r;

@@ -42,7 +42,7 @@ class ProcessorBase : public kafka::RecordProcessor {
 
   // Builds a dead letter from the consumed record and counts it.
   void DeadLetter(const kafka::InRecord& in, const EventError& err,
-                  std::vector<kafka::OutRecord>* out);
+                  kafka::OutBatch* out);
   void CountError(const std::string& stage, const std::string& code);
 
   std::string module_;

@@ -12,7 +12,6 @@ inline constexpr char kShadow[] = "evs-shadow";    // "true" on shadow copies
 inline constexpr char kSrc[] = "evs-src";          // source topic/partition/offset
 inline constexpr char kTs[] = "evs-ts";            // ingest time, ms since epoch
 inline constexpr char kConfig[] = "evs-config";    // config version that routed it
-inline constexpr char kJob[] = "evs-job";          // job the request was sent to
 inline constexpr char kModelVersion[] = "evs-model-version";
 inline constexpr char kModelDigest[] = "evs-model-digest";
 // Dead-letter headers.

@@ -42,7 +42,7 @@ struct ModuleSettings {
   std::string name;             // instance name: key in evs.config, label in metrics
   std::string group;            // consumer group id
   std::string metrics_listen = "127.0.0.1:0";  // host:port of /metrics etc.
-  uint32_t max_in_flight = 20000;  // records awaiting delivery; pause above, resume below half
+  uint32_t max_in_flight = 100000;  // records awaiting delivery; pause above, resume below half
   uint32_t txn_max_records = 1000;  // exactly-once: records per transaction
   uint32_t txn_max_ms = 100;        // exactly-once: longest a transaction stays open
 };

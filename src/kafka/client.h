@@ -71,6 +71,41 @@ struct OutRecord {
   int32_t partition = RD_KAFKA_PARTITION_UA;
 };
 
+// The outputs of one consumed record, recycled from record to record: Add()
+// hands out an OutRecord whose strings keep the capacity of earlier use, so
+// steady-state processing does not allocate for its outputs. Add(n) leaves n
+// headers whose strings are reused; overwrite all n.
+class OutBatch {
+ public:
+  OutRecord& Add(size_t n_headers = 0) {
+    if (n_ == recs_.size()) recs_.emplace_back();
+    OutRecord& r = recs_[n_++];
+    r.topic.clear();
+    r.key.clear();
+    r.has_key = false;
+    r.value.clear();
+    r.has_value = true;
+    r.partition = RD_KAFKA_PARTITION_UA;
+    r.headers.resize(n_headers);
+    return r;
+  }
+  void push_back(OutRecord r) { Add() = std::move(r); }
+  void clear() { n_ = 0; }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  OutRecord& operator[](size_t i) { return recs_[i]; }
+  const OutRecord& operator[](size_t i) const { return recs_[i]; }
+  OutRecord& back() { return recs_[n_ - 1]; }
+  OutRecord* begin() { return recs_.data(); }
+  OutRecord* end() { return recs_.data() + n_; }
+  const OutRecord* begin() const { return recs_.data(); }
+  const OutRecord* end() const { return recs_.data() + n_; }
+
+ private:
+  std::vector<OutRecord> recs_;
+  size_t n_ = 0;
+};
+
 // A consumed record: a view over a librdkafka message, valid while the
 // message lives. Tests build one from plain values with the second
 // constructor (no librdkafka message behind it).

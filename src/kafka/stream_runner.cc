@@ -69,7 +69,12 @@ absl::Status StreamRunner::Init() {
   ASSIGN_OR_RETURN(consumer_, MakeHandle(RD_KAFKA_CONSUMER, std::move(cconf)));
   rd_kafka_poll_set_consumer(consumer_.get());
 
-  Props pdefaults = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
+  // The local queue holds at least twice the in-flight bound, so produce
+  // rarely has to wait for queue space before backpressure pauses input.
+  Props pdefaults = {{"linger.ms", "5"},
+                     {"enable.idempotence", "true"},
+                     {"queue.buffering.max.messages",
+                      std::to_string(std::max<uint64_t>(100000, 2ull * opts_.max_in_flight))}};
   Props poverrides;
   if (eos) {
     poverrides["transactional.id"] = opts_.transactional_id;
@@ -154,14 +159,43 @@ void StreamRunner::Advance(PartitionState* ps) {
   }
   if (next < 0) return;
   ps->next_to_store = next;
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-  rd_kafka_topic_partition_list_add(list.get(), ps->topic.c_str(), ps->partition)->offset = next;
+  if (!ps->dirty) {
+    ps->dirty = true;
+    dirty_.push_back(ps);
+  }
+}
+
+void StreamRunner::StoreOffsets() {
+  if (dirty_.empty()) return;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(dirty_.size()));
+  for (PartitionState* ps : dirty_) {
+    rd_kafka_topic_partition_list_add(list.get(), ps->topic.c_str(), ps->partition)->offset =
+        ps->next_to_store;
+    ps->dirty = false;
+  }
+  dirty_.clear();
   rd_kafka_offsets_store(consumer_.get(), list.get());  // fails harmlessly after a revoke
+}
+
+StreamRunner::PartitionState* StreamRunner::FindPartition(std::string_view topic,
+                                                          int32_t partition) {
+  if (last_ps_ && last_ps_->partition == partition && last_ps_->topic == topic) return last_ps_;
+  PartitionKey key{std::string(topic), partition};
+  auto it = partitions_.find(key);
+  if (it == partitions_.end()) {
+    auto ps = std::make_unique<PartitionState>();
+    ps->topic = key.first;
+    ps->partition = key.second;
+    it = partitions_.emplace(key, std::move(ps)).first;
+  }
+  last_ps_ = it->second.get();
+  return last_ps_;
 }
 
 void StreamRunner::FlushAndCommit() {
   rd_kafka_resp_err_t err = rd_kafka_flush(producer_.get(), 30000);
   if (err) spdlog::error("{}: flush did not finish: {}", opts_.name, rd_kafka_err2str(err));
+  StoreOffsets();
   // Stored offsets only ever cover fully delivered records, so committing
   // them is safe even when the flush timed out.
   err = rd_kafka_commit(consumer_.get(), nullptr, 0);
@@ -192,6 +226,7 @@ void StreamRunner::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
   } else {
     FlushAndCommit();
   }
+  last_ps_ = nullptr;
   for (int i = 0; i < parts->cnt; ++i) {
     auto it = partitions_.find({parts->elems[i].topic, parts->elems[i].partition});
     if (it == partitions_.end()) continue;
@@ -213,8 +248,12 @@ void StreamRunner::SetPaused(bool paused) {
   if (paused) {
     rd_kafka_pause_partitions(consumer_.get(), list.get());
     stats_.pauses.fetch_add(1, std::memory_order_relaxed);
+    spdlog::info("{}: pausing {} partition(s): {} records await delivery (max_in_flight {})",
+                 opts_.name, list->cnt, stats_.in_flight.load(), opts_.max_in_flight);
   } else {
     rd_kafka_resume_partitions(consumer_.get(), list.get());
+    spdlog::info("{}: resuming {} partition(s): {} records await delivery", opts_.name, list->cnt,
+                 stats_.in_flight.load());
   }
   stats_.paused.store(paused);
 }
@@ -244,9 +283,44 @@ std::vector<PartitionLag> StreamRunner::Lag() const {
   return lag_;
 }
 
+void StreamRunner::HandleRecord(rd_kafka_message_t* raw) {
+  MessagePtr m(raw);
+  if (m->err) {
+    if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      spdlog::warn("{}: consumer: {}", opts_.name, rd_kafka_message_errstr(m.get()));
+    return;
+  }
+  processor_->BetweenRecords();
+  stats_.consumed.fetch_add(1, std::memory_order_relaxed);
+  InRecord in(m.get());
+  PartitionState* ps = FindPartition(in.topic(), in.partition());
+  ps->slots.push_back(Slot{ps, in.offset(), 1});  // the 1 guards against early completion
+  Slot* slot = &ps->slots.back();
+  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  out_buf_.clear();
+  processor_->Process(in, &out_buf_);
+  for (OutRecord& r : out_buf_) {
+    slot->pending++;
+    absl::Status s = Produce(producer_.get(), r, slot);
+    if (s.ok()) continue;
+    stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+    OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
+    s = Produce(producer_.get(), dlq, slot);
+    if (!s.ok()) {
+      slot->pending--;
+      fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
+    }
+  }
+  if (--slot->pending == 0 && fatal_.empty()) Advance(ps);
+}
+
 absl::Status StreamRunner::RunAtLeastOnce() {
   auto last_lag = Clock::now();
   const uint64_t resume_at = opts_.max_in_flight / 2;
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(
+      rd_kafka_queue_get_consumer(consumer_.get()), &rd_kafka_queue_destroy);
+  constexpr size_t kBatch = 500;
+  std::vector<rd_kafka_message_t*> batch(kBatch);
   while (!stop_.load() && fatal_.empty()) {
     processor_->BetweenRecords();
     if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
@@ -258,42 +332,22 @@ absl::Status StreamRunner::RunAtLeastOnce() {
       last_lag = Clock::now();
     }
     rd_kafka_poll(producer_.get(), 0);
-    MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), stats_.paused.load() ? 10 : 50));
-    if (!m) continue;
-    if (m->err) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-        spdlog::warn("{}: consumer: {}", opts_.name, rd_kafka_message_errstr(m.get()));
-      continue;
-    }
-    stats_.consumed.fetch_add(1, std::memory_order_relaxed);
-    InRecord in(m.get());
-    PartitionKey key{std::string(in.topic()), in.partition()};
-    auto it = partitions_.find(key);
-    if (it == partitions_.end()) {
-      auto ps = std::make_unique<PartitionState>();
-      ps->topic = key.first;
-      ps->partition = key.second;
-      it = partitions_.emplace(key, std::move(ps)).first;
-    }
-    PartitionState* ps = it->second.get();
-    ps->slots.push_back(Slot{ps, in.offset(), 1});  // the 1 guards against early completion
-    Slot* slot = &ps->slots.back();
-    stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
-    out_buf_.clear();
-    processor_->Process(in, &out_buf_);
-    for (OutRecord& r : out_buf_) {
-      slot->pending++;
-      absl::Status s = Produce(producer_.get(), r, slot);
-      if (s.ok()) continue;
-      stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
-      OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
-      s = Produce(producer_.get(), dlq, slot);
-      if (!s.ok()) {
-        slot->pending--;
-        fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
+    StoreOffsets();
+    // Block for the first record (this also serves rebalances), then take
+    // whatever else is already fetched without waiting.
+    rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer_.get(), stats_.paused.load() ? 10 : 50);
+    if (first == nullptr) continue;
+    HandleRecord(first);
+    if (stats_.paused.load()) continue;
+    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), kBatch);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (!fatal_.empty() || stop_.load()) {
+        // Unprocessed records are released uncommitted: redelivered after a restart.
+        rd_kafka_message_destroy(batch[i]);
+        continue;
       }
+      HandleRecord(batch[i]);
     }
-    if (--slot->pending == 0 && fatal_.empty()) Advance(ps);
   }
   spdlog::info("{}: stopping: delivering in-flight records and committing", opts_.name);
   FlushAndCommit();

@@ -21,7 +21,7 @@ namespace evs::kafka {
 class RecordProcessor {
  public:
   virtual ~RecordProcessor() = default;
-  virtual void Process(const InRecord& in, std::vector<OutRecord>* out) = 0;
+  virtual void Process(const InRecord& in, OutBatch* out) = 0;
   // Called between two records and on idle polls: the only place a module
   // may swap its configuration, so no record sees two configs.
   virtual void BetweenRecords() {}
@@ -44,7 +44,7 @@ struct RunnerOptions {
   Props consumer_props;      // cluster of the input topics
   Props producer_props;      // cluster of the outputs (same cluster for exactly-once)
   Guarantee guarantee = Guarantee::kAtLeastOnce;
-  uint32_t max_in_flight = 20000;  // at-least-once: records awaiting delivery
+  uint32_t max_in_flight = 100000;  // at-least-once: records awaiting delivery
   uint32_t txn_max_records = 1000;
   uint32_t txn_max_ms = 100;
   std::string transactional_id;    // exactly-once; defaults to name
@@ -110,6 +110,7 @@ class StreamRunner {
     int32_t partition;
     std::deque<Slot> slots;  // records not yet fully delivered, in offset order
     int64_t next_to_store = -1;
+    bool dirty = false;      // next_to_store not yet handed to offsets_store
   };
   using PartitionKey = std::pair<std::string, int32_t>;
 
@@ -120,6 +121,9 @@ class StreamRunner {
   void OnDelivery(const rd_kafka_message_t* m);
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   void Advance(PartitionState* ps);
+  void StoreOffsets();  // one rd_kafka_offsets_store for every dirty partition
+  PartitionState* FindPartition(std::string_view topic, int32_t partition);
+  void HandleRecord(rd_kafka_message_t* m);
   void FlushAndCommit();
   void UpdateLag();
   absl::Status CommitTransaction();
@@ -138,8 +142,10 @@ class StreamRunner {
   std::atomic<bool> assigned_{false};
   RunnerStats stats_;
   std::map<PartitionKey, std::unique_ptr<PartitionState>> partitions_;
+  PartitionState* last_ps_ = nullptr;  // records come in runs per partition
+  std::vector<PartitionState*> dirty_;
   uint64_t topics_epoch_ = 0;
-  std::vector<OutRecord> out_buf_;
+  OutBatch out_buf_;
   std::string fatal_;  // set from callbacks; ends Run
   bool txn_open_ = false;
   uint64_t txn_records_ = 0;

@@ -481,6 +481,65 @@ absl::StatusOr<std::shared_ptr<const TransformChain>> TransformChain::FromYaml(
   return std::shared_ptr<const TransformChain>(std::move(chain));
 }
 
+bool TransformChain::AppendsOnly(const Record& r) const {
+  // Names the chain appends; steps may rewrite those freely.
+  std::vector<std::string_view> appended;
+  auto is_appended = [&](std::string_view n) {
+    for (std::string_view a : appended)
+      if (a == n) return true;
+    return false;
+  };
+  // A target may be written if it is absent from the original record.
+  auto writable = [&](std::string_view n) {
+    if (is_appended(n)) return true;
+    if (r.Find(n) != nullptr) return false;
+    appended.push_back(n);
+    return true;
+  };
+  for (const Step& s : steps_) {
+    switch (s.kind) {
+      case StepKind::kRequire: break;
+      case StepKind::kSet:
+        for (const auto& [name, v] : s.values)
+          if (!writable(name)) return false;
+        break;
+      case StepKind::kDerive:
+        for (const auto& [name, e] : s.derives)
+          if (!writable(name)) return false;
+        break;
+      case StepKind::kDefault:
+        for (const auto& [name, v] : s.values) {
+          const Value* cur = r.Find(name);
+          if (cur != nullptr && !is_appended(name)) {
+            if (cur->is_null()) return false;  // default would replace the null
+            continue;                            // present: a no-op
+          }
+          writable(name);
+        }
+        break;
+      case StepKind::kCast:
+        for (const auto& [name, type] : s.casts) {
+          if (is_appended(name)) continue;
+          const Value* cur = r.Find(name);
+          if (cur == nullptr) return false;  // fails anyway; take the general path
+          bool same = false;
+          switch (type) {
+            case CastType::kDouble: same = cur->is_number(); break;
+            case CastType::kInt:
+              same = cur->is_number() && cur->as_number() == std::trunc(cur->as_number());
+              break;
+            case CastType::kString: same = cur->is_string(); break;
+            case CastType::kBool: same = cur->is_bool(); break;
+          }
+          if (!same) return false;
+        }
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
 bool TransformChain::Apply(Record* r, EventError* err) const {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];

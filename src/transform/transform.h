@@ -54,6 +54,13 @@ class TransformChain {
   // (stage "transform"); *r may then be partly transformed.
   bool Apply(Record* r, EventError* err) const;
 
+  // True when applying this chain to `r` can only append fields: the
+  // existing fields keep their names, order and values (derive/set/default
+  // of absent fields, casts that are already satisfied, require). Callers
+  // use it to pass the original bytes through and encode only the appended
+  // fields. Conservative: false means "may rewrite".
+  bool AppendsOnly(const Record& r) const;
+
   // Number of steps.
   size_t size() const;
 
