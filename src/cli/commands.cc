@@ -45,6 +45,25 @@ runtime::ProcessorFactory FactoryFor(ModuleKind kind, const std::string& job) {
   };
 }
 
+// A client for a CLI command, or a message on stderr and the exit code to
+// return (usage for a property librdkafka refuses).
+kafka::HandlePtr MakeClientOrReport(rd_kafka_type_t type, const kafka::Props& props,
+                                    const kafka::Props& overrides, int* exit_code) {
+  auto conf = kafka::MakeConf(props, overrides);
+  if (!conf.ok()) {
+    std::cerr << "evserve: " << conf.status().message() << "\n";
+    *exit_code = kExitUsage;
+    return nullptr;
+  }
+  auto rk = kafka::MakeHandle(type, std::move(*conf));
+  if (!rk.ok()) {
+    std::cerr << "evserve: " << rk.status().message() << "\n";
+    *exit_code = kExitFailure;
+    return nullptr;
+  }
+  return std::move(*rk);
+}
+
 std::string ReadFileOrDie(const std::string& path, bool* ok) {
   std::ifstream in(path, std::ios::binary);
   *ok = static_cast<bool>(in);
@@ -198,29 +217,22 @@ int ConfigPush(const std::string& file, const std::string& bootstrap_config,
     }
     text = absl::StrCat("version: ", version, "\n", text);
   }
-  auto conf = kafka::MakeConf(where->internal, {{"linger.ms", "0"}});
-  if (!conf.ok()) {
-    std::cerr << "evserve: " << conf.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto rk = kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-  if (!rk.ok()) {
-    std::cerr << "evserve: " << rk.status().message() << "\n";
-    return kExitFailure;
-  }
+  int rc = kExitOk;
+  kafka::HandlePtr rk = MakeClientOrReport(RD_KAFKA_PRODUCER, where->internal, {{"linger.ms", "0"}}, &rc);
+  if (!rk) return rc;
   for (const std::string& m : modules) {
     kafka::OutRecord r;
     r.topic = where->topics.config;
     r.key = m;
     r.has_key = true;
     r.value = text;
-    s = kafka::Produce(rk->get(), r, nullptr);
+    s = kafka::Produce(rk.get(), r, nullptr);
     if (!s.ok()) {
       std::cerr << "evserve: " << s.message() << "\n";
       return kExitFailure;
     }
   }
-  if (rd_kafka_flush(rk->get(), 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  if (rd_kafka_flush(rk.get(), 15000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     std::cerr << "evserve: the config could not be delivered within 15 s\n";
     return kExitFailure;
   }
@@ -320,16 +332,10 @@ int TopicsCreate(const std::string& config_path, int partitions) {
 }
 
 int Send(const SendOptions& o) {
-  auto conf = kafka::MakeConf({{"bootstrap.servers", o.bootstrap}}, {{"linger.ms", "5"}});
-  if (!conf.ok()) {
-    std::cerr << "evserve: " << conf.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto rk = kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-  if (!rk.ok()) {
-    std::cerr << "evserve: " << rk.status().message() << "\n";
-    return kExitFailure;
-  }
+  int rc = kExitOk;
+  kafka::HandlePtr rk = MakeClientOrReport(RD_KAFKA_PRODUCER, {{"bootstrap.servers", o.bootstrap}},
+                                           {{"linger.ms", "5"}}, &rc);
+  if (!rk) return rc;
   kafka::OutRecord base;
   base.topic = o.topic;
   base.has_key = !o.key.empty();
@@ -346,7 +352,7 @@ int Send(const SendOptions& o) {
   auto send_one = [&](const std::string& v) -> bool {
     kafka::OutRecord r = base;
     r.value = v;
-    absl::Status s = kafka::Produce(rk->get(), r, nullptr);
+    absl::Status s = kafka::Produce(rk.get(), r, nullptr);
     if (!s.ok()) {
       std::cerr << "evserve: " << s.message() << "\n";
       return false;
@@ -370,7 +376,7 @@ int Send(const SendOptions& o) {
     while (std::getline(std::cin, line))
       if (!line.empty() && !send_one(line)) return kExitFailure;
   }
-  if (rd_kafka_flush(rk->get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_outq_len(rk->get()) > 0) {
+  if (rd_kafka_flush(rk.get(), 30000) != RD_KAFKA_RESP_ERR_NO_ERROR || rd_kafka_outq_len(rk.get()) > 0) {
     std::cerr << "evserve: not every record was delivered within 30 s (is Kafka at " << o.bootstrap << "?)\n";
     return kExitFailure;
   }
@@ -384,21 +390,14 @@ int Tail(const TailOptions& o) {
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  auto conf = kafka::MakeConf({{"bootstrap.servers", o.bootstrap}},
-                              {{"group.id", "evs-tail"}, {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "false"}});
-  if (!conf.ok()) {
-    std::cerr << "evserve: " << conf.status().message() << "\n";
-    return kExitUsage;
-  }
-  auto rk = kafka::MakeHandle(RD_KAFKA_CONSUMER, std::move(*conf));
-  if (!rk.ok()) {
-    std::cerr << "evserve: " << rk.status().message() << "\n";
-    return kExitFailure;
-  }
+  int rc = kExitOk;
+  kafka::HandlePtr rk = MakeClientOrReport(
+      RD_KAFKA_CONSUMER, {{"bootstrap.servers", o.bootstrap}},
+      {{"group.id", "evs-tail"}, {"enable.auto.commit", "false"}, {"enable.partition.eof", "false"}}, &rc);
+  if (!rk) return rc;
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk->get(), o.topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk->get(), 0, rkt, &md, 10000);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), o.topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, 10000);
   rd_kafka_topic_destroy(rkt);
   if (err) {
     std::cerr << "evserve: metadata: " << rd_kafka_err2str(err) << "\n";
@@ -410,7 +409,7 @@ int Tail(const TailOptions& o) {
       rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), md->topics[i].partitions[p].id)->offset =
           o.from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
   rd_kafka_metadata_destroy(md);
-  rd_kafka_assign(rk->get(), list.get());
+  rd_kafka_assign(rk.get(), list.get());
   long n = 0;
   auto start = std::chrono::steady_clock::now();
   while (o.count < 0 || n < o.count) {
@@ -420,7 +419,7 @@ int Tail(const TailOptions& o) {
     timespec zero{0, 0};
     int sig = sigtimedwait(&set, nullptr, &zero);
     if (sig == SIGINT || sig == SIGTERM) break;
-    kafka::MessagePtr m(rd_kafka_consumer_poll(rk->get(), 100));
+    kafka::MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
     if (!m) continue;
     if (m->err) continue;
     kafka::InRecord in(m.get());
@@ -434,7 +433,7 @@ int Tail(const TailOptions& o) {
     std::cout << line << "\n" << std::flush;
     ++n;
   }
-  rd_kafka_consumer_close(rk->get());
+  rd_kafka_consumer_close(rk.get());
   if (o.count >= 0 && n < o.count) {
     std::cerr << "evserve: read " << n << " of " << o.count << " record(s) before the timeout\n";
     return kExitTimeout;

@@ -15,8 +15,7 @@ void KillMidStreamAndRestart(const std::string& guarantee, bool expect_exactly_o
   TestEnv env = MakeEnv(guarantee == "exactly-once" ? "eos" : "alo");
   const std::string src = "t.src." + env.id;
   CreateTopic(src);
-  std::string cfg = env.Header(guarantee) + R"(
-input_adapter: {name: ")" + env.input_name + R"(", txn_max_records: 500, txn_max_ms: 100}
+  std::string cfg = env.Header(guarantee, "txn_max_records: 500, txn_max_ms: 100") + R"(
 jobs:
   j: {type: echo}
 routes:
@@ -24,9 +23,6 @@ routes:
     source: )" + src + R"(
     variants: [{name: v, job: j, model: m, weight: 1}]
 )";
-  // input_adapter appears twice (header and here): drop the header's line.
-  cfg.erase(cfg.find("input_adapter: {name: \"" + env.input_name + "\"}\n"),
-            ("input_adapter: {name: \"" + env.input_name + "\"}\n").size());
   const std::string path = WriteFile(env.id + ".yaml", cfg);
   const int kEvents = 20000;
   auto adapter = std::make_unique<Proc>(std::vector<std::string>{"input-adapter", "-c", path}, env.id + "-1");
@@ -66,10 +62,7 @@ TEST(GuaranteeE2E, BackpressurePausesAndResumesWithoutLoss) {
   TestEnv env = MakeEnv("bp");
   const std::string src = "t.src." + env.id;
   CreateTopic(src);
-  std::string cfg = env.Header();
-  cfg.erase(cfg.find("input_adapter: {name: \"" + env.input_name + "\"}\n"),
-            ("input_adapter: {name: \"" + env.input_name + "\"}\n").size());
-  cfg += "input_adapter: {name: \"" + env.input_name + "\", max_in_flight: 500}\n" + R"(
+  std::string cfg = env.Header("at-least-once", "max_in_flight: 500") + R"(
 jobs:
   j: {type: echo}
 routes:

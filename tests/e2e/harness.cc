@@ -218,13 +218,13 @@ TestEnv MakeEnv(const std::string& name) {
   return e;
 }
 
-std::string TestEnv::Header(const std::string& guarantee) const {
+std::string TestEnv::Header(const std::string& guarantee, const std::string& input_extra) const {
   std::string b = Bootstrap();
   return "guarantee: " + guarantee + "\n" +
          "kafka:\n  external: {bootstrap.servers: \"" + b + "\"}\n  internal: {bootstrap.servers: \"" + b +
          "\"}\n" + "topics: {requests_prefix: \"" + requests_prefix + "\", results: \"" + results +
          "\", config: \"" + config_topic + "\", models: \"t.models." + id + "\", status: \"" + status +
-         "\", dlq: \"" + dlq + "\"}\n" + "input_adapter: {name: \"" + input_name + "\"}\n" +
+         "\", dlq: \"" + dlq + "\"}\n" + "input_adapter: {name: \"" + input_name + "\"" + (input_extra.empty() ? "" : ", " + input_extra) + "}\n" +
          "output_adapter: {name: \"" + output_name + "\"}\n";
 }
 

@@ -72,7 +72,9 @@ struct TestEnv {
   std::string id;  // unique suffix
   std::string dlq, status, results, config_topic, requests_prefix;
   std::string input_name, output_name;
-  std::string Header(const std::string& guarantee = "at-least-once") const;
+  // input_extra: more input_adapter settings, e.g. "max_in_flight: 500".
+  std::string Header(const std::string& guarantee = "at-least-once",
+                     const std::string& input_extra = "") const;
 };
 TestEnv MakeEnv(const std::string& name);
 
