@@ -138,6 +138,31 @@ TEST(PlatformE2E, NinetyTenSplitIsStickyAcrossRestartAndUnrelatedConfigChange) {
   int moved = 0;
   for (auto& [k, v] : variants) moved += variants2[k] != v;
   EXPECT_EQ(moved, 0);
+
+  // An online change (no restart) that touches another route only.
+  std::string v3 = "version: 3\n" + env.Header() + jobs + "routes:" + route + R"(
+  - name: newcomer
+    source: )" + other + R"(
+    variants: [{name: x, job: j, model: m-x, weight: 3}, {name: y, job: j, model: m-y, weight: 1}]
+)";
+  ASSERT_EQ(RunCli({"config", "push", WriteFile(env.id + "-v3.yaml", v3)}, &out), 0) << out;
+  ASSERT_TRUE(WaitFor([&] {
+    for (const Rec& r : Consume(env.status, 1000, 2000, 0))
+      if (r.value.find("\"outcome\":\"applied\",\"version\":3") != std::string::npos) return true;
+    return false;
+  }, 30000)) << adapter->log();
+  ProduceAll(src, events);
+  all = Consume(requests, 6 * kKeys, 120000, 1000);
+  ASSERT_EQ(all.size(), 6u * kKeys) << adapter->log();
+  std::vector<Rec> round3;
+  for (const Rec& r : all)
+    if (r.headers.at("evs-config") == "3") round3.push_back(r);
+  ASSERT_EQ(round3.size(), 2u * kKeys);
+  auto variants3 = VariantsByKey(round3, &shadows);
+  moved = 0;
+  for (auto& [k, v] : variants) moved += variants3[k] != v;
+  EXPECT_EQ(moved, 0);
+  EXPECT_EQ(shadows, size_t(kKeys));
   EXPECT_EQ(adapter->Terminate(), 0);
 }
 
