@@ -395,21 +395,12 @@ int Tail(const TailOptions& o) {
       RD_KAFKA_CONSUMER, {{"bootstrap.servers", o.bootstrap}},
       {{"group.id", "evs-tail"}, {"enable.auto.commit", "false"}, {"enable.partition.eof", "false"}}, &rc);
   if (!rk) return rc;
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), o.topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, 10000);
-  rd_kafka_topic_destroy(rkt);
-  if (err) {
-    std::cerr << "evserve: metadata: " << rd_kafka_err2str(err) << "\n";
+  auto assigned = kafka::AssignWholeTopic(
+      rk.get(), o.topic, o.from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END, 10000);
+  if (!assigned.ok()) {
+    std::cerr << "evserve: " << assigned.status().message() << "\n";
     return kExitFailure;
   }
-  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(4));
-  for (int i = 0; i < md->topic_cnt; ++i)
-    for (int p = 0; p < md->topics[i].partition_cnt; ++p)
-      rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), md->topics[i].partitions[p].id)->offset =
-          o.from_beginning ? RD_KAFKA_OFFSET_BEGINNING : RD_KAFKA_OFFSET_END;
-  rd_kafka_metadata_destroy(md);
-  rd_kafka_assign(rk.get(), list.get());
   long n = 0;
   auto start = std::chrono::steady_clock::now();
   while (o.count < 0 || n < o.count) {

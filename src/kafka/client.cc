@@ -113,17 +113,16 @@ rd_kafka_resp_err_t QueryWatermarksWithRetry(rd_kafka_t* rk, const char* topic, 
   return err;
 }
 
-absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::string& topic,
-                                               int timeout_ms) {
-  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(props, {{"group.id", "evs-reader"},
-                                                  {"enable.auto.commit", "false"},
-                                                  {"enable.partition.eof", "false"}}));
-  ASSIGN_OR_RETURN(HandlePtr rk, MakeHandle(RD_KAFKA_CONSUMER, std::move(conf)));
+absl::StatusOr<std::map<int32_t, int64_t>> AssignWholeTopic(rd_kafka_t* rk,
+                                                            const std::string& topic,
+                                                            int64_t start, int timeout_ms) {
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk.get(), 0, rkt, &md, timeout_ms);
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
   rd_kafka_topic_destroy(rkt);
-  if (err) return absl::UnavailableError(absl::StrCat("metadata for '", topic, "': ", rd_kafka_err2str(err)));
+  if (err)
+    return absl::UnavailableError(
+        absl::StrCat("metadata for '", topic, "': ", rd_kafka_err2str(err)));
   std::vector<int32_t> parts;
   for (int i = 0; i < md->topic_cnt; ++i) {
     if (md->topics[i].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
@@ -131,44 +130,71 @@ absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::st
       parts.push_back(md->topics[i].partitions[p].id);
   }
   rd_kafka_metadata_destroy(md);
-  std::vector<OutRecord> out;
-  if (parts.empty()) return out;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(parts.size()));
   std::map<int32_t, int64_t> ends;
   for (int32_t p : parts) {
     int64_t lo = 0, hi = 0;
-    err = QueryWatermarksWithRetry(rk.get(), topic.c_str(), p, &lo, &hi, timeout_ms);
-    if (err) return absl::UnavailableError(absl::StrCat("offsets of '", topic, "': ", rd_kafka_err2str(err)));
-    if (hi > lo) {
-      ends[p] = hi;
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = lo;
-    }
+    err = QueryWatermarksWithRetry(rk, topic.c_str(), p, &lo, &hi, timeout_ms);
+    if (err)
+      return absl::UnavailableError(
+          absl::StrCat("offsets of '", topic, "': ", rd_kafka_err2str(err)));
+    if (hi > lo) ends[p] = hi;
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = start;
   }
-  if (ends.empty()) return out;
-  rd_kafka_assign(rk.get(), list.get());
+  rd_kafka_resp_err_t aerr = rd_kafka_assign(rk, list.get());
+  if (aerr) return absl::UnavailableError(absl::StrCat("assign '", topic, "': ", rd_kafka_err2str(aerr)));
+  return ends;
+}
+
+absl::Status ConsumeToEnd(rd_kafka_t* rk, const std::string& topic,
+                          std::map<int32_t, int64_t> ends, int timeout_ms,
+                          const std::function<void(const rd_kafka_message_t*)>& fn) {
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   while (!ends.empty()) {
     if (std::chrono::steady_clock::now() > deadline)
       return absl::DeadlineExceededError(absl::StrCat("reading '", topic, "' timed out"));
-    MessagePtr m(rd_kafka_consumer_poll(rk.get(), 100));
-    if (!m) continue;
-    if (m->err) {
-      if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
-      return absl::UnavailableError(absl::StrCat("reading '", topic, "': ", rd_kafka_message_errstr(m.get())));
+    MessagePtr m(rd_kafka_consumer_poll(rk, 100));
+    if (m && m->err && m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+      return absl::UnavailableError(
+          absl::StrCat("reading '", topic, "': ", rd_kafka_message_errstr(m.get())));
+    if (m && !m->err) {
+      fn(m.get());
+      auto it = ends.find(m->partition);
+      if (it != ends.end() && m->offset + 1 >= it->second) ends.erase(it);
+      continue;
     }
-    InRecord in(m.get());
-    OutRecord r;
-    r.topic = topic;
-    r.partition = in.partition();
-    r.has_key = in.has_key();
-    r.key = std::string(in.key());
-    r.has_value = in.has_value();
-    r.value = std::string(in.value());
-    r.headers = in.Headers();
-    out.push_back(std::move(r));
-    auto it = ends.find(in.partition());
-    if (it != ends.end() && in.offset() + 1 >= it->second) ends.erase(it);
+    // Idle: a partition whose last offsets are transaction markers is done
+    // when its position passed the end.
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(ends.size()));
+    for (const auto& [p, end] : ends) rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p);
+    rd_kafka_position(rk, list.get());
+    for (int i = 0; i < list->cnt; ++i)
+      if (list->elems[i].offset >= ends[list->elems[i].partition]) ends.erase(list->elems[i].partition);
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<OutRecord>> ReadAll(const Props& props, const std::string& topic,
+                                               int timeout_ms) {
+  ASSIGN_OR_RETURN(ConfPtr conf, MakeConf(props, {{"group.id", "evs-reader"},
+                                                  {"enable.auto.commit", "false"},
+                                                  {"enable.partition.eof", "false"}}));
+  ASSIGN_OR_RETURN(HandlePtr rk, MakeHandle(RD_KAFKA_CONSUMER, std::move(conf)));
+  ASSIGN_OR_RETURN(auto ends, AssignWholeTopic(rk.get(), topic, RD_KAFKA_OFFSET_BEGINNING, timeout_ms));
+  std::vector<OutRecord> out;
+  RETURN_IF_ERROR(ConsumeToEnd(rk.get(), topic, std::move(ends), timeout_ms,
+                               [&](const rd_kafka_message_t* m) {
+                                 InRecord in(m);
+                                 OutRecord r;
+                                 r.topic = topic;
+                                 r.partition = in.partition();
+                                 r.has_key = in.has_key();
+                                 r.key = std::string(in.key());
+                                 r.has_value = in.has_value();
+                                 r.value = std::string(in.value());
+                                 r.headers = in.Headers();
+                                 out.push_back(std::move(r));
+                               }));
   rd_kafka_consumer_close(rk.get());
   return out;
 }

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -155,6 +156,22 @@ absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque);
 // partition has no leader yet (right after the topic was created).
 rd_kafka_resp_err_t QueryWatermarksWithRetry(rd_kafka_t* rk, const char* topic, int32_t partition,
                                              int64_t* lo, int64_t* hi, int timeout_ms);
+
+// Assigns every partition of `topic` to the group-less consumer `rk`,
+// starting at `start` (RD_KAFKA_OFFSET_BEGINNING or RD_KAFKA_OFFSET_END).
+// Returns the high watermark at call time of every partition that holds
+// records: reading each partition up to it means "caught up".
+absl::StatusOr<std::map<int32_t, int64_t>> AssignWholeTopic(rd_kafka_t* rk,
+                                                            const std::string& topic,
+                                                            int64_t start, int timeout_ms);
+
+// Polls `rk` until every partition of `ends` reached its end offset (also
+// when the last offsets are transaction markers, which are never
+// delivered), handing each record to fn. Fails on a consumer error or after
+// timeout_ms.
+absl::Status ConsumeToEnd(rd_kafka_t* rk, const std::string& topic,
+                          std::map<int32_t, int64_t> ends, int timeout_ms,
+                          const std::function<void(const rd_kafka_message_t*)>& fn);
 
 // Reads every record of `topic` from the beginning up to the high watermark
 // at call time (no consumer group). For small control topics (config,

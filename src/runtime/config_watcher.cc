@@ -96,37 +96,11 @@ absl::StatusOr<std::shared_ptr<const config::Config>> ConfigWatcher::Start() {
                                             {"enable.auto.commit", "false"},
                                             {"enable.partition.eof", "false"}}));
   ASSIGN_OR_RETURN(consumer_, kafka::MakeHandle(RD_KAFKA_CONSUMER, std::move(conf)));
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(consumer_.get(), topic_.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(consumer_.get(), 0, rkt, &md, 10000);
-  rd_kafka_topic_destroy(rkt);
-  if (err)
-    return absl::UnavailableError(absl::StrCat("config topic '", topic_, "': ", rd_kafka_err2str(err)));
-  std::vector<int32_t> parts;
-  for (int i = 0; i < md->topic_cnt; ++i)
-    for (int p = 0; p < md->topics[i].partition_cnt; ++p) parts.push_back(md->topics[i].partitions[p].id);
-  rd_kafka_metadata_destroy(md);
-  kafka::PartitionListPtr list(rd_kafka_topic_partition_list_new(parts.size()));
-  std::map<int32_t, int64_t> ends;
-  for (int32_t p : parts) {
-    int64_t lo = 0, hi = 0;
-    err = kafka::QueryWatermarksWithRetry(consumer_.get(), topic_.c_str(), p, &lo, &hi, 10000);
-    if (err) return absl::UnavailableError(absl::StrCat("config topic offsets: ", rd_kafka_err2str(err)));
-    if (hi > lo) ends[p] = hi;
-    rd_kafka_topic_partition_list_add(list.get(), topic_.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-  }
-  rd_kafka_assign(consumer_.get(), list.get());
+  ASSIGN_OR_RETURN(auto ends, kafka::AssignWholeTopic(consumer_.get(), topic_,
+                                                      RD_KAFKA_OFFSET_BEGINNING, 10000));
   std::shared_ptr<const config::Config> latest;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (!ends.empty()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return absl::DeadlineExceededError("reading the config topic timed out");
-    kafka::MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), 100));
-    if (!m || m->err) continue;
-    Handle(m.get(), true, &latest);
-    auto it = ends.find(m->partition);
-    if (it != ends.end() && m->offset + 1 >= it->second) ends.erase(it);
-  }
+  RETURN_IF_ERROR(kafka::ConsumeToEnd(consumer_.get(), topic_, std::move(ends), 30000,
+                                      [&](const rd_kafka_message_t* m) { Handle(m, true, &latest); }));
   thread_ = std::thread([this] { Loop(); });
   return latest;
 }
