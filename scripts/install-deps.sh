@@ -46,7 +46,7 @@ PROG=$(basename "$0")
 
 usage() {
   cat <<EOF
-Usage: $PROG [--check] [--list] [--help]
+Usage: $PROG [--fuzz] [--check] [--list] [--help]
 
 Installs the Debian packages evserve needs (build toolchain, C++ libraries,
 Java + Maven for the local Kafka broker, kcat, Prometheus, curl, python3).
@@ -57,6 +57,7 @@ Services shipped by packages (e.g. prometheus) are prevented from being
 started during installation; scripts/prometheus.sh runs Prometheus itself.
 
 Options:
+  --fuzz    also install clang-14 and libFuzzer (for the fuzz preset)
   --check   only report missing packages; exit 1 if any are missing
   --list    print the package list and exit
   -h, --help  show this help
@@ -66,6 +67,7 @@ EOF
 mode=install
 while [[ $# -gt 0 ]]; do
   case "$1" in
+    --fuzz) PACKAGES+=(clang-14 libclang-rt-14-dev libfuzzer-14-dev) ;;
     --check) mode=check ;;
     --list) mode=list ;;
     -h|--help) usage; exit 0 ;;
