@@ -9,7 +9,7 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 usage() {
   cat <<EOF
-Usage: $PROG [--preset release|debug|tsan|ci] [--target T]... [-j N] [--reconfigure] [--no-deps]
+Usage: $PROG [--preset release|debug|fuzz|ci] [--target T]... [-j N] [--reconfigure] [--no-deps]
 
 Builds evserve from $ROOT.
 
@@ -51,8 +51,8 @@ while [[ $# -gt 0 ]]; do
 done
 
 case "$preset" in
-  release|debug|tsan|ci) ;;
-  *) echo "$PROG: unknown preset '$preset' (release, debug, tsan, ci)" >&2; exit 2 ;;
+  release|debug|fuzz|ci) ;;
+  *) echo "$PROG: unknown preset '$preset' (release, debug, fuzz, ci)" >&2; exit 2 ;;
 esac
 [[ $jobs =~ ^[1-9][0-9]*$ ]] || { echo "$PROG: bad job count '$jobs'" >&2; exit 2; }
 
