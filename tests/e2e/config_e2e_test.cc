@@ -14,14 +14,7 @@ namespace evs::e2e {
 namespace {
 
 std::string Config(const TestEnv& env, const std::string& src, int version, const std::string& model) {
-  return "version: " + std::to_string(version) + "\n" + env.Header() + R"(
-jobs:
-  j: {type: echo}
-routes:
-  - name: r
-    source: )" + src + R"(
-    variants: [{name: v, job: j, model: )" + model + R"(, weight: 1}]
-)";
+  return "version: " + std::to_string(version) + "\n" + env.Header() + OneRouteYaml(src, model);
 }
 
 bool StatusHas(const TestEnv& env, const std::string& needle) {

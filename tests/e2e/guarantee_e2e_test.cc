@@ -15,14 +15,7 @@ void KillMidStreamAndRestart(const std::string& guarantee, bool expect_exactly_o
   TestEnv env = MakeEnv(guarantee == "exactly-once" ? "eos" : "alo");
   const std::string src = "t.src." + env.id;
   CreateTopic(src);
-  std::string cfg = env.Header(guarantee, "txn_max_records: 500, txn_max_ms: 100") + R"(
-jobs:
-  j: {type: echo}
-routes:
-  - name: r
-    source: )" + src + R"(
-    variants: [{name: v, job: j, model: m, weight: 1}]
-)";
+  std::string cfg = env.Header(guarantee, "txn_max_records: 500, txn_max_ms: 100") + OneRouteYaml(src);
   const std::string path = WriteFile(env.id + ".yaml", cfg);
   const int kEvents = 20000;
   auto adapter = std::make_unique<Proc>(std::vector<std::string>{"input-adapter", "-c", path}, env.id + "-1");
@@ -62,14 +55,7 @@ TEST(GuaranteeE2E, BackpressurePausesAndResumesWithoutLoss) {
   TestEnv env = MakeEnv("bp");
   const std::string src = "t.src." + env.id;
   CreateTopic(src);
-  std::string cfg = env.Header("at-least-once", "max_in_flight: 500") + R"(
-jobs:
-  j: {type: echo}
-routes:
-  - name: r
-    source: )" + src + R"(
-    variants: [{name: v, job: j, model: m, weight: 1}]
-)";
+  std::string cfg = env.Header("at-least-once", "max_in_flight: 500") + OneRouteYaml(src);
   const int port = 20000 + (getpid() % 20000);
   Proc adapter({"input-adapter", "-c", WriteFile(env.id + ".yaml", cfg), "--metrics-listen",
                 "127.0.0.1:" + std::to_string(port)},

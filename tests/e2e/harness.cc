@@ -218,6 +218,11 @@ TestEnv MakeEnv(const std::string& name) {
   return e;
 }
 
+std::string OneRouteYaml(const std::string& src, const std::string& model) {
+  return "jobs:\n  j: {type: echo}\nroutes:\n  - name: r\n    source: " + src +
+         "\n    variants: [{name: v, job: j, model: " + model + ", weight: 1}]\n";
+}
+
 std::string TestEnv::Header(const std::string& guarantee, const std::string& input_extra) const {
   std::string b = Bootstrap();
   return "guarantee: " + guarantee + "\n" +

@@ -78,4 +78,8 @@ struct TestEnv {
 };
 TestEnv MakeEnv(const std::string& name);
 
+// jobs: + routes: for one route `r` from `src` to one echo job `j` with one
+// variant `v` serving `model`. Append to TestEnv::Header().
+std::string OneRouteYaml(const std::string& src, const std::string& model = "m");
+
 }  // namespace evs::e2e
