@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds evserve and evs_input_bench (release), starts the test broker when it
-# is not running, runs the input adapter vs plain-copy benchmark, saves the
+# is not running (unless --bootstrap names another broker), runs the input
+# adapter vs plain-copy benchmark, saves the
 # result under bench/results/ and regenerates the "Input adapter vs plain
 # librdkafka copy" section of docs/benchmarks.md. Stops the broker if it
 # started it.
@@ -12,18 +13,21 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 
 usage() {
   cat <<EOF
-Usage: bench/$PROG [--events N] [--no-build] [--no-docs] [-- BENCH_ARGS...]
+Usage: bench/$PROG [--events N] [--bootstrap HOST:PORT] [--no-build] [--no-docs] [-- BENCH_ARGS...]
 
   --events N    events per throughput run (default 500000; smaller = quick run)
+  --bootstrap HOST:PORT
+                use this (running) broker; no broker is started or stopped
   --no-build    use the existing build/release binaries
   --no-docs     do not save the result or touch docs/benchmarks.md
                 (the table is still printed)
   -- ARGS       passed to evs_input_bench as they are (e.g. --latency-seconds 5)
   -h, --help    show this help
 
-Broker: the 'test' instance of scripts/kafka.sh (localhost:19092). When it is
-not running it is started with --reset and stopped (and wiped) at the end;
-a running one is used as it is and left running.
+Broker: without --bootstrap, the 'test' instance of scripts/kafka.sh
+(localhost:19092). When it is not running it is started with --reset and
+stopped (and wiped) at the end; a running one is used as it is and left
+running. With --bootstrap the given broker is used and left alone.
 Results: bench/results/input-<UTC time>.md, and docs/benchmarks.md between
 the '<!-- BEGIN input-adapter-bench -->' / '<!-- END input-adapter-bench -->'
 markers (text outside them is kept).
@@ -31,6 +35,7 @@ EOF
 }
 
 events=500000
+bootstrap=""
 build=1
 docs=1
 extra=()
@@ -38,6 +43,8 @@ while [[ $# -gt 0 ]]; do
   case "$1" in
     --events) [[ $# -ge 2 ]] || { echo "$PROG: --events needs a value" >&2; exit 2; }; events=$2; shift ;;
     --events=*) events=${1#*=} ;;
+    --bootstrap) [[ $# -ge 2 ]] || { echo "$PROG: --bootstrap needs a value" >&2; exit 2; }; bootstrap=$2; shift ;;
+    --bootstrap=*) bootstrap=${1#*=} ;;
     --no-build) build=0 ;;
     --no-docs) docs=0 ;;
     --) shift; extra=("$@"); break ;;
@@ -50,7 +57,7 @@ done
 
 cd "$ROOT"
 KAFKA="$ROOT/scripts/kafka.sh"
-BOOTSTRAP=localhost:19092
+BOOTSTRAP=${bootstrap:-localhost:19092}
 BIN_DIR="$ROOT/build/release/bin"
 
 # ------------------------------------------------------------------ build
@@ -78,7 +85,9 @@ stop_broker() {
 }
 trap stop_broker EXIT
 trap 'exit 130' INT TERM
-if "$KAFKA" status --instance test >/dev/null 2>&1; then
+if [[ -n $bootstrap ]]; then
+  echo "$PROG: using the broker at $BOOTSTRAP (--bootstrap; not started or stopped here)"
+elif "$KAFKA" status --instance test >/dev/null 2>&1; then
   echo "$PROG: using the running test broker at $BOOTSTRAP (left running)"
 else
   "$KAFKA" start --instance test --reset
@@ -108,7 +117,7 @@ result="$ROOT/bench/results/input-$stamp.md"
 commit=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=""
 if [[ -n $(git -C "$ROOT" status --porcelain -- src 2>/dev/null) ]]; then dirty=" (plus uncommitted changes in src/)"; fi
-cmdline="bench/run_input_bench.sh --events $events${extra[*]:+ -- ${extra[*]}}"
+cmdline="bench/run_input_bench.sh --events $events${bootstrap:+ --bootstrap $bootstrap}${extra[*]:+ -- ${extra[*]}}"
 {
   echo "#### $(date -u '+%Y-%m-%d %H:%M UTC') - \`$cmdline\`"
   echo
@@ -131,14 +140,18 @@ Question (issue acceptance): how many 200-byte JSON events per second does
 `evserve input-adapter` move with a 3-route config, and at what latency,
 compared with the simplest possible librdkafka consume -> produce copy on the
 same broker? Target: the adapter moves at least 70% of the copy's events/s.
+A third contender, the same copy stamping the eight headers evserve's wire
+format puts on every request record, shows how much of the gap the headers
+alone cost (context; the target is against the header-less copy).
 
-Run it: `bench/run_input_bench.sh` (full size, ~1.5 minutes after the build) or
+Run it: `bench/run_input_bench.sh` (full size, ~3 minutes after the build) or
 `bench/run_input_bench.sh --events 50000 --no-docs -- --latency-seconds 3`
 (quick check). It builds release (`scripts/build.sh`), starts the `test`
 broker (`scripts/kafka.sh start --instance test --reset`, localhost:19092)
 unless it is running, runs `build/release/bin/evs_input_bench`, saves the
 result in `bench/results/` and rewrites this block; it stops (and wipes) the
-broker if it started it.
+broker if it started it. `--bootstrap HOST:PORT` uses another running broker
+instead and leaves it alone.
 
 ### Method
 
@@ -147,9 +160,10 @@ broker if it started it.
 - **Topics**: fresh source and destination topics per run, 4 partitions
   each (`--partitions`), replication 1. Destinations are created with
   `message.timestamp.type=LogAppendTime`.
-- **Throughput** (after one unreported 200,000-event plain-copy run that
-  warms up the broker JVM; then the contenders run one after another: plain
-  copy, evserve, plain copy again, so drift between the runs shows): N events (default
+- **Throughput** (after unreported 200,000-event runs of both copies that
+  warm up the broker JVM; then the contenders run one after another: plain
+  copy, plain copy + evserve headers, evserve, plain copy, plain copy +
+  evserve headers, so drift between the runs shows): N events (default
   500,000) are produced to the source topic and flushed *before* the
   contender starts; the bench polls the destination's high watermarks every
   50 ms until it holds N records, then stops the contender.
@@ -169,8 +183,20 @@ broker if it started it.
   source offset is stored once the copy of that record and of every earlier
   record of its partition is delivered (the same at-least-once bookkeeping as
   evserve's StreamRunner); auto-commit sends the stored offsets. Its queue
-  bound is librdkafka's (`queue.buffering.max.messages` 100,000) where evserve
-  pauses at `max_in_flight` (20,000).
+  bound is librdkafka's (`queue.buffering.max.messages` 100,000); evserve
+  pauses its input at `max_in_flight` (default 100,000) with a local queue
+  of at least 100,000.
+- **Plain copy + evserve headers**: the same copy, but every produced record
+  carries the eight headers evserve's input adapter writes on each request
+  record, with values built per record as the adapter builds them: `evs-id`
+  and `evs-src` = `<source topic>/<partition>/<offset>`, `evs-ts` = current
+  ms (coarse real-time clock, as evserve), and constant `evs-route`
+  `payments`, `evs-model` `m-a`, `evs-variant` `a`, `evs-shadow` `false`,
+  `evs-config` `0`; built with `rd_kafka_headers_new` + `rd_kafka_header_add`
+  and passed with `RD_KAFKA_V_HEADERS`, as evserve's `kafka::Produce` does.
+  No JSON decode, no predicate, no transform: the value is still copied
+  verbatim. It is the ceiling for any implementation of this wire format
+  with librdkafka on this broker.
 - **evserve**: `evserve input-adapter -c <config>` spawned as a child process
   (logs in /tmp/evs-input-bench/), `guarantee: at-least-once`, unique topic
   names, three routes: `clicks` (`when: "amount > 100"`) and `views`
@@ -179,14 +205,14 @@ broker if it started it.
   `derive: {amount_x2: "amount * 2"}` and two variants 90/10 on one echo job;
   destination `<requests_prefix>echo`. Stopped with SIGTERM.
 - **CPU** columns: the evserve child's user+sys time from `wait4` (includes
-  its startup); for the plain copy the bench process's CPU time between start
-  and stop (the copy thread and its librdkafka threads, plus the bench's
-  watermark polling).
+  its startup); for the two copies the bench process's CPU time between
+  start and stop (the copy thread and its librdkafka threads, plus the
+  bench's watermark polling). Broker CPU is not included.
 - **Latency**: per contender, fresh topics; the contender is started and
   warmed up (events with `"id":-1` until one arrives, then 2 s more); then one
-  producer thread (`linger.ms=1`) sends events at a fixed rate, half of that
-  contender's measured throughput (and a third row: the plain copy at the
-  adapter's rate), writing the send time in µs into `"ts"` just before
+  producer thread (`linger.ms=1`) sends events at a fixed rate: half of the
+  plain copy's and half of the adapter's measured throughput, then both
+  copies at the adapter's half rate; the send time in µs goes into `"ts"` just before
   `rd_kafka_producev`. A consumer on the destination (in the bench process)
   records `now - ts` for every record: p50 / p99 / p99.9 / max. The copy
   keeps `ts` verbatim; the adapter re-serializes it through its transform
@@ -200,13 +226,19 @@ broker if it started it.
   time (other developers' brokers and tests). The load average is printed
   with each run. Absolute numbers are small-machine numbers; the ratio is the
   point, and even it moves by tens of percent between runs (compare the two
-  plain-copy runs of each table).
-- The plain copy runs inside the bench process; evserve is a separate
+  runs of each copy in a table).
+- The two copies run inside the bench process; evserve is a separate
   process. The bench's watermark polling (4 requests / 50 ms) is negligible.
+- The bench binary (both copies) uses glibc malloc; evserve is linked with
+  tcmalloc. The header copy is allocator-bound (librdkafka allocates every
+  header), so with glibc it understates the header ceiling; see the
+  hand-written notes below.
 - A burst from a pre-filled topic measures drain capacity; "half of it" is
   not necessarily sustainable when a producer runs at the same time on the
   same two cores, so latency rows with a high rate can show queueing.
-- One run per contender per invocation; see the earlier runs for spread.
+- One adapter run and two runs of each copy per invocation; see the
+  earlier runs for spread. Runs before 2026-11-27 01:43 UTC have no
+  header contender (the bench had only plain, evserve, plain then).
 
 ### Results
 
