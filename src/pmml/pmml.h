@@ -1,0 +1,90 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "pmml/document.h"
+#include "pmml/plan.h"
+#include "pmml/value.h"
+
+// The public face of the PMML engine.
+//
+//   ASSIGN_OR_RETURN(auto model, pmml::CompiledModel::LoadFile(path));
+//   auto ctx = model->NewContext();           // one per thread, reused
+//   std::vector<int> idx = model->Bind({"x1", "x2"});
+//   ctx->BeginRecord();
+//   model->SetInput(*ctx, idx[0], "1.5");     // or a double
+//   RETURN_IF_ERROR(model->Evaluate(*ctx));
+//   const Value& y = model->Output(*ctx, 0);
+//
+// Load parses, validates and compiles once; a CompiledModel is immutable and
+// may be evaluated from many threads at once, each with its own EvalContext.
+
+namespace evs::pmml {
+
+struct FieldSpec {
+  std::string name;
+  DataType type = DataType::kDouble;
+  OpType optype = OpType::kContinuous;
+};
+
+class ModelPlan;
+
+class CompiledModel {
+ public:
+  static absl::StatusOr<std::unique_ptr<CompiledModel>> Load(std::string_view xml,
+                                                             const LoadOptions& opts = {});
+  static absl::StatusOr<std::unique_ptr<CompiledModel>> LoadFile(const std::string& path,
+                                                                 const LoadOptions& opts = {});
+  ~CompiledModel();
+
+  // Active MiningFields of the top-level model, in MiningSchema order.
+  const std::vector<FieldSpec>& inputs() const { return inputs_; }
+  // Target field(s) of the top-level model, then every OutputField whose
+  // isFinalResult is not false, in document order.
+  const std::vector<FieldSpec>& outputs() const { return outputs_; }
+
+  const std::string& version() const { return version_; }         // PMML version
+  const std::string& model_type() const { return model_type_; }   // "TreeModel", ...
+  const std::string& model_name() const { return model_name_; }   // modelName attribute
+  const std::string& function_name() const { return function_name_; }
+
+  // Input index for each name (-1 when the model has no such input).
+  std::vector<int> Bind(const std::vector<std::string>& names) const;
+  int InputIndex(std::string_view name) const;
+
+  std::unique_ptr<EvalContext> NewContext() const;
+
+  // Inputs for the current record (after ctx.BeginRecord()). Text is parsed
+  // as the DataField's type; text that does not parse is an invalid value
+  // (handled by the MiningField's invalidValueTreatment). Unset inputs are missing.
+  void SetInput(EvalContext& ctx, int input, std::string_view text) const;
+  void SetInput(EvalContext& ctx, int input, double number) const;
+  void SetInput(EvalContext& ctx, int input, const Value& value) const;
+  void SetMissing(EvalContext& ctx, int input) const;
+
+  // Evaluates the current record; error when the record cannot be evaluated
+  // (returnInvalid treatment, a failed function, ...). On success every
+  // Output(ctx, i) is valid until the next BeginRecord().
+  absl::Status Evaluate(EvalContext& ctx) const;
+  const Value& Output(EvalContext& ctx, int output) const;
+
+ private:
+  CompiledModel();
+  friend class Compiler;
+
+  std::unique_ptr<Document> doc_;
+  std::unique_ptr<Plan> plan_;
+  const ModelPlan* top_ = nullptr;
+  std::vector<FieldSpec> inputs_;
+  std::vector<SlotId> input_slots_;         // raw DataField slots
+  std::vector<const DataFieldInfo*> input_fields_;
+  std::vector<FieldSpec> outputs_;
+  std::vector<SlotId> output_slots_;
+  std::string version_, model_type_, model_name_, function_name_;
+};
+
+}  // namespace evs::pmml

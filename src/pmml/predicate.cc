@@ -1,0 +1,1 @@
+#include "pmml/expr.h"
