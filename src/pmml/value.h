@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -45,14 +46,16 @@ bool IsNumeric(DataType t);
 // existing Value reuses the string's capacity, so slots that are reused across
 // records do not allocate. kInvalid only appears in raw input slots: the text
 // could not be parsed as the field's type; the MiningField's
-// invalidValueTreatment decides what happens to it.
+// invalidValueTreatment decides what happens to it. kCollection is a set of
+// items (an AssociationModel basket) held in `items`.
 struct Value {
-  enum class Kind : uint8_t { kMissing, kNumber, kString, kBool, kInvalid };
+  enum class Kind : uint8_t { kMissing, kNumber, kString, kBool, kInvalid, kCollection };
 
   Kind kind = Kind::kMissing;
   DataType type = DataType::kDouble;
   double num = 0;
   std::string str;
+  std::vector<std::string> items;
 
   bool missing() const { return kind == Kind::kMissing; }
   bool is_number() const { return kind == Kind::kNumber; }
