@@ -61,6 +61,12 @@ std::unique_ptr<SlotProducer> MakeExprProducer(std::unique_ptr<Expr> expr, DataT
 // and returns the FieldInfo (the caller defines it in its scope).
 absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scope& scope);
 
+// Compiles a DefineFunction element (parameters become slots of a private
+// scope whose parent is the document scope). Called by
+// PlanBuilder::FindFunction on first use.
+absl::StatusOr<std::unique_ptr<DefinedFunction>> CompileDefineFunction(pugi::xml_node define_function,
+                                                                     PlanBuilder* builder);
+
 enum class Tri : uint8_t { kFalse, kTrue, kUnknown };
 
 // Operators of SimplePredicate.
