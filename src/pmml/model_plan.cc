@@ -275,6 +275,13 @@ absl::Status ParseTargets(pugi::xml_node targets, const TargetInfo& target, Targ
       }
     }
   }
+  // Priors that do not sum to 1 are normalized.
+  double sum = 0;
+  for (double p : spec->priors) sum += p;
+  if (!spec->priors.empty() && sum != 1.0) {
+    if (sum <= 0) return ElementError(chosen, "prior probabilities sum to zero");
+    for (double& p : spec->priors) p /= sum;
+  }
   return absl::OkStatus();
 }
 
@@ -357,34 +364,17 @@ class ModelPlanImpl : public CoreModelPlan {
   void ApplyTargets(ModelResult* r) const {
     if (function_ == MiningFunction::kClustering || function_ == MiningFunction::kAssociationRules) return;
     if (IsRegression()) {
-      if (!targets_.present) return;
-      if (r->predicted.missing()) {
-        if (targets_.has_default) r->predicted.SetNumber(targets_.default_value);
-        return;
+      if (r->predicted.missing() && targets_.has_default) {
+        r->predicted.SetNumber(targets_.default_value);  // then rescaled like a prediction
       }
       if (!r->predicted.is_number()) return;
-      double v = r->predicted.num;
-      if (v < targets_.min) v = targets_.min;
-      if (v > targets_.max) v = targets_.max;
-      v = v * targets_.rescale_factor + targets_.rescale_constant;
-      DataType t = r->predicted.type;
-      switch (targets_.cast) {
-        case TargetSpec::Cast::kNone:
-          break;
-        case TargetSpec::Cast::kRound:
-          v = std::round(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kCeiling:
-          v = std::ceil(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kFloor:
-          v = std::floor(v);
-          t = DataType::kInteger;
-          break;
+      if (targets_.present) Rescale(r);
+      // The result takes the target field's type (JPMML casts it too).
+      if (target_.type == DataType::kFloat) {
+        r->predicted.SetNumber(static_cast<double>(static_cast<float>(r->predicted.num)), DataType::kFloat);
+      } else if (target_.type == DataType::kInteger && r->predicted.num == std::trunc(r->predicted.num)) {
+        r->predicted.type = DataType::kInteger;
       }
-      r->predicted.SetNumber(v, t);
       return;
     }
     // Classification.
@@ -408,6 +398,31 @@ class ModelPlanImpl : public CoreModelPlan {
         }
       }
     }
+  }
+
+  void Rescale(ModelResult* r) const {
+      double v = r->predicted.num;
+      if (v < targets_.min) v = targets_.min;
+      if (v > targets_.max) v = targets_.max;
+      v = v * targets_.rescale_factor + targets_.rescale_constant;
+      DataType t = r->predicted.type;
+      switch (targets_.cast) {
+        case TargetSpec::Cast::kNone:
+          break;
+        case TargetSpec::Cast::kRound:
+          v = std::floor(v + 0.5);  // half up, as Java's Math.round
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kCeiling:
+          v = std::ceil(v);
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kFloor:
+          v = std::floor(v);
+          t = DataType::kInteger;
+          break;
+      }
+      r->predicted.SetNumber(v, t);
   }
 };
 

@@ -275,7 +275,7 @@ TEST_F(CoreTest, TargetsRescaleClampCastAndDefault) {
   EXPECT_EQ(Eval1(*m, {"1.1"}), "3");   // 1.1*2+1 = 3.2 -> 3
   EXPECT_EQ(Eval1(*m, {"10"}), "9");    // clamp to 4 first, then 4*2+1
   EXPECT_EQ(Eval1(*m, {"-5"}), "-1");   // -1*2+1
-  EXPECT_EQ(Eval1(*m, {nullptr}), "42");  // no prediction -> defaultValue
+  EXPECT_EQ(Eval1(*m, {nullptr}), "9");  // no prediction -> defaultValue 42, clamped and rescaled too
   auto floor = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
                                       R"(<Targets><Target castInteger="floor"/></Targets>)"));
   auto ceil = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
