@@ -253,7 +253,8 @@ pugi::xml_node FindDerivedField(pugi::xml_node model, std::string_view name) {
     return {};
   };
   if (pugi::xml_node d = search(Child(model, "LocalTransformations"))) return d;
-  pugi::xml_node root = model.root().document_element();
+  pugi::xml_node root = model;
+  while (root.parent() && root.parent().type() == pugi::node_element) root = root.parent();
   return search(Child(root, "TransformationDictionary"));
 }
 
