@@ -21,6 +21,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "common/fmt_compat.h"
 #include "common/status_macros.h"
 #include "pmml/document.h"
 #include "pmml/expr.h"
@@ -63,7 +64,7 @@ absl::StatusOr<Method> ParseMethod(pugi::xml_node seg) {
   if (s == "selectAll") return Method::kSelectAll;
   if (s == "modelChain") return Method::kModelChain;
   if (s == "multiModelChain") return Method::kMultiModelChain;
-  return ElementError(seg, absl::StrCat("unknown multipleModelMethod \"", s, "\""));
+  return ElementError(seg, absl::StrCat("unknown multipleModelMethod \"", AV(s), "\""));
 }
 
 bool IsWeighted(Method m) {
@@ -192,7 +193,7 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   } else if (mpt == "skipSegment") {
     m->missing_ = MissingTreatment::kSkipSegment;
   } else {
-    return ElementError(seg_el, absl::StrCat("unknown missingPredictionTreatment \"", mpt, "\""));
+    return ElementError(seg_el, absl::StrCat("unknown missingPredictionTreatment \"", AV(mpt), "\""));
   }
   if (pugi::xml_attribute a = seg_el.attribute("missingThreshold")) {
     m->missing_threshold_ = a.as_double(-1);

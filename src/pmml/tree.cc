@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/fmt_compat.h"
 #include "common/status_macros.h"
 #include "pmml/document.h"
 
@@ -94,7 +95,7 @@ absl::StatusOr<TreeMissingStrategy> ParseMissingStrategy(pugi::xml_node el) {
   if (s == "defaultChild") return TreeMissingStrategy::kDefaultChild;
   if (s == "weightedConfidence") return TreeMissingStrategy::kWeightedConfidence;
   if (s == "aggregateNodes") return TreeMissingStrategy::kAggregateNodes;
-  return ElementError(el, absl::StrCat("unknown missingValueStrategy \"", s, "\""));
+  return ElementError(el, absl::StrCat("unknown missingValueStrategy \"", AV(s), "\""));
 }
 
 bool IsNodeElement(pugi::xml_node n) {
@@ -123,7 +124,7 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
   } else if (ntc == "returnLastPrediction") {
     m->no_true_last_ = true;
   } else {
-    return ElementError(el, absl::StrCat("unknown noTrueChildStrategy \"", ntc, "\""));
+    return ElementError(el, absl::StrCat("unknown noTrueChildStrategy \"", AV(ntc), "\""));
   }
   if (el.attribute("missingValuePenalty")) {
     ASSIGN_OR_RETURN(m->missing_penalty_, NumberAttr(el, "missingValuePenalty"));
@@ -133,7 +134,7 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
   }
   std::string_view split = el.attribute("splitCharacteristic").value();
   if (!split.empty() && split != "binarySplit" && split != "multiSplit") {
-    return ElementError(el, absl::StrCat("unknown splitCharacteristic \"", split, "\""));
+    return ElementError(el, absl::StrCat("unknown splitCharacteristic \"", AV(split), "\""));
   }
 
   pugi::xml_node root = Child(el, "Node");
@@ -320,7 +321,7 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
       m->nodes_.emplace_back();
     }
     if (!default_child.empty() && node.default_child < 0) {
-      return ElementError(ne, absl::StrCat("defaultChild \"", default_child,
+      return ElementError(ne, absl::StrCat("defaultChild \"", AV(default_child),
                                            "\" is not the id of a child Node"));
     }
     m->nodes_[i] = std::move(node);
@@ -552,8 +553,9 @@ void TreeModel::EvaluateAggregate(EvalContext& ctx, ModelResult* result) const {
 bool TreeModel::Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                         Value* out) const {
   if (spec.feature != "confidence" || !classification_) return false;
+  // Without ScoreDistribution confidences the core's default applies.
+  if (result.confidences.empty() || result.labels == nullptr) return false;
   out->SetMissing();
-  if (result.confidences.empty() || result.labels == nullptr) return true;
   const Value& label = spec.value.missing() ? result.predicted : spec.value;
   if (label.missing()) return true;
   int k = FindLabel(*result.labels, label);
