@@ -345,6 +345,7 @@ class ModelPlanImpl : public CoreModelPlan {
   std::vector<OutputSlot> output_slots_;
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
+  const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
 
  private:
   bool IsRegression() const {
@@ -457,7 +458,7 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
         return;
       }
     }
-    if (const DataFieldInfo* df = target_.name.empty() ? nullptr : scope_->builder()->FindDataField(target_.name)) {
+    if (const DataFieldInfo* df = target_df_) {
       for (size_t i = 0; i < df->valid_values.size() && i < df->display_values.size(); ++i) {
         if (!df->display_values[i].empty() && ValuesEqual(df->valid_values[i], r.predicted)) {
           out->SetString(df->display_values[i]);
@@ -736,6 +737,7 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
         plan->target_.categories = view.field.data_field->valid_values;
       }
       plan->observed_target_slot_ = view.field.slot;
+      plan->target_df_ = view.field.data_field;
     }
     plan->mining_fields_.push_back(std::move(view));
   }
