@@ -83,6 +83,9 @@ struct ModelResult {
   std::string display_value;
   // Output "warning".
   std::string warning;
+  // Output "confidence": per label, parallel to *labels (tree nodes with
+  // ScoreDistribution confidence). Empty when the model gives none.
+  std::vector<double> confidences;
 
   void Reset() {
     predicted.SetMissing();
@@ -98,6 +101,7 @@ struct ModelResult {
     standard_error = NAN;
     display_value.clear();
     warning.clear();
+    confidences.clear();
   }
 
   // Probability of `label` (compared with ValuesEqual); NaN when unknown.
@@ -197,5 +201,10 @@ absl::StatusOr<std::unique_ptr<Model>> CompileAnomalyDetectionModel(const ModelC
 // The compile function for a model element's local name, or nullptr when it
 // is not a model element we know.
 ModelCompiler FindModelCompiler(std::string_view element_name);
+
+// Test hook: FindModelCompiler returns `compiler` for `element_name` ahead of
+// the built-in families (nullptr removes the override). For unit tests that
+// need a tiny model; not thread-safe, call before Load().
+void RegisterModelCompilerForTesting(std::string_view element_name, ModelCompiler compiler);
 
 }  // namespace evs::pmml
