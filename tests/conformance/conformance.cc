@@ -363,6 +363,8 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
   };
   auto fail = [&](std::string why) {
     res.pass = false;
+    // Paths in messages are shown relative to the corpus root.
+    if (!root.empty()) ReplaceAll(&why, root.back() == '/' ? root : root + "/", "");
     res.summary = std::move(why);
     return done();
   };
@@ -410,6 +412,8 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
   if (records.size() != expected.rows.size())
     return fail(absl::StrCat("the input gives ", records.size(), " records but the expected file has ",
                              expected.rows.size(), " rows"));
+
+  res.rows = static_cast<int64_t>(records.size());
 
   // Model variants and the text rewrites each needs.
   std::vector<std::string> variants = {""};
