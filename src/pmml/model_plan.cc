@@ -367,6 +367,7 @@ class ModelPlanImpl : public CoreModelPlan {
   const std::vector<MiningFieldView>& mining_fields() const override { return mining_fields_; }
   const std::vector<OutputSlot>& output_slots() const override { return output_slots_; }
   SlotId target_output_slot() const override { return target_output_slot_; }
+  void CollectOutputs(std::vector<OutputSlot>* out) const override;
 
   void StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                        const ModelResult& r, Value* out) const;
@@ -385,6 +386,8 @@ class ModelPlanImpl : public CoreModelPlan {
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
   const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
+  // Segment models compiled through compile_nested, by model element.
+  std::vector<std::pair<pugi::xml_node, const ModelPlanImpl*>> nested_;
 
  private:
   bool IsRegression() const {
@@ -457,6 +460,50 @@ class ModelPlanImpl : public CoreModelPlan {
       r->predicted.SetNumber(v, t);
   }
 };
+
+void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
+  pugi::xml_node segmentation = LocalName(element_) == "MiningModel" ? Child(element_, "Segmentation") : pugi::xml_node();
+  if (segmentation) {
+    std::vector<pugi::xml_node> segments;
+    for (pugi::xml_node c = segmentation.first_child(); c; c = c.next_sibling())
+      if (c.type() == pugi::node_element && LocalName(c) == "Segment") segments.push_back(c);
+    auto is_true = [](pugi::xml_node segment) {
+      for (pugi::xml_node c = segment.first_child(); c; c = c.next_sibling())
+        if (c.type() == pugi::node_element && LocalName(c) == "True") return true;
+      return false;
+    };
+    std::string_view method = segmentation.attribute("multipleModelMethod").value();
+    size_t begin = 0, end = 0;
+    if (method == "selectFirst") {
+      end = segments.size();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        if (is_true(segments[i])) {
+          end = i + 1;
+          break;
+        }
+      }
+    } else if (method == "modelChain") {
+      end = segments.size();
+      for (size_t i = segments.size(); i > 0; --i) {
+        if (is_true(segments[i - 1])) {
+          begin = i - 1;
+          break;
+        }
+      }
+    } else if (method == "multiModelChain") {
+      end = segments.size();
+    }
+    for (size_t i = begin; i < end; ++i) {
+      for (const auto& [node, nested] : nested_) {
+        if (node.parent() == segments[i]) {
+          nested->CollectOutputs(out);
+          break;
+        }
+      }
+    }
+  }
+  out->insert(out->end(), output_slots_.begin(), output_slots_.end());
+}
 
 void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_->Evaluate(ctx).predicted; }
 
@@ -832,10 +879,11 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
   args.builder = builder;
   args.function = plan->function_;
   args.target = &plan->target_;
-  args.compile_nested = [builder](pugi::xml_node model_element,
-                                  Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
+  args.compile_nested = [builder, plan](pugi::xml_node model_element,
+                                        Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
     auto nested = CompileModelElement(model_element, nested_parent, builder, nullptr);
     if (!nested.ok()) return nested.status();
+    plan->nested_.emplace_back(model_element, static_cast<const ModelPlanImpl*>(*nested));
     return static_cast<const ModelPlan*>(*nested);
   };
   {
