@@ -320,12 +320,25 @@ Feat ParseFeat(std::string_view f) {
 
 class ModelPlanImpl;
 
+void SetNumberOrMissing(double v, Value* out) {
+  if (std::isnan(v)) {
+    out->SetMissing();
+  } else {
+    out->SetNumber(v);
+  }
+}
+
 // An OutputField's slot.
 class OutputProducer : public SlotProducer {
  public:
   OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast, std::unique_ptr<Expr> expr)
       : plan_(plan), spec_(std::move(spec)), feat_(ParseFeat(spec_.feature)), cast_(cast), expr_(std::move(expr)) {}
   void Produce(EvalContext& ctx, Value* out) const override;
+
+  // For probability outputs with a value: where that label sits in the
+  // model's own label list, so the hot path needs no label comparison.
+  const std::vector<Value>* body_labels_ = nullptr;
+  int label_index_ = -1;
 
  private:
   const ModelPlanImpl* plan_;
@@ -509,7 +522,12 @@ void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_-
 
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   const ModelResult& r = plan_->Evaluate(ctx);
-  if (!plan_->body().Feature(spec_, ctx, r, out)) {
+  if (plan_->body().Feature(spec_, ctx, r, out)) {
+    // The model computed it.
+  } else if (feat_ == Feat::kProbability && label_index_ >= 0 && r.labels == body_labels_ &&
+             static_cast<size_t>(label_index_) < r.probabilities.size()) {
+    SetNumberOrMissing(r.probabilities[static_cast<size_t>(label_index_)], out);
+  } else {
     plan_->StandardFeature(spec_, feat_, expr_.get(), ctx, r, out);
   }
   if (cast_ && !out->missing() && !(out->is_number() && out->type == spec_.type) &&
@@ -520,14 +538,6 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
                                                        AV(DataTypeName(spec_.type)))));
       out->SetMissing();
     }
-  }
-}
-
-void SetNumberOrMissing(double v, Value* out) {
-  if (std::isnan(v)) {
-    out->SetMissing();
-  } else {
-    out->SetNumber(v);
   }
 }
 
@@ -916,8 +926,21 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
       info.optype = spec.optype;
       info.slot = builder->NewSlot(spec.name);
       const bool final_result = std::string_view(of.attribute("isFinalResult").value()) != "false";
-      builder->SetProducer(info.slot,
-                           std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr)));
+      const Value label = spec.value;
+      const bool probability = ParseFeat(spec.feature) == Feat::kProbability;
+      auto producer = std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr));
+      if (probability && !label.missing()) {
+        if (const std::vector<Value>* labels = plan->body_->labels()) {
+          for (size_t i = 0; i < labels->size(); ++i) {
+            if (ValuesEqual((*labels)[i], label)) {
+              producer->body_labels_ = labels;
+              producer->label_index_ = static_cast<int>(i);
+              break;
+            }
+          }
+        }
+      }
+      builder->SetProducer(info.slot, std::move(producer));
       RETURN_IF_ERROR(scope->Define(info));
       plan->output_fields_.push_back(info);
       plan->output_slots_.push_back(OutputSlot{info, final_result});
