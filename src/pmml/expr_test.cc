@@ -642,8 +642,32 @@ TEST(DefineFunctionTest, CallsAndTypes) {
 
 TEST(DefineFunctionTest, CompileErrors) {
   EXPECT_TRUE(Contains(R(std::string(kDefs) + Ap("f", C("1"))), "takes 2 arguments, got 1"));
-  EXPECT_TRUE(Contains(R(std::string(kDefs) + Ap("loop", C("1"))), "recursion"));
+  EXPECT_TRUE(Contains(R(std::string(kDefs) + Ap("loop", C("1"))), "nested more than 200 deep"));
   EXPECT_TRUE(Contains(R(std::string(kDefs) + Ap("outside", C("1"))), "\"x\""));
+}
+
+const char kRecursive[] = R"(<DefineFunction name="fact" dataType="integer"><ParameterField name="n" dataType="integer"/>
+  <DerivedField name="more" optype="categorical" dataType="boolean">
+    <Apply function="greaterThan"><FieldRef field="n"/><Constant>1</Constant></Apply></DerivedField>
+  <Apply function="if"><FieldRef field="more"/>
+    <Apply function="*"><FieldRef field="n"/><Apply function="fact"><Apply function="-"><FieldRef field="n"/><Constant>1</Constant></Apply></Apply></Apply>
+    <Constant>1</Constant></Apply></DefineFunction>
+<DefineFunction name="even" dataType="boolean"><ParameterField name="n"/>
+  <Apply function="if"><Apply function="equal"><FieldRef field="n"/><Constant>0</Constant></Apply>
+    <Constant dataType="boolean">true</Constant><Apply function="odd"><Apply function="-"><FieldRef field="n"/><Constant>1</Constant></Apply></Apply></Apply></DefineFunction>
+<DefineFunction name="odd" dataType="boolean"><ParameterField name="n"/>
+  <Apply function="if"><Apply function="equal"><FieldRef field="n"/><Constant>0</Constant></Apply>
+    <Constant dataType="boolean">false</Constant><Apply function="even"><Apply function="-"><FieldRef field="n"/><Constant>1</Constant></Apply></Apply></Apply></DefineFunction>)";
+
+TEST(DefineFunctionTest, RecursionAndLocalDerivedFields) {
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("fact", F("i")), {{"i", I(5)}}), "integer:120");
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("fact", F("i")), {{"i", I(1)}}), "integer:1");
+  // The caller's parameters are intact after a recursive call returns.
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("+", Ap("fact", C("3")) + Ap("fact", C("4"))), {}), "integer:30");
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("even", C("4"))), "boolean:true");
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("even", C("7"))), "boolean:false");
+  EXPECT_EQ(R(std::string(kRecursive) + Ap("odd", C("7"))), "boolean:true");
+  EXPECT_TRUE(Contains(R(std::string(kRecursive) + Ap("fact", C("500"))), "ERR:"));
 }
 
 // ------------------------------------------------------------------ predicates
