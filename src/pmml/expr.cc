@@ -332,7 +332,55 @@ absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, const char* attr, Scop
   return *info;
 }
 
+// Derived fields being compiled on this thread. A reference back to one of
+// them is a reference cycle: an error (from Scope::Resolve), unless it lies
+// in a branch of an `if` entered after that field's compile began; JPMML
+// then evaluates the document and fails only when a record actually takes
+// the cyclic branch, and so do we (SelfRefExpr with a guarded producer).
+struct CompilingField {
+  std::string name;
+  const Scope* scope;
+  SlotId slot;
+  DataType type;
+  int branch_depth;
+  bool referenced = false;
+};
+thread_local std::vector<CompilingField> g_compiling_fields;
+thread_local int g_branch_depth = 0;
+// Guarded slots being produced on this thread (innermost last).
+thread_local std::vector<SlotId> g_producing;
+
+class SelfRefExpr : public Expr {
+ public:
+  explicit SelfRefExpr(SlotId slot) : slot_(slot) {}
+  void Eval(EvalContext& ctx, Value* out) const override { *out = EvalRef(ctx, out); }
+  const Value& EvalRef(EvalContext& ctx, Value* scratch) const override {
+    for (SlotId s : g_producing) {
+      if (s == slot_) {
+        ctx.Fail(absl::InvalidArgumentError(
+            absl::StrCat("field ", ctx.plan().slot_name(slot_), " is defined in terms of itself for this record")));
+        scratch->SetMissing();
+        return *scratch;
+      }
+    }
+    return ctx.Get(slot_);
+  }
+
+ private:
+  SlotId slot_;
+};
+
 absl::StatusOr<std::unique_ptr<Expr>> CompileFieldRef(pugi::xml_node el, Scope& scope) {
+  std::string_view fname = AttrView(el, "field");
+  for (auto it = g_compiling_fields.rbegin(); it != g_compiling_fields.rend(); ++it) {
+    if (it->name == fname && it->scope == &scope && g_branch_depth > it->branch_depth &&
+        !HasAttr(el, "mapMissingTo")) {
+      it->referenced = true;
+      auto expr = std::make_unique<SelfRefExpr>(it->slot);
+      expr->set_type(it->type, DefaultOpType(it->type));
+      return std::unique_ptr<Expr>(std::move(expr));
+    }
+  }
   ASSIGN_OR_RETURN(FieldInfo f, ResolveField(el, "field", scope));
   std::unique_ptr<Expr> expr;
   if (HasAttr(el, "mapMissingTo")) {
@@ -1057,6 +1105,21 @@ class ExprProducer : public SlotProducer {
   DataType declared_;
 };
 
+// Marks its slot as being produced, for SelfRefExpr.
+class GuardedProducer : public SlotProducer {
+ public:
+  GuardedProducer(SlotId slot, std::unique_ptr<SlotProducer> inner) : slot_(slot), inner_(std::move(inner)) {}
+  void Produce(EvalContext& ctx, Value* out) const override {
+    g_producing.push_back(slot_);
+    inner_->Produce(ctx, out);
+    g_producing.pop_back();
+  }
+
+ private:
+  SlotId slot_;
+  std::unique_ptr<SlotProducer> inner_;
+};
+
 // The body of a DefineFunction: casts the parameter slots to their declared
 // types, evaluates the expression and casts the result to the function's type.
 class FunctionBodyExpr : public Expr {
@@ -1160,6 +1223,9 @@ absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
 }  // namespace
 
 namespace expr_internal {
+BranchScope::BranchScope() { ++g_branch_depth; }
+BranchScope::~BranchScope() { --g_branch_depth; }
+
 const DefinedFunction* FindCompilingFunction(std::string_view name) {
   for (auto it = g_compiling_functions.rbegin(); it != g_compiling_functions.rend(); ++it) {
     if ((*it)->name == name) return *it;
@@ -1203,7 +1269,15 @@ std::unique_ptr<SlotProducer> MakeExprProducer(std::unique_ptr<Expr> expr, DataT
 absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scope& scope) {
   std::string name(AttrView(derived_field, "name"));
   if (name.empty()) return ElementError(derived_field, "missing attribute name");
-  ASSIGN_OR_RETURN(std::unique_ptr<Expr> expr, CompileExpressionChild(derived_field, scope));
+  PlanBuilder* builder = scope.builder();
+  SlotId slot = builder->NewSlot(name);
+  ASSIGN_OR_RETURN(DataType declared, DataTypeAttr(derived_field, "dataType", DataType::kDouble));
+  g_compiling_fields.push_back({name, &scope, slot, declared, g_branch_depth});
+  absl::StatusOr<std::unique_ptr<Expr>> compiled = CompileExpressionChild(derived_field, scope);
+  bool guarded = g_compiling_fields.back().referenced;
+  g_compiling_fields.pop_back();
+  if (!compiled.ok()) return compiled.status();
+  std::unique_ptr<Expr> expr = std::move(*compiled);
   DataType type = expr->type();
   if (HasAttr(derived_field, "dataType")) {
     ASSIGN_OR_RETURN(type, DataTypeAttr(derived_field, "dataType", type));
@@ -1214,9 +1288,11 @@ absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scop
     if (!o.ok()) return ElementError(derived_field, absl::StrCat("unknown optype \"", std::string(AttrView(derived_field, "optype")), "\""));
     optype = *o;
   }
-  PlanBuilder* builder = scope.builder();
-  SlotId slot = builder->NewSlot(name);
-  builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  if (guarded) {
+    builder->SetProducer(slot, std::make_unique<GuardedProducer>(slot, MakeExprProducer(std::move(expr), type)));
+  } else {
+    builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  }
   FieldInfo info;
   info.name = std::move(name);
   info.slot = slot;

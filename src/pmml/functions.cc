@@ -1210,8 +1210,11 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
   std::string name(AttrView(el, "function"));
   if (name.empty()) return ElementError(el, "missing attribute function");
   std::vector<std::unique_ptr<Expr>> args;
+  const bool is_if = name == "if";
   for (pugi::xml_node c : el.children()) {
     if (!IsExpressionElement(c)) continue;
+    std::optional<BranchScope> branch;
+    if (is_if && !args.empty()) branch.emplace();
     ASSIGN_OR_RETURN(auto e, CompileExpression(c, scope));
     args.push_back(std::move(e));
   }
