@@ -165,7 +165,7 @@ class MiningModel : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override;
   const std::vector<Value>* labels() const override {
-    return classification_ ? &labels_ : nullptr;
+    return classification_ || !labels_.empty() ? &labels_ : nullptr;
   }
 
  private:
@@ -219,7 +219,12 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   pugi::xml_node seg_el = Child(el, "Segmentation");
   if (!seg_el) return ElementError(el, "MiningModel has no Segmentation");
   ASSIGN_OR_RETURN(m->method_, ParseMethod(seg_el));
-  std::string_view mpt = seg_el.attribute("missingPredictionTreatment").value();
+  // PMML 4.4 attributes; JPMML's x- forms carry them in older documents.
+  auto seg_attr = [&](const char* name) {
+    pugi::xml_attribute a = seg_el.attribute(name);
+    return a ? a : seg_el.attribute(absl::StrCat("x-", name).c_str());
+  };
+  std::string_view mpt = seg_attr("missingPredictionTreatment").value();
   if (mpt.empty() || mpt == "continue") {
     m->missing_ = MissingTreatment::kContinue;
   } else if (mpt == "returnMissing") {
@@ -229,7 +234,7 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   } else {
     return ElementError(seg_el, absl::StrCat("unknown missingPredictionTreatment \"", AV(mpt), "\""));
   }
-  if (pugi::xml_attribute a = seg_el.attribute("missingThreshold")) {
+  if (pugi::xml_attribute a = seg_attr("missingThreshold")) {
     m->missing_threshold_ = a.as_double(-1);
     if (!(m->missing_threshold_ >= 0 && m->missing_threshold_ <= 1)) {
       return ElementError(seg_el, "missingThreshold must be within [0, 1]");
@@ -303,7 +308,10 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   }
   if (m->segments_.empty()) return ElementError(seg_el, "Segmentation has no Segment");
 
-  if (m->classification_) {
+  const bool vote_method =
+      m->method_ == Method::kMajorityVote || m->method_ == Method::kWeightedMajorityVote;
+  if (m->classification_ || vote_method) {
+    // Votes of clustering (and other) segments count by their labels too.
     m->labels_ = args.target->categories;
     for (const Segment& seg : m->segments_) {
       if (seg.seg_labels == nullptr) continue;
