@@ -571,10 +571,10 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
 
   // Leaves of every tree first (the generic path is taken on any dead end).
   int32_t leaf_small[256];
-  std::vector<int32_t> leaf_big;
+  thread_local std::vector<int32_t> leaf_big;  // large forests; grows once per thread
   int32_t* leaves = leaf_small;
   if (nt > 256) {
-    leaf_big.resize(nt);
+    if (leaf_big.size() < nt) leaf_big.resize(nt);
     leaves = leaf_big.data();
   }
   if (!bin_nodes_.empty()) {
