@@ -76,6 +76,7 @@ void ToText(const Value& v, std::string* out) {
   if (v.kind == Value::Kind::kString || v.kind == Value::Kind::kInvalid) {
     out->assign(v.str);
   } else {
+    out->clear();
     FormatValue(v, out);
   }
 }

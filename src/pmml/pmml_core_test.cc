@@ -420,6 +420,66 @@ TEST_F(CoreTest, LoadFileAndSafety) {
   EXPECT_FALSE(m.ok());
 }
 
+TEST_F(CoreTest, DerivedFieldsAreLazyAndSeeTreatedInputs) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+    <TransformationDictionary>
+      <DefineFunction name="twice" optype="continuous" dataType="double">
+        <ParameterField name="v"/><Apply function="*"><FieldRef field="v"/><Constant>2</Constant></Apply>
+      </DefineFunction>
+      <DerivedField name="d" optype="continuous" dataType="double"><Apply function="twice"><FieldRef field="x"/></Apply></DerivedField>
+      <DerivedField name="unused" optype="continuous" dataType="double"><FieldRef field="nowhere"/></DerivedField>
+    </TransformationDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x" missingValueReplacement="5"/>
+      <MiningField name="y" usageType="target"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="e" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="d"/><Constant>1</Constant></Apply></DerivedField>
+    </LocalTransformations>
+    <Output>
+      <OutputField name="pv" feature="predictedValue"/>
+      <OutputField name="t" feature="transformedValue"><Apply function="*"><FieldRef field="pv"/><Constant>10</Constant></Apply></OutputField>
+      <OutputField name="dec" feature="decision"><Apply function="if"><Apply function="greaterThan"><FieldRef field="pv"/><Constant>8</Constant></Apply><Constant dataType="string">high</Constant><Constant dataType="string">low</Constant></Apply></OutputField>
+    </Output>
+    <Sum fields="e"/></TestModel></PMML>)";
+  auto m = MustLoad(xml);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 0), "4");    // 2*1.5+1
+  EXPECT_EQ(Eval1(*m, {nullptr}, 0), "11");  // x replaced by 5 before d sees it
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 2), "40");
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 3), "low");
+  EXPECT_EQ(Eval1(*m, {nullptr}, 3), "high");
+}
+
+TEST_F(CoreTest, DerivedFieldCycleIsAnError) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/></DataDictionary>
+    <TransformationDictionary>
+      <DerivedField name="a" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="b"/><Constant>1</Constant></Apply></DerivedField>
+      <DerivedField name="b" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="a"/><FieldRef field="x"/></Apply></DerivedField>
+    </TransformationDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+    <Sum fields="a"/></TestModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(Msg(m.status()).find("reference cycle"), std::string::npos) << m.status();
+  EXPECT_NE(Msg(m.status()).find("/PMML/TransformationDictionary/DerivedField"), std::string::npos) << m.status();
+}
+
+TEST_F(CoreTest, UnknownFieldInDerivedFieldNamesThePath) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/></DataDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+    <LocalTransformations><DerivedField name="a" optype="continuous" dataType="double">
+      <FieldRef field="ghost"/></DerivedField></LocalTransformations>
+    <Sum fields="a"/></TestModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/LocalTransformations/DerivedField/FieldRef"), std::string::npos)
+      << m.status();
+  EXPECT_NE(Msg(m.status()).find("ghost"), std::string::npos) << m.status();
+}
+
 TEST_F(CoreTest, NoAllocationPerRecord) {
   auto m = MustLoad(ClassificationDoc(R"(
     <OutputField name="p_yes" feature="probability" value="yes"/>
