@@ -332,7 +332,55 @@ absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, const char* attr, Scop
   return *info;
 }
 
+// Derived fields being compiled on this thread. A reference back to one of
+// them is a reference cycle: an error (from Scope::Resolve), unless it lies
+// in a branch of an `if` entered after that field's compile began; JPMML
+// then evaluates the document and fails only when a record actually takes
+// the cyclic branch, and so do we (SelfRefExpr with a guarded producer).
+struct CompilingField {
+  std::string name;
+  const Scope* scope;
+  SlotId slot;
+  DataType type;
+  int branch_depth;
+  bool referenced = false;
+};
+thread_local std::vector<CompilingField> g_compiling_fields;
+thread_local int g_branch_depth = 0;
+// Guarded slots being produced on this thread (innermost last).
+thread_local std::vector<SlotId> g_producing;
+
+class SelfRefExpr : public Expr {
+ public:
+  explicit SelfRefExpr(SlotId slot) : slot_(slot) {}
+  void Eval(EvalContext& ctx, Value* out) const override { *out = EvalRef(ctx, out); }
+  const Value& EvalRef(EvalContext& ctx, Value* scratch) const override {
+    for (SlotId s : g_producing) {
+      if (s == slot_) {
+        ctx.Fail(absl::InvalidArgumentError(
+            absl::StrCat("field ", ctx.plan().slot_name(slot_), " is defined in terms of itself for this record")));
+        scratch->SetMissing();
+        return *scratch;
+      }
+    }
+    return ctx.Get(slot_);
+  }
+
+ private:
+  SlotId slot_;
+};
+
 absl::StatusOr<std::unique_ptr<Expr>> CompileFieldRef(pugi::xml_node el, Scope& scope) {
+  std::string_view fname = AttrView(el, "field");
+  for (auto it = g_compiling_fields.rbegin(); it != g_compiling_fields.rend(); ++it) {
+    if (it->name == fname && it->scope == &scope && g_branch_depth > it->branch_depth &&
+        !HasAttr(el, "mapMissingTo")) {
+      it->referenced = true;
+      auto expr = std::make_unique<SelfRefExpr>(it->slot);
+      expr->set_type(it->type, DefaultOpType(it->type));
+      return std::unique_ptr<Expr>(std::move(expr));
+    }
+  }
   ASSIGN_OR_RETURN(FieldInfo f, ResolveField(el, "field", scope));
   std::unique_ptr<Expr> expr;
   if (HasAttr(el, "mapMissingTo")) {
@@ -1057,6 +1105,21 @@ class ExprProducer : public SlotProducer {
   DataType declared_;
 };
 
+// Marks its slot as being produced, for SelfRefExpr.
+class GuardedProducer : public SlotProducer {
+ public:
+  GuardedProducer(SlotId slot, std::unique_ptr<SlotProducer> inner) : slot_(slot), inner_(std::move(inner)) {}
+  void Produce(EvalContext& ctx, Value* out) const override {
+    g_producing.push_back(slot_);
+    inner_->Produce(ctx, out);
+    g_producing.pop_back();
+  }
+
+ private:
+  SlotId slot_;
+  std::unique_ptr<SlotProducer> inner_;
+};
+
 // The body of a DefineFunction: casts the parameter slots to their declared
 // types, evaluates the expression and casts the result to the function's type.
 class FunctionBodyExpr : public Expr {
@@ -1066,9 +1129,21 @@ class FunctionBodyExpr : public Expr {
     bool typed;
     DataType type;
   };
-  FunctionBodyExpr(std::string name, std::vector<Param> params, std::unique_ptr<Expr> body, bool typed,
-                   DataType type)
-      : name_(std::move(name)), params_(std::move(params)), body_(std::move(body)), typed_(typed), type_(type) {}
+  // A DerivedField inside the DefineFunction (a JPMML extension): computed
+  // on every call, after the parameters, into its own slot.
+  struct Local {
+    SlotId slot;
+    DataType type;
+    std::unique_ptr<Expr> expr;
+  };
+  FunctionBodyExpr(std::string name, std::vector<Param> params, std::vector<Local> locals,
+                   std::unique_ptr<Expr> body, bool typed, DataType type)
+      : name_(std::move(name)),
+        params_(std::move(params)),
+        locals_(std::move(locals)),
+        body_(std::move(body)),
+        typed_(typed),
+        type_(type) {}
 
   void Eval(EvalContext& ctx, Value* out) const override {
     for (const Param& p : params_) {
@@ -1084,6 +1159,31 @@ class FunctionBodyExpr : public Expr {
         return;
       }
     }
+    if (locals_.empty()) {
+      EvalBody(ctx, out);
+      return;
+    }
+    // Locals of an outer (recursive) invocation are saved and restored.
+    std::vector<Value> saved(locals_.size());
+    for (size_t k = 0; k < locals_.size(); ++k) {
+      const Local& l = locals_[k];
+      Value v;
+      const Value& r = l.expr->EvalRef(ctx, &v);
+      Value cast;
+      if (!r.missing() && !expr_internal::CastTo(r, l.type, &cast).ok()) {
+        ctx.Fail(absl::InvalidArgumentError(absl::StrCat("function ", name_, ": local field value \"",
+                                                         FormatValue(r), "\" is not a ",
+                                                         std::string(DataTypeName(l.type)))));
+      }
+      std::swap(saved[k], ctx.Input(l.slot));
+      ctx.Input(l.slot) = std::move(cast);
+    }
+    EvalBody(ctx, out);
+    for (size_t k = 0; k < locals_.size(); ++k) std::swap(saved[k], ctx.Input(locals_[k].slot));
+  }
+
+ private:
+  void EvalBody(EvalContext& ctx, Value* out) const {
     const Value& r = body_->EvalRef(ctx, out);
     if (r.missing()) {
       out->SetMissing();
@@ -1102,13 +1202,17 @@ class FunctionBodyExpr : public Expr {
     }
   }
 
- private:
   std::string name_;
   std::vector<Param> params_;
+  std::vector<Local> locals_;
   std::unique_ptr<Expr> body_;
   bool typed_;
   DataType type_;
 };
+
+// DefineFunctions whose body is being compiled on this thread: a call to
+// one of them is a recursive call (JPMML allows recursion; `if` is lazy).
+thread_local std::vector<DefinedFunction*> g_compiling_functions;
 
 absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
   return ElementError(el, absl::StrCat(std::string(LocalName(el)),
@@ -1117,6 +1221,18 @@ absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
 }
 
 }  // namespace
+
+namespace expr_internal {
+BranchScope::BranchScope() { ++g_branch_depth; }
+BranchScope::~BranchScope() { --g_branch_depth; }
+
+const DefinedFunction* FindCompilingFunction(std::string_view name) {
+  for (auto it = g_compiling_functions.rbegin(); it != g_compiling_functions.rend(); ++it) {
+    if ((*it)->name == name) return *it;
+  }
+  return nullptr;
+}
+}  // namespace expr_internal
 
 bool IsExpressionElement(pugi::xml_node el) {
   if (el.type() != pugi::node_element) return false;
@@ -1153,7 +1269,15 @@ std::unique_ptr<SlotProducer> MakeExprProducer(std::unique_ptr<Expr> expr, DataT
 absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scope& scope) {
   std::string name(AttrView(derived_field, "name"));
   if (name.empty()) return ElementError(derived_field, "missing attribute name");
-  ASSIGN_OR_RETURN(std::unique_ptr<Expr> expr, CompileExpressionChild(derived_field, scope));
+  PlanBuilder* builder = scope.builder();
+  SlotId slot = builder->NewSlot(name);
+  ASSIGN_OR_RETURN(DataType declared, DataTypeAttr(derived_field, "dataType", DataType::kDouble));
+  g_compiling_fields.push_back({name, &scope, slot, declared, g_branch_depth});
+  absl::StatusOr<std::unique_ptr<Expr>> compiled = CompileExpressionChild(derived_field, scope);
+  bool guarded = g_compiling_fields.back().referenced;
+  g_compiling_fields.pop_back();
+  if (!compiled.ok()) return compiled.status();
+  std::unique_ptr<Expr> expr = std::move(*compiled);
   DataType type = expr->type();
   if (HasAttr(derived_field, "dataType")) {
     ASSIGN_OR_RETURN(type, DataTypeAttr(derived_field, "dataType", type));
@@ -1164,9 +1288,11 @@ absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scop
     if (!o.ok()) return ElementError(derived_field, absl::StrCat("unknown optype \"", std::string(AttrView(derived_field, "optype")), "\""));
     optype = *o;
   }
-  PlanBuilder* builder = scope.builder();
-  SlotId slot = builder->NewSlot(name);
-  builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  if (guarded) {
+    builder->SetProducer(slot, std::make_unique<GuardedProducer>(slot, MakeExprProducer(std::move(expr), type)));
+  } else {
+    builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  }
   FieldInfo info;
   info.name = std::move(name);
   info.slot = slot;
@@ -1202,6 +1328,29 @@ absl::StatusOr<std::unique_ptr<DefinedFunction>> CompileDefineFunction(pugi::xml
     params.push_back({info.slot, ptyped, info.type});
     fn->params.push_back(std::move(info));
   }
+  // Typed already, so recursive calls see the declared result type.
+  fn->optype = DefaultOpType(fn->type);
+  g_compiling_functions.push_back(fn.get());
+  struct Pop {
+    ~Pop() { g_compiling_functions.pop_back(); }
+  } pop;
+  std::vector<FunctionBodyExpr::Local> locals;
+  for (pugi::xml_node d : define_function.children()) {
+    if (d.type() != pugi::node_element || LocalName(d) != "DerivedField") continue;
+    FunctionBodyExpr::Local local;
+    std::string lname(AttrView(d, "name"));
+    if (lname.empty()) return ElementError(d, "missing attribute name");
+    ASSIGN_OR_RETURN(local.expr, CompileExpressionChild(d, scope));
+    ASSIGN_OR_RETURN(local.type, DataTypeAttr(d, "dataType", local.expr->type()));
+    local.slot = builder->NewSlot(absl::StrCat(fn->name, ":", lname));
+    FieldInfo info;
+    info.name = lname;
+    info.slot = local.slot;
+    info.type = local.type;
+    info.optype = DefaultOpType(local.type);
+    RETURN_IF_ERROR(scope.Define(info));
+    locals.push_back(std::move(local));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Expr> body, CompileExpressionChild(define_function, scope));
   if (!typed) fn->type = body->type();
   fn->optype = DefaultOpType(fn->type);
@@ -1209,7 +1358,8 @@ absl::StatusOr<std::unique_ptr<DefinedFunction>> CompileDefineFunction(pugi::xml
     auto o = ParseOpType(AttrView(define_function, "optype"));
     if (o.ok()) fn->optype = *o;
   }
-  auto wrapped = std::make_unique<FunctionBodyExpr>(fn->name, std::move(params), std::move(body), typed, fn->type);
+  auto wrapped = std::make_unique<FunctionBodyExpr>(fn->name, std::move(params), std::move(locals), std::move(body),
+                                                    typed, fn->type);
   wrapped->set_type(fn->type, fn->optype);
   fn->body = std::move(wrapped);
   return fn;
