@@ -639,6 +639,10 @@ TEST(MiningModelTest, MissingPredictionTreatment) {
   auto skip_ok = load(R"(missingPredictionTreatment="skipSegment" missingThreshold="0.5")");
   ASSERT_NE(skip_ok, nullptr);
   EXPECT_DOUBLE_EQ(Num(MustRun(*skip_ok, rec), "t"), 50.5);
+  // JPMML's x- form of the attributes in pre-4.4 documents.
+  auto skip_x = load(R"(x-missingPredictionTreatment="skipSegment" x-missingThreshold="0.2")");
+  ASSERT_NE(skip_x, nullptr);
+  EXPECT_TRUE(Missing(MustRun(*skip_x, rec), "t"));
 }
 
 TEST(MiningModelTest, MissingVotesWithContinue) {
@@ -666,7 +670,8 @@ TEST(MiningModelTest, MissingVotesWithContinue) {
 // is "lessOrEqual" then True, as sklearn2pmml writes them.
 std::string RandomForest(int trees, int depth, const std::string& function, const std::string& method,
                          bool wrap_true, uint32_t seed, int leaf_pct = 0, bool sklearn_style = false,
-                         int features = 5) {
+                         int features = 5, bool float_math = false) {
+  const std::string math = float_math ? " x-mathContext=\"float\"" : "";
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> feat(0, features - 1);
   std::uniform_real_distribution<double> thr(-1, 1);
@@ -720,7 +725,7 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     std::string seg_pred = wrap_true ? "<CompoundPredicate booleanOperator=\"and\"><True/><True/></CompoundPredicate>"
                                      : "<True/>";
     absl::StrAppend(&segs, "<Segment id=\"", i + 1, "\" weight=\"", 1 + i % 3, "\">", seg_pred,
-                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\">",
+                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\"", math, ">",
                     schema, "</MiningSchema>", body, "</TreeModel></Segment>");
   }
   std::string target = cls_model ? "c" : "t";
@@ -729,16 +734,17 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
       <OutputField name="p1" feature="probability" value="k1" dataType="double" optype="continuous"/>
       <OutputField name="p2" feature="probability" value="k2" dataType="double" optype="continuous"/></Output>)"
                                  : "";
-  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\">", schema,
+  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\"", math, ">", schema,
                                 "<MiningField name=\"", target, "\" usageType=\"target\"/></MiningSchema>",
                                 output, "<Segmentation multipleModelMethod=\"", method, "\">", segs,
                                 "</Segmentation></MiningModel>"));
 }
 
-void ExpectFastEqualsGeneric(const std::string& function, const std::string& method) {
-  SCOPED_TRACE(absl::StrCat(function, " ", method));
-  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7));
-  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7));
+void ExpectFastEqualsGeneric(const std::string& function, const std::string& method,
+                             bool float_math = false) {
+  SCOPED_TRACE(absl::StrCat(function, " ", method, float_math ? " float" : ""));
+  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7, 0, false, 5, float_math));
+  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7, 0, false, 5, float_math));
   ASSERT_NE(fast, nullptr);
   ASSERT_NE(slow, nullptr);
   auto fctx = fast->NewContext();
@@ -782,6 +788,8 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
   ExpectFastEqualsGeneric("classification", "weightedMajorityVote");
   ExpectFastEqualsGeneric("classification", "average");
   ExpectFastEqualsGeneric("classification", "weightedAverage");
+  ExpectFastEqualsGeneric("regression", "sum", true);  // XGBoost-style float arithmetic
+  ExpectFastEqualsGeneric("regression", "weightedAverage", true);
 }
 
 // Rough timing of a 100-tree depth-10 forest (the benchmark target is <= 3 us
