@@ -812,7 +812,6 @@ void MiningModel::Evaluate(EvalContext& ctx, ModelResult* result) const {
 
 void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
   const size_t nl = labels_.size();
-  const bool weighted = IsWeighted(method_);
   // Aggregation state.
   double sum = 0, wsum = 0;
   float fsum = 0, fwsum = 0;
@@ -880,13 +879,7 @@ void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
       continue;
     }
     if (vote) {
-      int li = -1;
-      if (r.labels == seg.seg_labels && seg.seg_labels != nullptr && !r.probabilities.empty()) {
-        // Fast lookup through the predicted label's position in the segment labels.
-        li = FindLabel(labels_, r.predicted);
-      } else {
-        li = FindLabel(labels_, r.predicted);
-      }
+      const int li = FindLabel(labels_, r.predicted);
       if (li < 0) {
         ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
             "MiningModel: segment ", seg.id, " predicts \"", FormatValue(r.predicted),
@@ -1127,7 +1120,6 @@ void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
       ctx.Fail(absl::InvalidArgumentError("MiningModel: multipleModelMethod not valid here"));
       return;
   }
-  (void)weighted;
   result->predicted.SetNumber(y, float_math_ ? DataType::kFloat : DataType::kDouble);
 }
 
