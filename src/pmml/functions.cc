@@ -664,6 +664,9 @@ size_t CodePointOffset(std::string_view s, size_t cp) {
   return i;
 }
 
+// std::regex recurses per matched character; longer texts are refused.
+constexpr size_t kMaxRegexText = 20000;
+
 absl::StatusOr<std::regex> MakeRegex(const std::string& pattern) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
@@ -927,12 +930,19 @@ class StringApply : public ApplyExpr {
           dynamic = std::move(*r);
           re = &*dynamic;
         }
-        if (op_ == Str::kMatches) {
-          out->SetBool(std::regex_search(s, *re));
-        } else {
-          std::string rep;
-          ToText(*a[2], &rep);
-          out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+        if (s.size() > kMaxRegexText) {
+          return Error(ctx, absl::StrCat("text of ", s.size(), " characters is too long for regular expressions"));
+        }
+        try {
+          if (op_ == Str::kMatches) {
+            out->SetBool(std::regex_search(s, *re));
+          } else {
+            std::string rep;
+            ToText(*a[2], &rep);
+            out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+          }
+        } catch (const std::exception& e) {
+          return Error(ctx, absl::StrCat("regular expression failed: ", e.what()));
         }
         return Outcome::kOk;
       }
