@@ -127,7 +127,7 @@ class AssociationModelImpl final : public Model {
     out->SetMissing();
     if (result.ranked_scores.size() != rules_.size()) return true;
     // Select.
-    std::string_view algo = spec.algorithm.empty() ? "exclusiveRecommendation" : spec.algorithm;
+    std::string_view algo = spec.algorithm.empty() ? std::string_view("exclusiveRecommendation") : std::string_view(spec.algorithm);
     Scratch& s = ThreadScratch();
     s.selected.clear();
     for (size_t r = 0; r < rules_.size(); ++r) {
@@ -139,7 +139,7 @@ class AssociationModelImpl final : public Model {
       if (take) s.selected.push_back(static_cast<int>(r));
     }
     // Rank.
-    std::string_view basis = spec.rank_basis.empty() ? "confidence" : spec.rank_basis;
+    std::string_view basis = spec.rank_basis.empty() ? std::string_view("confidence") : std::string_view(spec.rank_basis);
     bool ascending = spec.rank_order == "ascending";
     auto key = [&](int r) {
       const Rule& x = rules_[r];

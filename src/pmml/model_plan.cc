@@ -126,29 +126,54 @@ class MiningFieldProducer : public SlotProducer {
 
   enum class State : uint8_t { kValid, kMissing, kInvalid };
 
+  // The DataField's Value lists as hash maps (first declaration wins, as in
+  // JPMML's document-order scan), so a record costs one lookup per field.
+  absl::flat_hash_map<std::string, State> string_status;
+  absl::flat_hash_map<double, State> number_status;
+  bool has_lists = false;
+  bool has_valid_values = false;
+
+  void IndexValues() {
+    if (df == nullptr) return;
+    auto add = [&](const std::vector<Value>& values, State st) {
+      for (const Value& v : values) {
+        if (v.is_number() || v.is_bool()) {
+          number_status.emplace(v.num, st);
+        } else if (!v.missing()) {
+          string_status.emplace(FormatValue(v), st);
+        }
+      }
+    };
+    // Document order is lost across the three lists; a value listed twice
+    // with different properties is contradictory anyway. Missing first.
+    add(df->missing_values, State::kMissing);
+    add(df->invalid_values, State::kInvalid);
+    add(df->valid_values, State::kValid);
+    has_lists = !number_status.empty() || !string_status.empty();
+    has_valid_values = !df->valid_values.empty();
+  }
+
   State Classify(const Value& in) const {
     if (in.missing()) return State::kMissing;
     if (df == nullptr) return in.kind == Value::Kind::kInvalid ? State::kInvalid : State::kValid;
-    for (const Value& m : df->missing_values)
-      if (ValuesEqual(in, m)) return State::kMissing;
+    if (has_lists) {
+      if (in.is_number() || in.is_bool()) {
+        auto it = number_status.find(in.num);
+        if (it != number_status.end()) return it->second;
+      } else if (in.is_string() || in.kind == Value::Kind::kInvalid) {
+        auto it = string_status.find(in.str);
+        if (it != string_status.end()) return it->second;
+      }
+    }
     if (in.kind == Value::Kind::kInvalid) return State::kInvalid;
-    for (const Value& m : df->invalid_values)
-      if (ValuesEqual(in, m)) return State::kInvalid;
     if (df->optype == OpType::kContinuous && !df->intervals.empty()) {
       if (in.is_number()) {
         for (const Interval& iv : df->intervals)
           if (iv.Contains(in.num)) return State::kValid;
       }
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
       return State::kInvalid;
     }
-    if (!df->valid_values.empty()) {
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
-      return State::kInvalid;
-    }
-    return State::kValid;
+    return has_valid_values ? State::kInvalid : State::kValid;
   }
 
   void Missing(EvalContext& ctx, Value* out) const {
@@ -543,6 +568,12 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
 
 void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                                     const ModelResult& r, Value* out) const {
+  // "If the target value is missing, then the result delivered by this
+  // OutputField is missing" (all but transformedValue/decision/warning).
+  if (r.predicted.missing() && feat != Feat::kTransformedValue && feat != Feat::kWarning) {
+    out->SetMissing();
+    return;
+  }
   const size_t rank = spec.rank < 1 ? 0 : static_cast<size_t>(spec.rank - 1);
   switch (feat) {
     case Feat::kPredictedValue: {
@@ -614,10 +645,13 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, co
   break;
     }
     case Feat::kClusterId: {
-    if (r.cluster_index > 0) {
+    // JPMML: the winning cluster's id (its 1-based index when it has none).
+    if (!r.entity_id.missing()) {
+      *out = r.entity_id;
+    } else if (r.cluster_index > 0) {
       out->SetNumber(r.cluster_index, DataType::kInteger);
     } else {
-      *out = r.entity_id;
+      out->SetMissing();
     }
   break;
     }
@@ -761,6 +795,7 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
   if (is_target || (no_treatment && !DataFieldHasConstraints(p->df))) {
     view.alias_fails_on_invalid = top && !is_target;
   } else {
+    p->IndexValues();
     view.field.slot = builder->NewSlot(view.name);
     builder->SetProducer(view.field.slot, std::move(p));
   }

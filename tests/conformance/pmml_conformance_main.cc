@@ -130,8 +130,8 @@ bool Matches(const std::string& id, const std::vector<std::string>& filters) {
 }
 
 void PrintResult(const conf::Item& item, const conf::ItemResult& r, bool verbose) {
-  std::cout << absl::StrFormat("%-4s  %-46s %6d rows %7.2fs", r.pass ? "PASS" : "FAIL", item.id, r.rows,
-                               r.seconds);
+  std::cout << absl::StrFormat("%-4s  %-40s %6d rows %7d cells %6.2fs", r.pass ? "PASS" : "FAIL", item.id, r.rows,
+                               r.cells, r.seconds);
   if (!r.pass) std::cout << "  " << r.summary;
   std::cout << "\n";
   if (verbose && !r.pass)
