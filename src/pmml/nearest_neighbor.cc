@@ -228,14 +228,14 @@ class NearestNeighborModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     const std::string& f = spec.feature;
-    if (f != "entityId" && f != "affinity" && f != "entityAffinity" && f != "clusterAffinity") return false;
+    if (!misc::Is(f, "entityId") && !misc::Is(f, "affinity") && !misc::Is(f, "entityAffinity") && !misc::Is(f, "clusterAffinity")) return false;
     out->SetMissing();
     int rank = spec.rank < 1 ? 1 : spec.rank;
-    if (f == "entityId") {
+    if (misc::Is(f, "entityId")) {
       if (rank <= static_cast<int>(result.ranked_ids.size())) *out = result.ranked_ids[rank - 1];
       return true;
     }
-    if (!spec.value.missing() && f != "affinity") {
+    if (!spec.value.missing() && !misc::Is(f, "affinity")) {
       for (size_t i = 0; i < result.ranked_ids.size(); ++i) {
         if (ValuesEqual(result.ranked_ids[i], spec.value)) {
           out->SetNumber(result.ranked_scores[i]);
