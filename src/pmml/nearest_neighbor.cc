@@ -166,7 +166,8 @@ class NearestNeighborModelImpl final : public Model {
         for (size_t i = 0; i < k; ++i) s.med.push_back(training_.targets[s.order[i]].num);
         std::sort(s.med.begin(), s.med.end());
         size_t m = s.med.size();
-        value = m % 2 ? s.med[m / 2] : (s.med[m / 2 - 1] + s.med[m / 2]) / 2;
+        // As commons-math's Percentile(50) (JPMML): lo + 0.5 * (hi - lo).
+        value = m % 2 ? s.med[m / 2] : s.med[m / 2 - 1] + 0.5 * (s.med[m / 2] - s.med[m / 2 - 1]);
       } else if (cont_ == ContMethod::kAverage) {
         for (size_t i = 0; i < k; ++i) value += training_.targets[s.order[i]].num;
         value /= static_cast<double>(k);
