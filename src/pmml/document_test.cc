@@ -180,6 +180,14 @@ TEST(DocumentTest, WrongRootAndVersion) {
   ASSERT_FALSE(doc.ok());
 }
 
+TEST(DocumentTest, RejectsUtf16AndAcceptsUtf8Bom) {
+  std::string utf16("\xFF\xFE<\0!\0D\0", 8);
+  auto doc = Document::Parse(utf16, {});
+  ASSERT_FALSE(doc.ok());
+  EXPECT_NE(Msg(doc.status()).find("not UTF-8"), std::string::npos);
+  EXPECT_TRUE(Document::Parse("\xEF\xBB\xBF<PMML version=\"4.4\"/>", {}).ok());
+}
+
 TEST(DocumentTest, CommentsCdataAndQuotedMarkupDoNotConfuseTheScan) {
   const char* xml = R"(<PMML version="4.4"><!-- <a><b> --><Header copyright="a > b &lt;c&gt;"/>
     <Extension><![CDATA[ <not> <elements> ]]></Extension><?pi <x> ?></PMML>)";

@@ -126,29 +126,54 @@ class MiningFieldProducer : public SlotProducer {
 
   enum class State : uint8_t { kValid, kMissing, kInvalid };
 
+  // The DataField's Value lists as hash maps (first declaration wins, as in
+  // JPMML's document-order scan), so a record costs one lookup per field.
+  absl::flat_hash_map<std::string, State> string_status;
+  absl::flat_hash_map<double, State> number_status;
+  bool has_lists = false;
+  bool has_valid_values = false;
+
+  void IndexValues() {
+    if (df == nullptr) return;
+    auto add = [&](const std::vector<Value>& values, State st) {
+      for (const Value& v : values) {
+        if (v.is_number() || v.is_bool()) {
+          number_status.emplace(v.num, st);
+        } else if (!v.missing()) {
+          string_status.emplace(FormatValue(v), st);
+        }
+      }
+    };
+    // Document order is lost across the three lists; a value listed twice
+    // with different properties is contradictory anyway. Missing first.
+    add(df->missing_values, State::kMissing);
+    add(df->invalid_values, State::kInvalid);
+    add(df->valid_values, State::kValid);
+    has_lists = !number_status.empty() || !string_status.empty();
+    has_valid_values = !df->valid_values.empty();
+  }
+
   State Classify(const Value& in) const {
     if (in.missing()) return State::kMissing;
     if (df == nullptr) return in.kind == Value::Kind::kInvalid ? State::kInvalid : State::kValid;
-    for (const Value& m : df->missing_values)
-      if (ValuesEqual(in, m)) return State::kMissing;
+    if (has_lists) {
+      if (in.is_number() || in.is_bool()) {
+        auto it = number_status.find(in.num);
+        if (it != number_status.end()) return it->second;
+      } else if (in.is_string() || in.kind == Value::Kind::kInvalid) {
+        auto it = string_status.find(in.str);
+        if (it != string_status.end()) return it->second;
+      }
+    }
     if (in.kind == Value::Kind::kInvalid) return State::kInvalid;
-    for (const Value& m : df->invalid_values)
-      if (ValuesEqual(in, m)) return State::kInvalid;
     if (df->optype == OpType::kContinuous && !df->intervals.empty()) {
       if (in.is_number()) {
         for (const Interval& iv : df->intervals)
           if (iv.Contains(in.num)) return State::kValid;
       }
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
       return State::kInvalid;
     }
-    if (!df->valid_values.empty()) {
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
-      return State::kInvalid;
-    }
-    return State::kValid;
+    return has_valid_values ? State::kInvalid : State::kValid;
   }
 
   void Missing(EvalContext& ctx, Value* out) const {
@@ -275,23 +300,75 @@ absl::Status ParseTargets(pugi::xml_node targets, const TargetInfo& target, Targ
       }
     }
   }
+  // Priors that do not sum to 1 are normalized.
+  double sum = 0;
+  for (double p : spec->priors) sum += p;
+  if (!spec->priors.empty() && sum != 1.0) {
+    if (sum <= 0) return ElementError(chosen, "prior probabilities sum to zero");
+    for (double& p : spec->priors) p /= sum;
+  }
   return absl::OkStatus();
 }
 
 // ------------------------------------------------------------ the ModelPlan
 
+// Standard output features, resolved once at compile time.
+enum class Feat : uint8_t {
+  kPredictedValue,
+  kPredictedDisplayValue,
+  kTransformedValue,
+  kProbability,
+  kAffinity,
+  kClusterId,
+  kEntityId,
+  kReasonCode,
+  kStandardError,
+  kWarning,
+  kResidual,
+  kOther,  // model-specific (ruleValue, ...) or unknown: missing unless Model::Feature handles it
+};
+
+Feat ParseFeat(std::string_view f) {
+  if (f == "predictedValue") return Feat::kPredictedValue;
+  if (f == "predictedDisplayValue") return Feat::kPredictedDisplayValue;
+  if (f == "transformedValue" || f == "decision") return Feat::kTransformedValue;
+  if (f == "probability" || f == "confidence") return Feat::kProbability;
+  if (f == "affinity" || f == "entityAffinity" || f == "clusterAffinity") return Feat::kAffinity;
+  if (f == "clusterId") return Feat::kClusterId;
+  if (f == "entityId") return Feat::kEntityId;
+  if (f == "reasonCode") return Feat::kReasonCode;
+  if (f == "standardError") return Feat::kStandardError;
+  if (f == "warning") return Feat::kWarning;
+  if (f == "residual") return Feat::kResidual;
+  return Feat::kOther;
+}
+
 class ModelPlanImpl;
+
+void SetNumberOrMissing(double v, Value* out) {
+  if (std::isnan(v)) {
+    out->SetMissing();
+  } else {
+    out->SetNumber(v);
+  }
+}
 
 // An OutputField's slot.
 class OutputProducer : public SlotProducer {
  public:
   OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast, std::unique_ptr<Expr> expr)
-      : plan_(plan), spec_(std::move(spec)), cast_(cast), expr_(std::move(expr)) {}
+      : plan_(plan), spec_(std::move(spec)), feat_(ParseFeat(spec_.feature)), cast_(cast), expr_(std::move(expr)) {}
   void Produce(EvalContext& ctx, Value* out) const override;
+
+  // For probability outputs with a value: where that label sits in the
+  // model's own label list, so the hot path needs no label comparison.
+  const std::vector<Value>* body_labels_ = nullptr;
+  int label_index_ = -1;
 
  private:
   const ModelPlanImpl* plan_;
   OutputFeatureSpec spec_;
+  Feat feat_;
   bool cast_;
   std::unique_ptr<Expr> expr_;
 };
@@ -323,14 +400,15 @@ class ModelPlanImpl : public CoreModelPlan {
   void Feature(const OutputFeatureSpec& spec, EvalContext& ctx, Value* out) const override {
     const ModelResult& r = Evaluate(ctx);
     if (body_->Feature(spec, ctx, r, out)) return;
-    StandardFeature(spec, nullptr, ctx, r, out);
+    StandardFeature(spec, ParseFeat(spec.feature), nullptr, ctx, r, out);
   }
   const std::vector<MiningFieldView>& mining_fields() const override { return mining_fields_; }
   const std::vector<OutputSlot>& output_slots() const override { return output_slots_; }
   SlotId target_output_slot() const override { return target_output_slot_; }
+  void CollectOutputs(std::vector<OutputSlot>* out) const override;
 
-  void StandardFeature(const OutputFeatureSpec& spec, const Expr* expr, EvalContext& ctx, const ModelResult& r,
-                       Value* out) const;
+  void StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
+                       const ModelResult& r, Value* out) const;
 
   // Compile state.
   pugi::xml_node element_;
@@ -346,6 +424,8 @@ class ModelPlanImpl : public CoreModelPlan {
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
   const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
+  // Segment models compiled through compile_nested, by model element.
+  std::vector<std::pair<pugi::xml_node, const ModelPlanImpl*>> nested_;
 
  private:
   bool IsRegression() const {
@@ -357,34 +437,17 @@ class ModelPlanImpl : public CoreModelPlan {
   void ApplyTargets(ModelResult* r) const {
     if (function_ == MiningFunction::kClustering || function_ == MiningFunction::kAssociationRules) return;
     if (IsRegression()) {
-      if (!targets_.present) return;
-      if (r->predicted.missing()) {
-        if (targets_.has_default) r->predicted.SetNumber(targets_.default_value);
-        return;
+      if (r->predicted.missing() && targets_.has_default) {
+        r->predicted.SetNumber(targets_.default_value);  // then rescaled like a prediction
       }
       if (!r->predicted.is_number()) return;
-      double v = r->predicted.num;
-      if (v < targets_.min) v = targets_.min;
-      if (v > targets_.max) v = targets_.max;
-      v = v * targets_.rescale_factor + targets_.rescale_constant;
-      DataType t = r->predicted.type;
-      switch (targets_.cast) {
-        case TargetSpec::Cast::kNone:
-          break;
-        case TargetSpec::Cast::kRound:
-          v = std::round(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kCeiling:
-          v = std::ceil(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kFloor:
-          v = std::floor(v);
-          t = DataType::kInteger;
-          break;
+      if (targets_.present) Rescale(r);
+      // The result takes the target field's type (JPMML casts it too).
+      if (target_.type == DataType::kFloat) {
+        r->predicted.SetNumber(static_cast<double>(static_cast<float>(r->predicted.num)), DataType::kFloat);
+      } else if (target_.type == DataType::kInteger && r->predicted.num == std::trunc(r->predicted.num)) {
+        r->predicted.type = DataType::kInteger;
       }
-      r->predicted.SetNumber(v, t);
       return;
     }
     // Classification.
@@ -409,14 +472,88 @@ class ModelPlanImpl : public CoreModelPlan {
       }
     }
   }
+
+  void Rescale(ModelResult* r) const {
+      double v = r->predicted.num;
+      if (v < targets_.min) v = targets_.min;
+      if (v > targets_.max) v = targets_.max;
+      v = v * targets_.rescale_factor + targets_.rescale_constant;
+      DataType t = r->predicted.type;
+      switch (targets_.cast) {
+        case TargetSpec::Cast::kNone:
+          break;
+        case TargetSpec::Cast::kRound:
+          v = std::floor(v + 0.5);  // half up, as Java's Math.round
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kCeiling:
+          v = std::ceil(v);
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kFloor:
+          v = std::floor(v);
+          t = DataType::kInteger;
+          break;
+      }
+      r->predicted.SetNumber(v, t);
+  }
 };
+
+void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
+  pugi::xml_node segmentation = LocalName(element_) == "MiningModel" ? Child(element_, "Segmentation") : pugi::xml_node();
+  if (segmentation) {
+    std::vector<pugi::xml_node> segments;
+    for (pugi::xml_node c = segmentation.first_child(); c; c = c.next_sibling())
+      if (c.type() == pugi::node_element && LocalName(c) == "Segment") segments.push_back(c);
+    auto is_true = [](pugi::xml_node segment) {
+      for (pugi::xml_node c = segment.first_child(); c; c = c.next_sibling())
+        if (c.type() == pugi::node_element && LocalName(c) == "True") return true;
+      return false;
+    };
+    std::string_view method = segmentation.attribute("multipleModelMethod").value();
+    size_t begin = 0, end = 0;
+    if (method == "selectFirst") {
+      end = segments.size();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        if (is_true(segments[i])) {
+          end = i + 1;
+          break;
+        }
+      }
+    } else if (method == "modelChain") {
+      end = segments.size();
+      for (size_t i = segments.size(); i > 0; --i) {
+        if (is_true(segments[i - 1])) {
+          begin = i - 1;
+          break;
+        }
+      }
+    } else if (method == "multiModelChain") {
+      end = segments.size();
+    }
+    for (size_t i = begin; i < end; ++i) {
+      for (const auto& [node, nested] : nested_) {
+        if (node.parent() == segments[i]) {
+          nested->CollectOutputs(out);
+          break;
+        }
+      }
+    }
+  }
+  out->insert(out->end(), output_slots_.begin(), output_slots_.end());
+}
 
 void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_->Evaluate(ctx).predicted; }
 
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   const ModelResult& r = plan_->Evaluate(ctx);
-  if (!plan_->body().Feature(spec_, ctx, r, out)) {
-    plan_->StandardFeature(spec_, expr_.get(), ctx, r, out);
+  if (plan_->body().Feature(spec_, ctx, r, out)) {
+    // The model computed it.
+  } else if (feat_ == Feat::kProbability && label_index_ >= 0 && r.labels == body_labels_ &&
+             static_cast<size_t>(label_index_) < r.probabilities.size()) {
+    SetNumberOrMissing(r.probabilities[static_cast<size_t>(label_index_)], out);
+  } else {
+    plan_->StandardFeature(spec_, feat_, expr_.get(), ctx, r, out);
   }
   if (cast_ && !out->missing() && !(out->is_number() && out->type == spec_.type) &&
       !(out->is_string() && spec_.type == DataType::kString)) {
@@ -429,21 +566,21 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   }
 }
 
-void SetNumberOrMissing(double v, Value* out) {
-  if (std::isnan(v)) {
-    out->SetMissing();
-  } else {
-    out->SetNumber(v);
-  }
-}
-
-void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* expr, EvalContext& ctx,
+void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                                     const ModelResult& r, Value* out) const {
-  const std::string& f = spec.feature;
+  // "If the target value is missing, then the result delivered by this
+  // OutputField is missing" (all but transformedValue/decision/warning).
+  if (r.predicted.missing() && feat != Feat::kTransformedValue && feat != Feat::kWarning) {
+    out->SetMissing();
+    return;
+  }
   const size_t rank = spec.rank < 1 ? 0 : static_cast<size_t>(spec.rank - 1);
-  if (f == "predictedValue") {
+  switch (feat) {
+    case Feat::kPredictedValue: {
     *out = r.predicted;
-  } else if (f == "predictedDisplayValue") {
+  break;
+    }
+    case Feat::kPredictedDisplayValue: {
     if (!r.display_value.empty()) {
       out->SetString(r.display_value);
       return;
@@ -470,13 +607,17 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     FormatValue(r.predicted, &out->str);
     out->kind = Value::Kind::kString;
     out->type = DataType::kString;
-  } else if (f == "transformedValue" || f == "decision") {
+  break;
+    }
+    case Feat::kTransformedValue: {
     if (expr != nullptr) {
       expr->Eval(ctx, out);
     } else {
       *out = r.predicted;
     }
-  } else if (f == "probability" || f == "confidence") {
+  break;
+    }
+    case Feat::kProbability: {
     const Value& label = spec.value.missing() ? r.predicted : spec.value;
     if (label.missing()) {
       out->SetMissing();
@@ -486,7 +627,9 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     // A label the model knows but gave no probability for counts as 0.
     if (std::isnan(p) && r.labels != nullptr && !r.probabilities.empty()) p = 0;
     SetNumberOrMissing(p, out);
-  } else if (f == "affinity" || f == "entityAffinity" || f == "clusterAffinity") {
+  break;
+    }
+    case Feat::kAffinity: {
     if (!spec.value.missing()) {
       SetNumberOrMissing(r.ProbabilityOf(spec.value), out);
     } else if (rank < r.ranked_scores.size()) {
@@ -499,13 +642,20 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     } else {
       out->SetMissing();
     }
-  } else if (f == "clusterId") {
-    if (r.cluster_index > 0) {
+  break;
+    }
+    case Feat::kClusterId: {
+    // JPMML: the winning cluster's id (its 1-based index when it has none).
+    if (!r.entity_id.missing()) {
+      *out = r.entity_id;
+    } else if (r.cluster_index > 0) {
       out->SetNumber(r.cluster_index, DataType::kInteger);
     } else {
-      *out = r.entity_id;
+      out->SetMissing();
     }
-  } else if (f == "entityId") {
+  break;
+    }
+    case Feat::kEntityId: {
     if (rank < r.ranked_ids.size()) {
       *out = r.ranked_ids[rank];
     } else if (rank == 0) {
@@ -513,21 +663,29 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     } else {
       out->SetMissing();
     }
-  } else if (f == "reasonCode") {
+  break;
+    }
+    case Feat::kReasonCode: {
     if (rank < r.reason_codes.size()) {
       out->SetString(r.reason_codes[rank]);
     } else {
       out->SetMissing();
     }
-  } else if (f == "standardError") {
+  break;
+    }
+    case Feat::kStandardError: {
     SetNumberOrMissing(r.standard_error, out);
-  } else if (f == "warning") {
+  break;
+    }
+    case Feat::kWarning: {
     if (r.warning.empty()) {
       out->SetMissing();
     } else {
       out->SetString(r.warning);
     }
-  } else if (f == "residual") {
+  break;
+    }
+    case Feat::kResidual: {
     if (observed_target_slot_ == kNoSlot || r.predicted.missing()) {
       out->SetMissing();
       return;
@@ -547,8 +705,11 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
       if (std::isnan(p)) p = 0;
       out->SetNumber((ValuesEqual(observed, label) ? 1.0 : 0.0) - p);
     }
-  } else {
-    out->SetMissing();
+      break;
+    }
+    case Feat::kOther:
+      out->SetMissing();
+      break;
   }
 }
 
@@ -634,6 +795,7 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
   if (is_target || (no_treatment && !DataFieldHasConstraints(p->df))) {
     view.alias_fails_on_invalid = top && !is_target;
   } else {
+    p->IndexValues();
     view.field.slot = builder->NewSlot(view.name);
     builder->SetProducer(view.field.slot, std::move(p));
   }
@@ -762,10 +924,11 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
   args.builder = builder;
   args.function = plan->function_;
   args.target = &plan->target_;
-  args.compile_nested = [builder](pugi::xml_node model_element,
-                                  Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
+  args.compile_nested = [builder, plan](pugi::xml_node model_element,
+                                        Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
     auto nested = CompileModelElement(model_element, nested_parent, builder, nullptr);
     if (!nested.ok()) return nested.status();
+    plan->nested_.emplace_back(model_element, static_cast<const ModelPlanImpl*>(*nested));
     return static_cast<const ModelPlan*>(*nested);
   };
   {
@@ -798,8 +961,21 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
       info.optype = spec.optype;
       info.slot = builder->NewSlot(spec.name);
       const bool final_result = std::string_view(of.attribute("isFinalResult").value()) != "false";
-      builder->SetProducer(info.slot,
-                           std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr)));
+      const Value label = spec.value;
+      const bool probability = ParseFeat(spec.feature) == Feat::kProbability;
+      auto producer = std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr));
+      if (probability && !label.missing()) {
+        if (const std::vector<Value>* labels = plan->body_->labels()) {
+          for (size_t i = 0; i < labels->size(); ++i) {
+            if (ValuesEqual((*labels)[i], label)) {
+              producer->body_labels_ = labels;
+              producer->label_index_ = static_cast<int>(i);
+              break;
+            }
+          }
+        }
+      }
+      builder->SetProducer(info.slot, std::move(producer));
       RETURN_IF_ERROR(scope->Define(info));
       plan->output_fields_.push_back(info);
       plan->output_slots_.push_back(OutputSlot{info, final_result});

@@ -275,7 +275,7 @@ TEST_F(CoreTest, TargetsRescaleClampCastAndDefault) {
   EXPECT_EQ(Eval1(*m, {"1.1"}), "3");   // 1.1*2+1 = 3.2 -> 3
   EXPECT_EQ(Eval1(*m, {"10"}), "9");    // clamp to 4 first, then 4*2+1
   EXPECT_EQ(Eval1(*m, {"-5"}), "-1");   // -1*2+1
-  EXPECT_EQ(Eval1(*m, {nullptr}), "42");  // no prediction -> defaultValue
+  EXPECT_EQ(Eval1(*m, {nullptr}), "9");  // no prediction -> defaultValue 42, clamped and rescaled too
   auto floor = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
                                       R"(<Targets><Target castInteger="floor"/></Targets>)"));
   auto ceil = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
@@ -418,6 +418,95 @@ TEST_F(CoreTest, LoadFileAndSafety) {
   EXPECT_NE(Msg(m.status()).find("DOCTYPE"), std::string::npos);
   m = CompiledModel::LoadFile("/nonexistent.pmml");
   EXPECT_FALSE(m.ok());
+}
+
+TEST_F(CoreTest, DerivedFieldsAreLazyAndSeeTreatedInputs) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+    <TransformationDictionary>
+      <DefineFunction name="twice" optype="continuous" dataType="double">
+        <ParameterField name="v"/><Apply function="*"><FieldRef field="v"/><Constant>2</Constant></Apply>
+      </DefineFunction>
+      <DerivedField name="d" optype="continuous" dataType="double"><Apply function="twice"><FieldRef field="x"/></Apply></DerivedField>
+      <DerivedField name="unused" optype="continuous" dataType="double"><FieldRef field="nowhere"/></DerivedField>
+    </TransformationDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x" missingValueReplacement="5"/>
+      <MiningField name="y" usageType="target"/></MiningSchema>
+    <LocalTransformations>
+      <DerivedField name="e" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="d"/><Constant>1</Constant></Apply></DerivedField>
+    </LocalTransformations>
+    <Output>
+      <OutputField name="pv" feature="predictedValue"/>
+      <OutputField name="t" feature="transformedValue"><Apply function="*"><FieldRef field="pv"/><Constant>10</Constant></Apply></OutputField>
+      <OutputField name="dec" feature="decision"><Apply function="if"><Apply function="greaterThan"><FieldRef field="pv"/><Constant>8</Constant></Apply><Constant dataType="string">high</Constant><Constant dataType="string">low</Constant></Apply></OutputField>
+    </Output>
+    <Sum fields="e"/></TestModel></PMML>)";
+  auto m = MustLoad(xml);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 0), "4");    // 2*1.5+1
+  EXPECT_EQ(Eval1(*m, {nullptr}, 0), "11");  // x replaced by 5 before d sees it
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 2), "40");
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 3), "low");
+  EXPECT_EQ(Eval1(*m, {nullptr}, 3), "high");
+}
+
+TEST_F(CoreTest, DerivedFieldCycleIsAnError) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/></DataDictionary>
+    <TransformationDictionary>
+      <DerivedField name="a" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="b"/><Constant>1</Constant></Apply></DerivedField>
+      <DerivedField name="b" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="a"/><FieldRef field="x"/></Apply></DerivedField>
+    </TransformationDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+    <Sum fields="a"/></TestModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(Msg(m.status()).find("reference cycle"), std::string::npos) << m.status();
+  EXPECT_NE(Msg(m.status()).find("/PMML/TransformationDictionary/DerivedField"), std::string::npos) << m.status();
+}
+
+TEST_F(CoreTest, UnknownFieldInDerivedFieldNamesThePath) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/></DataDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+    <LocalTransformations><DerivedField name="a" optype="continuous" dataType="double">
+      <FieldRef field="ghost"/></DerivedField></LocalTransformations>
+    <Sum fields="a"/></TestModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/LocalTransformations/DerivedField/FieldRef"), std::string::npos)
+      << m.status();
+  EXPECT_NE(Msg(m.status()).find("ghost"), std::string::npos) << m.status();
+}
+
+TEST_F(CoreTest, ModelChainExposesTheLastSegmentsOutputs) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+    <MiningModel functionName="regression"><MiningSchema><MiningField name="x"/>
+      <MiningField name="y" usageType="target"/></MiningSchema>
+      <Output><OutputField name="top" feature="predictedValue"/></Output>
+      <Segmentation multipleModelMethod="modelChain">
+        <Segment id="1"><True/><TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+          <Output><OutputField name="first" feature="predictedValue" isFinalResult="false"/></Output>
+          <Sum fields="x"/></TestModel></Segment>
+        <Segment id="2"><True/><TestModel functionName="regression"><MiningSchema><MiningField name="first"/>
+          <MiningField name="y" usageType="target"/></MiningSchema>
+          <Output><OutputField name="second" feature="predictedValue"/></Output>
+          <Targets><Target field="y" rescaleConstant="100"/></Targets>
+          <Sum fields="first first"/></TestModel></Segment>
+      </Segmentation></MiningModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  if (!m.ok() && Msg(m.status()).find("not supported yet") != std::string::npos) GTEST_SKIP() << "no MiningModel";
+  ASSERT_TRUE(m.ok()) << m.status();
+  const auto& outs = (*m)->outputs();
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_EQ(outs[0].name, "y");
+  EXPECT_EQ(outs[1].name, "second");  // nested outputs first, only the chain's last segment
+  EXPECT_EQ(outs[2].name, "top");
+  EXPECT_EQ(Eval1(**m, {"2"}, 1), "104");
+  EXPECT_EQ(Eval1(**m, {"2"}, 2), "104");
 }
 
 TEST_F(CoreTest, NoAllocationPerRecord) {

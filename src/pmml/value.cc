@@ -56,35 +56,27 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 // Parses a double: decimal/scientific notation, an optional leading '+',
-// and NaN / INF / -INF / Infinity spellings (case-insensitive).
+// and NaN / INF / -INF / Infinity spellings (case-insensitive; from_chars
+// accepts those itself).
 bool ParseDouble(std::string_view s, double* out) {
   s = Trim(s);
-  if (s.empty()) return false;
-  bool neg = false;
-  std::string_view body = s;
-  if (body.front() == '+' || body.front() == '-') {
-    neg = body.front() == '-';
-    body.remove_prefix(1);
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') {
+    ++b;
+    if (b != e && (*b == '+' || *b == '-')) return false;
   }
-  if (EqualsIgnoreCase(body, "nan")) {
-    *out = std::nan("");
-    return true;
-  }
-  if (EqualsIgnoreCase(body, "inf") || EqualsIgnoreCase(body, "infinity")) {
-    *out = neg ? -HUGE_VAL : HUGE_VAL;
-    return true;
-  }
-  if (body.empty() || body.front() == '+' || body.front() == '-') return false;
+  if (b == e) return false;
   double v = 0;
-  auto [ptr, ec] = std::from_chars(body.data(), body.data() + body.size(), v);
-  if (ptr != body.data() + body.size()) return false;
+  auto [ptr, ec] = std::from_chars(b, e, v);
+  if (ptr != e) return false;
   if (ec == std::errc::result_out_of_range) {
     // Overflow to +-inf, underflow to 0, as Java's Double.parseDouble does.
-    v = std::strtod(std::string(body).c_str(), nullptr);
+    v = std::strtod(std::string(b, e).c_str(), nullptr);
   } else if (ec != std::errc()) {
     return false;
   }
-  *out = neg ? -v : v;
+  *out = v;
   return true;
 }
 
@@ -311,7 +303,11 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
       // "3.0" and "1e3" are integers too; "3.5" is not.
       double d;
       if (ParseDouble(text, &d) && std::isfinite(d) && d == std::trunc(d)) {
-        out->SetNumber(d, DataType::kInteger);
+        out->SetNumber(d + 0.0, DataType::kInteger);
+        return absl::OkStatus();
+      }
+      if (EqualsIgnoreCase(s, "true") || EqualsIgnoreCase(s, "false")) {  // flags count as 1/0
+        out->SetNumber(EqualsIgnoreCase(s, "true") ? 1 : 0, DataType::kInteger);
         return absl::OkStatus();
       }
       return NotA(text, type);
@@ -319,9 +315,13 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
     case DataType::kFloat:
     case DataType::kDouble: {
       double d;
-      if (!ParseDouble(text, &d)) return NotA(text, type);
+      if (!ParseDouble(text, &d)) {
+        std::string_view s = Trim(text);
+        if (!EqualsIgnoreCase(s, "true") && !EqualsIgnoreCase(s, "false")) return NotA(text, type);
+        d = EqualsIgnoreCase(s, "true") ? 1 : 0;  // flags count as 1/0
+      }
       if (type == DataType::kFloat) d = static_cast<double>(static_cast<float>(d));
-      out->SetNumber(d, type);
+      out->SetNumber(d + 0.0, type);  // -0 -> 0
       return absl::OkStatus();
     }
     case DataType::kBoolean: {
@@ -335,7 +335,7 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
         return absl::OkStatus();
       }
       double d;
-      if (ParseDouble(s, &d) && !std::isnan(d)) {
+      if (ParseDouble(s, &d) && (d == 0 || d == 1)) {  // only 0 and 1 are booleans
         out->SetBool(d != 0);
         return absl::OkStatus();
       }
@@ -437,7 +437,11 @@ absl::Status ConvertValue(const Value& in, DataType type, Value* out) {
       return absl::OkStatus();
     }
     case DataType::kBoolean:
-      if (std::isnan(v)) return absl::InvalidArgumentError("NaN is not a boolean value");
+      if (v != 0 && v != 1) {
+        std::string t;
+        AppendShortest(v, &t);
+        return NotA(t, type);
+      }
       out->SetBool(v != 0);
       return absl::OkStatus();
     case DataType::kInteger:

@@ -50,6 +50,7 @@ TEST(ValueTest, ParseDoublesAndFloats) {
   EXPECT_EQ(Parse("1.5e3", DataType::kDouble).num, 1500);
   EXPECT_EQ(Parse("-0.25", DataType::kDouble).num, -0.25);
   EXPECT_EQ(Parse(".5", DataType::kDouble).num, 0.5);
+  EXPECT_EQ(FormatValue(Parse("-0", DataType::kDouble)), "0");
   EXPECT_TRUE(std::isnan(Parse("NaN", DataType::kDouble).num));
   EXPECT_EQ(Parse("INF", DataType::kDouble).num, HUGE_VAL);
   EXPECT_EQ(Parse("-INF", DataType::kDouble).num, -HUGE_VAL);
@@ -69,7 +70,12 @@ TEST(ValueTest, ParseBooleansAndStrings) {
   EXPECT_EQ(Parse("TRUE", DataType::kBoolean).num, 1);
   EXPECT_EQ(Parse("false", DataType::kBoolean).num, 0);
   EXPECT_EQ(Parse("1", DataType::kBoolean).num, 1);
+  EXPECT_EQ(Parse("0.0", DataType::kBoolean).num, 0);
+  EXPECT_EQ(Parse("true", DataType::kDouble).num, 1);
+  EXPECT_EQ(Parse("False", DataType::kInteger).num, 0);
   Value v;
+  EXPECT_FALSE(ParseValue("2", DataType::kBoolean, &v).ok());
+  EXPECT_FALSE(ConvertValue(Value::Number(0.5), DataType::kBoolean, &v).ok());
   EXPECT_FALSE(ParseValue("yes", DataType::kBoolean, &v).ok());
   EXPECT_EQ(Parse(" a b ", DataType::kString).str, " a b ");
 }
