@@ -4,8 +4,9 @@
 // nearest cluster (distance) or the most similar one (similarity); ties go
 // to the first cluster in document order.
 //
-// Results: predicted value and entityId = the cluster's id attribute, or
-// its 1-based index when it has none (as text); clusterId = 1-based index;
+// Results: predicted value, entityId and clusterId = the cluster's id
+// attribute, or its 1-based index when it has none (as text; JPMML);
+// ModelResult::cluster_index = the 1-based index;
 // labels/probabilities = cluster ids and their affinities (distances or
 // similarities, scores_not_probabilities); predictedDisplayValue = the
 // cluster's name. Missing inputs are skipped and the distance is scaled by
@@ -135,7 +136,8 @@ class ClusteringModelImpl final : public Model {
     if (result.cluster_index <= 0 || result.probabilities.size() != ids_.size()) return true;
     int win = result.cluster_index - 1;
     if (misc::Is(f, "clusterId")) {
-      out->SetNumber(result.cluster_index, DataType::kInteger);
+      // JPMML: the winning cluster's id (its 1-based index when it has none).
+      *out = ids_[win];
       return true;
     }
     if (misc::Is(f, "predictedDisplayValue")) {

@@ -421,7 +421,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // (1,1): d1 = sqrt(2), d2 = sqrt(4 + 9).
   ASSERT_TRUE(h.Eval({{"x", N(1)}, {"y", N(1)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c1");
-  EXPECT_EQ(h.Num("cid"), 1);
+  EXPECT_EQ(h.Str("cid"), "c1");  // JPMML: the cluster's id
   EXPECT_EQ(h.Str("display"), "first");
   EXPECT_NEAR(h.Num("aff"), std::sqrt(2.0), 1e-12);
   EXPECT_NEAR(h.Num("aff2"), std::sqrt(13.0), 1e-12);
@@ -429,7 +429,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // y missing: x = 3 scaled by 2/1: d1 = sqrt(18), d2 = 0.
   ASSERT_TRUE(h.Eval({{"x", N(3)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c2");
-  EXPECT_EQ(h.Num("cid"), 2);
+  EXPECT_EQ(h.Str("cid"), "c2");
   EXPECT_NEAR(h.Num("aff"), 0, 1e-12);
   EXPECT_EQ(h.Str("second"), "c1");
 }
