@@ -110,7 +110,7 @@ absl::Status Scope::DefineLazy(std::string name, pugi::xml_node derived_field) {
 }
 
 namespace {
-constexpr int kMaxLazyDepth = 1000;
+constexpr int kMaxLazyDepth = 250;
 }  // namespace
 
 absl::StatusOr<FieldInfo> Scope::Resolve(std::string_view name) {
