@@ -196,7 +196,10 @@ TEST_F(CoreTest, InvalidValueTreatments) {
   auto ret = MustLoad(RegressionDoc(dict, R"(<MiningField name="x1"/>)", "x1"));
   auto as_missing_repl = MustLoad(RegressionDoc(
       dict, R"(<MiningField name="x1" invalidValueTreatment="asMissing" missingValueReplacement="3"/>)", "x1"));
-  ASSERT_TRUE(as_is && as_missing && as_value && ret && as_missing_repl);
+  auto as_is_repl = MustLoad(RegressionDoc(
+      dict, R"(<MiningField name="x1" invalidValueTreatment="asIs" invalidValueReplacement="8"/>)", "x1"));
+  ASSERT_TRUE(as_is && as_missing && as_value && ret && as_missing_repl && as_is_repl);
+  EXPECT_EQ(Eval1(*as_is_repl, {"10"}), "8");
   // 10 is outside [0, 10): invalid.
   EXPECT_EQ(Eval1(*ret, {"10"}), "ERR: field 'x1': invalid value '10'");
   EXPECT_EQ(Eval1(*ret, {"9.5"}), "9.5");
