@@ -297,6 +297,9 @@ int ScoreStream(const pmml::CompiledModel& model, std::istream& in, std::ostream
   };
   bool reported = false;
   while (reader.Next(&fields)) {
+    // A blank line is no record (unless the input has a single column, where
+    // it is a row whose one cell is missing).
+    if (header.size() > 1 && fields.size() == 1 && fields[0].empty()) continue;
     ++sum.rows;
     absl::Status st;
     if (fields.size() != header.size()) {
@@ -404,7 +407,7 @@ input row, in the same order.
 
 Input: CSV (RFC 4180) with a header row; columns are matched to the model's
 input fields by name (other columns are ignored). Cells that are empty, N/A or
-NA are missing values.
+NA are missing values. Blank lines are skipped (when there are several columns).
 
 Output: CSV; the columns are the model's target field(s), then every
 OutputField whose isFinalResult is not false, in document order. A missing

@@ -18,6 +18,7 @@
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <regex>
 #include <string>
@@ -63,37 +64,17 @@ class ApplyExpr : public Expr {
       : c_(std::move(c)), args_(std::move(args)), tolerant_(tolerant) {}
 
   void Eval(EvalContext& ctx, Value* out) const override {
-    constexpr int kInline = 4;
     const int n = static_cast<int>(args_.size());
-    Value scratch[kInline];
-    const Value* refs[kInline];
-    std::vector<Value> big_scratch;
-    std::vector<const Value*> big_refs;
-    Value* sc = scratch;
-    const Value** a = refs;
-    if (n > kInline) {
-      big_scratch.resize(n);
-      big_refs.resize(n);
-      sc = big_scratch.data();
-      a = big_refs.data();
+    if (n <= kInline) {
+      // Only as many scratch Values as there are arguments are constructed.
+      Scratch scratch(n);
+      const Value* refs[kInline];
+      EvalWith(ctx, scratch.values(), refs, n, out);
+    } else {
+      std::vector<Value> big_scratch(n);
+      std::vector<const Value*> big_refs(n);
+      EvalWith(ctx, big_scratch.data(), big_refs.data(), n, out);
     }
-    bool any_missing = false;
-    for (int i = 0; i < n; ++i) {
-      a[i] = &args_[i]->EvalRef(ctx, &sc[i]);
-      if (a[i]->missing()) {
-        if (c_.has_map_missing) {
-          *out = c_.map_missing_to;
-          return;
-        }
-        any_missing = true;
-      }
-    }
-    if (any_missing && !tolerant_) {
-      out->SetMissing();
-      Finish(ctx, Outcome::kOk, out);
-      return;
-    }
-    Finish(ctx, Compute(ctx, a, n, out), out);
   }
 
  protected:
@@ -154,6 +135,44 @@ class ApplyExpr : public Expr {
     } else {
       out->SetMissing();
     }
+  }
+
+  static constexpr int kInline = 4;
+
+  // Uninitialised room for kInline Values; the first n are constructed.
+  class Scratch {
+   public:
+    explicit Scratch(int n) : n_(n) {
+      for (int i = 0; i < n_; ++i) new (&values()[i]) Value();
+    }
+    ~Scratch() {
+      for (int i = 0; i < n_; ++i) values()[i].~Value();
+    }
+    Value* values() { return reinterpret_cast<Value*>(raw_); }
+
+   private:
+    alignas(Value) unsigned char raw_[kInline * sizeof(Value)];
+    int n_;
+  };
+
+  void EvalWith(EvalContext& ctx, Value* sc, const Value** a, int n, Value* out) const {
+    bool any_missing = false;
+    for (int i = 0; i < n; ++i) {
+      a[i] = &args_[i]->EvalRef(ctx, &sc[i]);
+      if (a[i]->missing()) {
+        if (c_.has_map_missing) {
+          *out = c_.map_missing_to;
+          return;
+        }
+        any_missing = true;
+      }
+    }
+    if (any_missing && !tolerant_) {
+      out->SetMissing();
+      Finish(ctx, Outcome::kOk, out);
+      return;
+    }
+    Finish(ctx, Compute(ctx, a, n, out), out);
   }
 
   const Common& common() const { return c_; }
@@ -664,6 +683,9 @@ size_t CodePointOffset(std::string_view s, size_t cp) {
   return i;
 }
 
+// std::regex recurses per matched character; longer texts are refused.
+constexpr size_t kMaxRegexText = 20000;
+
 absl::StatusOr<std::regex> MakeRegex(const std::string& pattern) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
@@ -927,12 +949,19 @@ class StringApply : public ApplyExpr {
           dynamic = std::move(*r);
           re = &*dynamic;
         }
-        if (op_ == Str::kMatches) {
-          out->SetBool(std::regex_search(s, *re));
-        } else {
-          std::string rep;
-          ToText(*a[2], &rep);
-          out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+        if (s.size() > kMaxRegexText) {
+          return Error(ctx, absl::StrCat("text of ", s.size(), " characters is too long for regular expressions"));
+        }
+        try {
+          if (op_ == Str::kMatches) {
+            out->SetBool(std::regex_search(s, *re));
+          } else {
+            std::string rep;
+            ToText(*a[2], &rep);
+            out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+          }
+        } catch (const std::exception& e) {
+          return Error(ctx, absl::StrCat("regular expression failed: ", e.what()));
         }
         return Outcome::kOk;
       }
@@ -1006,16 +1035,38 @@ class DefinedApply : public ApplyExpr {
       : ApplyExpr(std::move(c), std::move(args), true), fn_(fn) {}
 
  protected:
+  // Arguments are all evaluated before any parameter slot is written; the
+  // previous parameter values are swapped out and back in, so recursive
+  // calls (and arguments that refer to the caller's parameters) are safe.
   Outcome Compute(EvalContext& ctx, const Value* const* a, int n, Value* out) const override {
-    // Arguments are all evaluated before any parameter slot is written.
-    for (int i = 0; i < n; ++i) ctx.Input(fn_->params[i].slot) = *a[i];
+    if (g_call_depth >= kMaxCallDepth) {
+      return Error(ctx, absl::StrCat("DefineFunction calls nested more than ", kMaxCallDepth, " deep"));
+    }
+    constexpr int kInline = 4;
+    Value inline_vals[kInline];
+    std::vector<Value> heap_vals;
+    Value* vals = inline_vals;
+    if (n > kInline) {
+      heap_vals.resize(n);
+      vals = heap_vals.data();
+    }
+    for (int i = 0; i < n; ++i) vals[i] = *a[i];
+    for (int i = 0; i < n; ++i) std::swap(vals[i], ctx.Input(fn_->params[i].slot));
+    ++g_call_depth;
     fn_->body->Eval(ctx, out);
+    --g_call_depth;
+    for (int i = 0; i < n; ++i) std::swap(vals[i], ctx.Input(fn_->params[i].slot));
     return ctx.failed() && out->missing() ? Outcome::kError : Outcome::kOk;
   }
+
+  static constexpr int kMaxCallDepth = 200;
+  static thread_local int g_call_depth;
 
  private:
   const DefinedFunction* fn_;
 };
+
+thread_local int DefinedApply::g_call_depth = 0;
 
 // ------------------------------------------------------------------ registry
 
@@ -1188,8 +1239,11 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
   std::string name(AttrView(el, "function"));
   if (name.empty()) return ElementError(el, "missing attribute function");
   std::vector<std::unique_ptr<Expr>> args;
+  const bool is_if = name == "if";
   for (pugi::xml_node c : el.children()) {
     if (!IsExpressionElement(c)) continue;
+    std::optional<BranchScope> branch;
+    if (is_if && !args.empty()) branch.emplace();
     ASSIGN_OR_RETURN(auto e, CompileExpression(c, scope));
     args.push_back(std::move(e));
   }
@@ -1225,10 +1279,13 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
     optype = DefaultOpType(type);
     if (spec->family == Family::kIf) optype = args[1]->optype();
   } else {
-    auto fn = scope.builder()->FindFunction(name);
-    if (!fn.ok()) return ElementError(el, absl::StrCat("function ", name, ": ", fn.status().message()));
-    if (*fn == nullptr) return ElementError(el, absl::StrCat("function \"", name, "\" is not defined"));
-    defined = *fn;
+    defined = FindCompilingFunction(name);
+    if (defined == nullptr) {
+      auto fn = scope.builder()->FindFunction(name);
+      if (!fn.ok()) return fn.status();
+      if (*fn == nullptr) return ElementError(el, absl::StrCat("function \"", name, "\" is not defined"));
+      defined = *fn;
+    }
     if (static_cast<int>(defined->params.size()) != n) {
       return ElementError(el, absl::StrCat("function ", name, " takes ", defined->params.size(),
                                            " arguments, got ", n));

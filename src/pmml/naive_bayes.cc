@@ -38,8 +38,14 @@ struct ContinuousStat {
   int cls;
   bool poisson = false;
   double mean = 0;
-  double sd = 1;  // gaussian
+  double sd = 1;        // gaussian
+  double log_norm = 0;  // gaussian: ln(sd) + ln(2 pi) / 2
+  double log_mean = 0;  // poisson
 };
+
+// ln of the smallest positive (denormal) double: exp() of anything below
+// underflows to 0.
+constexpr double kLogMinDouble = -744.4400719213812;
 
 struct BayesInputPlan {
   SlotId slot = kNoSlot;
@@ -64,16 +70,19 @@ class NaiveBayesModel final : public Model {
           return;
         }
         for (const ContinuousStat& s : in.stats) {
-          double prob;
+          // ln(density) directly (no exp/log round trip); a density that
+          // would underflow to 0 in double counts as 0, as JPMML's does.
+          double log_prob;
           if (s.poisson) {
             double k = std::trunc(x);
-            prob = k < 0 ? 0 : std::exp(k * std::log(s.mean) - s.mean - std::lgamma(k + 1));
+            log_prob = k < 0 ? -INFINITY : k * s.log_mean - s.mean - std::lgamma(k + 1);
           } else {
             double z = (x - s.mean) / s.sd;
-            prob = std::exp(-0.5 * z * z - (std::log(s.sd) + 0.5 * std::log(2 * M_PI)));
+            log_prob = -0.5 * z * z - s.log_norm;
           }
-          if (prob < threshold_) prob = threshold_;
-          p[s.cls] += std::log(prob);
+          if (log_prob < kLogMinDouble) log_prob = -INFINITY;
+          if (log_prob < log_threshold_) log_prob = log_threshold_;
+          p[s.cls] += log_prob;
         }
         continue;
       }
@@ -105,6 +114,7 @@ class NaiveBayesModel final : public Model {
   std::vector<double> log_prior_;
   std::vector<BayesInputPlan> inputs_;
   double threshold_ = 0;
+  double log_threshold_ = -INFINITY;  // ln(threshold)
 };
 
 int ClassIndex(NaiveBayesModel* m, absl::flat_hash_map<std::string, int>* index,
@@ -130,6 +140,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
   auto threshold = ReqDouble(el, "threshold");
   if (!threshold.ok()) return threshold.status();
   model->threshold_ = *threshold;
+  model->log_threshold_ = *threshold > 0 ? std::log(*threshold) : -INFINITY;
   DataType ttype = args.target->type;
 
   pugi::xml_node output = Child(el, "BayesOutput");
@@ -169,11 +180,13 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
           if (!(*var > 0)) return ElementError(g, "variance must be positive");
           s.mean = *mean;
           s.sd = std::sqrt(*var);
+          s.log_norm = std::log(s.sd) + 0.5 * std::log(2 * M_PI);
         } else if (pugi::xml_node po = Child(st, "PoissonDistribution")) {
           auto mean = ReqDouble(po, "mean");
           if (!mean.ok()) return mean.status();
           s.poisson = true;
           s.mean = *mean;
+          s.log_mean = std::log(*mean);
         } else {
           return ElementError(st, "only Gaussian and Poisson distributions are allowed in NaiveBayesModel");
         }
