@@ -1,3 +1,10 @@
+// Expressions other than Apply (functions.cc): Constant, FieldRef,
+// NormContinuous, NormDiscrete, Discretize, MapValues, TextIndex; derived
+// field producers, DefineFunction bodies, Array parsing, shared helpers.
+// Everything that can be precomputed (parsed constants, sorted LinearNorms,
+// MapValues hash indexes, compiled regexes, tokenized constant terms) is
+// done at compile time.
+
 #include "pmml/expr.h"
 
 #include <algorithm>
@@ -657,18 +664,22 @@ class MapValuesExpr : public Expr {
         auto it = num_index_.find(v.num == 0 ? 0.0 : v.num);
         if (it != num_index_.end()) hit = &rows_[it->second];
       }
-      if (hit == nullptr) {
-        std::string key;
-        ToText(v, &key);
-        auto it = str_index_.find(key);
-        if (it != str_index_.end()) {
-          hit = &rows_[it->second];
-        } else if (!v.is_number() && !v.is_bool()) {
-          double d;
-          if (ToDouble(v, &d)) {
-            auto nt = num_index_.find(d == 0 ? 0.0 : d);
-            if (nt != num_index_.end()) hit = &rows_[nt->second];
-          }
+      if (hit == nullptr && !str_index_.empty()) {
+        if (v.is_string() || v.kind == Value::Kind::kInvalid) {
+          auto it = str_index_.find(AV(v.str));  // no copy of the key
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        } else {
+          std::string key;
+          ToText(v, &key);
+          auto it = str_index_.find(key);
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        }
+      }
+      if (hit == nullptr && !num_index_.empty() && !v.is_number() && !v.is_bool()) {
+        double d;
+        if (ToDouble(v, &d)) {
+          auto it = num_index_.find(d == 0 ? 0.0 : d);
+          if (it != num_index_.end()) hit = &rows_[it->second];
         }
       }
     } else {

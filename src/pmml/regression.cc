@@ -117,6 +117,13 @@ enum class Mode : uint8_t { kRegression, kBinary, kMultinomial, kOrdinal };
 
 constexpr int kInlineFeatures = 64;
 
+// Sum of coef * x[feature] in document order, accumulated in a register.
+inline double NumericSum(const NumericTerm* terms, size_t n, const double* x) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += terms[i].coef * x[terms[i].feature];
+  return sum;
+}
+
 class RegressionModelImpl : public Model {
  public:
   void Evaluate(EvalContext& ctx, ModelResult* result) const override {
@@ -146,6 +153,10 @@ class RegressionModelImpl : public Model {
     const size_t n = tables_.size();
     p.resize(n);
     for (size_t i = 0; i < n; ++i) {
+      if (tables_[i].is_default) {
+        p[i] = 0;
+        continue;
+      }
       if (!EvalTable(tables_[i], x, ctx, &p[i])) {
         p.clear();
         return;
@@ -176,8 +187,16 @@ class RegressionModelImpl : public Model {
  private:
   // False when an input is missing (or failed): no prediction.
   static bool EvalTable(const Table& t, const double* x, EvalContext& ctx, double* out) {
-    double sum = 0;
-    for (const NumericTerm& nt : t.numeric) sum += nt.coef * x[nt.feature];
+    double sum = NumericSum(t.numeric.data(), t.numeric.size(), x);
+    if (t.categorical.empty() && t.terms.empty()) [[likely]] {
+      *out = t.intercept != 0 ? sum + t.intercept : sum;
+      return true;
+    }
+    return EvalTableRest(t, sum, ctx, out);
+  }
+
+  // Categorical predictors, predictor terms and the intercept, after the numeric sum.
+  [[gnu::noinline]] static bool EvalTableRest(const Table& t, double sum, EvalContext& ctx, double* out) {
     for (const CatGroup& g : t.categorical) {
       const Value& v = ctx.Get(g.slot);
       if (v.missing()) continue;  // a missing categorical field is ignored
@@ -279,8 +298,11 @@ absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, std::string_view name,
   return *r;
 }
 
+// Distinct (slot, exponent) numeric features across all tables.
+using FeatureIndex = absl::flat_hash_map<std::pair<SlotId, double>, int>;
+
 absl::Status CompileTable(pugi::xml_node tel, Scope& scope, std::vector<NumFeature>* features,
-                          Table* table) {
+                          FeatureIndex* feature_index, Table* table) {
   RETURN_IF_ERROR(regutil::DoubleAttr(tel, "intercept", 0, &table->intercept));
   bool any = false;
   for (pugi::xml_node c = tel.first_child(); c; c = c.next_sibling()) {
@@ -293,15 +315,10 @@ absl::Status CompileTable(pugi::xml_node tel, Scope& scope, std::vector<NumFeatu
       RETURN_IF_ERROR(regutil::RequiredDoubleAttr(c, "coefficient", &nt.coef));
       double exponent;
       RETURN_IF_ERROR(regutil::DoubleAttr(c, "exponent", 1, &exponent));
-      int idx = -1;
-      for (size_t j = 0; j < features->size(); ++j) {
-        if ((*features)[j].slot == f.slot && (*features)[j].exponent == exponent) idx = static_cast<int>(j);
-      }
-      if (idx < 0) {
-        idx = static_cast<int>(features->size());
-        features->push_back(NumFeature{f.slot, exponent});
-      }
-      nt.feature = idx;
+      auto [it, inserted] = feature_index->try_emplace(std::make_pair(f.slot, exponent),
+                                                       static_cast<int>(features->size()));
+      if (inserted) features->push_back(NumFeature{f.slot, exponent});
+      nt.feature = it->second;
       table->numeric.push_back(nt);
     } else if (name == "CategoricalPredictor") {
       any = true;
@@ -342,9 +359,10 @@ absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompile
   std::vector<pugi::xml_node> tables = regutil::Children(el, "RegressionTable");
   if (tables.empty()) return ElementError(el, "no RegressionTable");
 
+  FeatureIndex feature_index;
   for (pugi::xml_node t : tables) {
     Table table;
-    RETURN_IF_ERROR(CompileTable(t, *args.scope, &model->features_, &table));
+    RETURN_IF_ERROR(CompileTable(t, *args.scope, &model->features_, &feature_index, &table));
     model->tables_.push_back(std::move(table));
   }
 

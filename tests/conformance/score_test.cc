@@ -207,6 +207,7 @@ const char kInput[] =
     "NA,1,\n"            // a missing input: missing result
     "abc,1,x\n"          // invalid value (returnInvalid): cannot be evaluated
     "1,2\n"              // wrong number of fields
+    "\n"                 // a blank line: skipped
     "0,0.25,z\n";        // 1
 
 TEST(ScoreTest, WritesOneRowPerInputRow) {
