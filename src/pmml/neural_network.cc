@@ -203,7 +203,18 @@ class NeuralNetworkImpl : public Model {
 
     if (!classification_) {
       double y = v[out_neuron_[0]];
-      if (out_kind_ == OutKind::kDenormalize) y = Denormalize(y);
+      if (out_kind_ == OutKind::kDenormalize) {
+        // JPMML-Evaluator does not extrapolate here: a value outside the
+        // LinearNorm range (or NaN) fails the record.
+        if (!(y >= norms_.front().norm && y <= norms_.back().norm)) {
+          ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+              "NeuralNetwork: output neuron value ", y,
+              " is outside the NormContinuous range [", norms_.front().norm, ", ",
+              norms_.back().norm, "]; it cannot be denormalized")));
+          return;
+        }
+        y = Denormalize(y);
+      }
       result->predicted.SetNumber(y);
       return;
     }
@@ -220,7 +231,7 @@ class NeuralNetworkImpl : public Model {
 
   const std::vector<Value>* labels() const override { return classification_ ? &labels_ : nullptr; }
 
-  // Inverse of a piecewise-linear NormContinuous; extrapolates beyond the ends.
+  // Inverse of a piecewise-linear NormContinuous. Precondition: y within the norm range.
   double Denormalize(double y) const {
     const size_t n = norms_.size();
     size_t i = 0;
