@@ -1097,5 +1097,37 @@ TEST(NeuralNetwork, DenormalizedOutputOutsideTheRangeFails) {
   EXPECT_NEAR(h.Num("y"), 150, 1e-12);
 }
 
+TEST(NeuralNetwork, FloatMathContext) {
+  // z = 2x + 0.5*1 + bias(0.25), every step in float; logistic with JPMML's float exp.
+  const float x = 0.3f;
+  const float z = ((0.0f + 2.0f * x) + 0.5f * 1.0f) + 0.25f;
+  struct Case {
+    std::string act;
+    float expected;
+  };
+  const std::vector<Case> cases = {
+      {"logistic", 1.0f / (1.0f + JpmmlFloatExp(-z))},
+      {"exponential", JpmmlFloatExp(z)},
+      {"tanh", static_cast<float>(std::tanh(static_cast<double>(z)))},
+      {"Gauss", JpmmlFloatExp(-(z * z))},
+      {"identity", z},
+  };
+  for (const Case& c : cases) {
+    Harness h(Doc(Sub(kOneNeuron, {{"ACT", c.act},
+                                   {"NETATTRS", "x-mathContext=\"float\""},
+                                   {"LAYERATTRS", ""},
+                                   {"BIAS", "0.25"}})));
+    ASSERT_TRUE(h.ok()) << c.act << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.3)}}).ok()) << c.act;
+    EXPECT_EQ(h.Num("y"), static_cast<double>(c.expected)) << c.act;
+  }
+  // The float result differs from the double one (0.3 is narrowed to float first).
+  Harness dbl(Doc(Sub(kOneNeuron, {{"ACT", "identity"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0.25"}})));
+  ASSERT_TRUE(dbl.ok());
+  ASSERT_TRUE(dbl.Eval({{"x", N(0.3)}}).ok());
+  EXPECT_NE(dbl.Num("y"), static_cast<double>(z));
+  EXPECT_NEAR(dbl.Num("y"), static_cast<double>(z), 1e-6);
+}
+
 }  // namespace
 }  // namespace evs::pmml
