@@ -198,4 +198,9 @@ absl::StatusOr<std::unique_ptr<Model>> CompileAnomalyDetectionModel(const ModelC
 // is not a model element we know.
 ModelCompiler FindModelCompiler(std::string_view element_name);
 
+// Test hook: FindModelCompiler returns `compiler` for `element_name` ahead of
+// the built-in families (nullptr removes the override). For unit tests that
+// need a tiny model; not thread-safe, call before Load().
+void RegisterModelCompilerForTesting(std::string_view element_name, ModelCompiler compiler);
+
 }  // namespace evs::pmml

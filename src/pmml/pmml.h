@@ -75,6 +75,9 @@ class CompiledModel {
  private:
   CompiledModel();
   friend class Compiler;
+  // Fails the record when an unparsable value reaches an input whose
+  // MiningField has no treatment of its own (returnInvalid by default).
+  void MarkInvalid(EvalContext& ctx, int input, const Value& v) const;
 
   std::unique_ptr<Document> doc_;
   std::unique_ptr<Plan> plan_;
@@ -82,6 +85,8 @@ class CompiledModel {
   std::vector<FieldSpec> inputs_;
   std::vector<SlotId> input_slots_;         // raw DataField slots
   std::vector<const DataFieldInfo*> input_fields_;
+  std::vector<bool> fail_on_invalid_;       // parallel to input_slots_
+  std::vector<std::string> extra_inputs_;   // target fields, bindable after inputs_ (for residual)
   std::vector<FieldSpec> outputs_;
   std::vector<SlotId> output_slots_;
   std::string version_, model_type_, model_name_, function_name_;
