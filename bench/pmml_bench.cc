@@ -7,6 +7,10 @@
 //          BeginRecord, SetInput(ctx, i, double) for each bound input,
 //          Evaluate, read every output. What a caller that already holds
 //          numbers (a decoded event) pays.
+//   record each row decoded beforehand by codec::JsonDecoder into an
+//          evs::Record (the server's parsed event); per record its fields are
+//          matched to the bound inputs by name, then SetInput / Evaluate /
+//          read outputs. "From a parsed JSON object", parse excluded.
 //   json   each row serialized beforehand as a JSON object (every CSV column,
 //          numbers as JSON numbers); per record a reused simdjson DOM parser
 //          (as in codec/JsonDecoder) parses it, each key is looked up among
@@ -35,6 +39,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "codec/decode.h"
+#include "common/value.h"
 #include "pmml/pmml.h"
 #include "simdjson.h"
 
@@ -57,7 +63,7 @@ struct Options {
   long latency_records = 200000;
   double throughput_seconds = 3.0;
   int batch = 0;  // 0 = auto
-  std::vector<std::string> modes = {"slots", "json"};
+  std::vector<std::string> modes = {"slots", "record", "json"};
 };
 
 void Usage() {
@@ -70,7 +76,7 @@ void Usage() {
       "  --latency-records N      records timed for the percentiles (default 200000)\n"
       "  --throughput-seconds S   duration of the throughput loop (default 3)\n"
       "  --batch B                records per latency sample (default: auto, 1 or 64)\n"
-      "  --modes slots,json       which input paths to measure (default both)");
+      "  --modes slots,record,json  which input paths to measure (default all three)");
 }
 
 std::vector<std::string> Split(std::string_view s, char sep) {
@@ -315,6 +321,12 @@ class Runner {
       cells_.push_back(std::move(cells));
       json_.emplace_back(RowJson(csv, row));
     }
+    evs::codec::JsonDecoder decoder;
+    evs::EventError err;
+    records_.resize(json_.size());
+    for (size_t r = 0; r < json_.size(); ++r)
+      if (!decoder.Decode(json_[r].str, &records_[r], &err))
+        Die("row " + std::to_string(r + 1) + ": JsonDecoder: " + err.message);
   }
 
   size_t rows() const { return cells_.size(); }
@@ -327,6 +339,21 @@ class Runner {
       const Cell& c = cells[i];
       if (c.kind == Cell::kNumber) model_.SetInput(*ctx_, static_cast<int>(i), c.num);
       else if (c.kind == Cell::kText) model_.SetInput(*ctx_, static_cast<int>(i), c.text);
+    }
+    return model_.Evaluate(*ctx_);
+  }
+
+  absl::Status RunRecord(size_t r) {
+    ctx_->BeginRecord();
+    for (const evs::Field& f : records_[r].fields()) {
+      const int idx = keys_.Find(f.name);
+      if (idx < 0) continue;  // not a model input
+      switch (f.value.type()) {
+        case evs::ValueType::kNumber: model_.SetInput(*ctx_, idx, f.value.as_number()); break;
+        case evs::ValueType::kString: model_.SetInput(*ctx_, idx, std::string_view(f.value.as_string())); break;
+        case evs::ValueType::kBool: model_.SetInput(*ctx_, idx, pmml::Value::Bool(f.value.as_bool())); break;
+        default: model_.SetMissing(*ctx_, idx);  // null, nested JSON
+      }
     }
     return model_.Evaluate(*ctx_);
   }
@@ -396,6 +423,7 @@ class Runner {
   simdjson::dom::parser parser_;  // runtime-dispatched kernels, as in codec/
   std::vector<std::vector<Cell>> cells_;
   std::vector<PaddedRow> json_;
+  std::vector<evs::Record> records_;
 };
 
 // Same rule as the Java tool: numbers within 1e-6 relative (or 1e-12
@@ -528,6 +556,7 @@ int main(int argc, char** argv) {
   for (const std::string& mode : o.modes) {
     RunFn run;
     if (mode == "slots") run = &Runner::RunSlots;
+    else if (mode == "record") run = &Runner::RunRecord;
     else if (mode == "json") run = &Runner::RunJson;
     else Die("unknown mode " + mode);
     if (check) Check(runner, run, o.name, mode, model, expected, o.expected);

@@ -17,8 +17,9 @@ usage() {
 Usage: bench/$PROG [--models DIR] [--only NAME[,NAME...]] [--quick] [--no-build] [--no-docs]
 
 Single-thread per-record latency (p50, p99) and throughput of the PMML engine
-(build/release/bin/pmml_bench, modes: slots = inputs set as doubles, json =
-each record parsed from a JSON object with simdjson) next to JPMML-Evaluator
+(build/release/bin/pmml_bench, modes: slots = inputs set as doubles, record =
+from an already parsed JSON object (evs::Record), json = each record parsed
+from JSON text with simdjson) next to JPMML-Evaluator
 (bench/jpmml, modes: raw = argument maps of plain values, prepared = maps of
 values already prepared by InputField.prepare), on the same models and rows.
 
@@ -123,7 +124,10 @@ fi
 stamp=$(date -u +%Y%m%d-%H%M%S)
 when=$(date -u '+%Y-%m-%d %H:%M UTC')
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
-top_before=$(ps -eo pcpu,comm --sort=-pcpu | sed -n '2,5p' | awk '{printf "%s%s %s%%", (NR>1?", ":""), $2, $1}')
+# What else was using the CPU (a 1 s sample, top's second frame).
+top_before=$(top -b -n 2 -d 1 -o %CPU -w 200 2>/dev/null | awk '/^top -/ { n++ }
+  n == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 { c++; if (c <= 5) printf "%s%s %s%%", (c > 1 ? ", " : ""), $12, $9 }')
+top_before=${top_before:-none above 5%}
 lines=$(mktemp /tmp/evs-pmml-bench.XXXXXX.tsv)
 trap 'rm -f "$lines"' EXIT
 for m in $names; do
@@ -154,17 +158,18 @@ table=$(awk -F'\t' -v names="$names" '
     p50[key] = get("p50_ns"); p99[key] = get("p99_ns"); tput[key] = get("tput_rps"); batch[key] = get("batch")
   }
   END {
-    print "| model | evserve slots p50 / p99 | rec/s | evserve JSON p50 / p99 | rec/s | JPMML raw p50 / p99 | rec/s | JPMML prepared p50 / p99 | rec/s | slots ÷ JPMML | JSON ÷ JPMML |"
-    print "|---|---|---|---|---|---|---|---|---|---|---|"
+    print "| model | evserve slots p50 / p99 | rec/s | evserve record p50 / p99 | rec/s | evserve JSON p50 / p99 | rec/s | JPMML raw p50 / p99 | rec/s | JPMML prepared p50 / p99 | rec/s | slots ÷ JPMML | record ÷ JPMML | JSON ÷ JPMML |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     n = split(names, ms, " ")
     for (i = 1; i <= n; i++) {
       m = ms[i]
-      s = m SUBSEP "evserve" SUBSEP "slots"; j = m SUBSEP "evserve" SUBSEP "json"
+      s = m SUBSEP "evserve" SUBSEP "slots"; c = m SUBSEP "evserve" SUBSEP "record"; j = m SUBSEP "evserve" SUBSEP "json"
       a = m SUBSEP "jpmml" SUBSEP "raw"; b = m SUBSEP "jpmml" SUBSEP "prepared"
       best = tput[a] + 0; if (tput[b] + 0 > best) best = tput[b] + 0
       rs = (best > 0 && tput[s] != "") ? sprintf("%.1f×", tput[s] / best) : "-"
+      rc = (best > 0 && tput[c] != "") ? sprintf("%.1f×", tput[c] / best) : "-"
       rj = (best > 0 && tput[j] != "") ? sprintf("%.1f×", tput[j] / best) : "-"
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m, lat(s), r(tput[s]), lat(j), r(tput[j]), lat(a), r(tput[a]), lat(b), r(tput[b]), rs, rj
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m, lat(s), r(tput[s]), lat(c), r(tput[c]), lat(j), r(tput[j]), lat(a), r(tput[a]), lat(b), r(tput[b]), rs, rc, rj
     }
     print ""
     print "Targets (slots mode; ratios against the faster JPMML mode):"
@@ -193,7 +198,7 @@ result="bench/results/pmml-$stamp.txt"
   echo "#### $when - \`$cmdline\`"
   echo
   echo "evserve at commit $commit$dirty; $(nproc) cores shared with other work ($cpu);"
-  echo "load average before $load_before, after $load_after; busiest processes before the run: $top_before."
+  echo "load average before $load_before, after $load_after; processes using the CPU just before the run: $top_before."
   echo "JPMML-Evaluator $(sed -n 's:.*<jpmml.version>\(.*\)</jpmml.version>.*:\1:p' bench/jpmml/pom.xml) on $jver, ${JAVA_OPTS[*]}."
   echo
   echo "$table"
@@ -252,11 +257,15 @@ rewrites this block.
 - **evserve modes** (`bench/pmml_bench.cc`, one thread, one reused
   `EvalContext`): *slots*: values parsed to doubles beforehand; per record
   `BeginRecord`, `SetInput(ctx, i, double)` for each bound input,
-  `Evaluate`, read every output. *JSON*: each row serialized beforehand as
+  `Evaluate`, read every output. *record*: each row decoded beforehand by
+  `codec::JsonDecoder` into an `evs::Record` (the server's parsed event);
+  per record its fields are matched to the bound inputs by name (scan
+  starting after the previous match), then `SetInput` / `Evaluate` / read
+  outputs. *JSON*: each row serialized beforehand as
   a JSON object with every CSV column; per record a reused simdjson DOM
-  parser (as `codec::JsonDecoder`) parses it, each key is looked up among the
-  bound inputs (scan starting after the previous match), then
-  `SetInput` / `Evaluate` / read outputs.
+  parser (as in `codec::JsonDecoder`) parses it, each key is looked up among
+  the bound inputs, then `SetInput` / `Evaluate` / read outputs (parse
+  included).
 - **JPMML modes** (`bench/jpmml`, JPMML-Evaluator, one thread, JVM flags
   below): *raw*: one `Map<String, Object>` of plain Doubles per row built
   beforehand; per record `evaluate(map)` (JPMML prepares the values inside)
