@@ -26,6 +26,7 @@ PACKAGES=(
   libabsl-dev
   libsnappy-dev
   libzstd-dev
+  libzip-dev
   libssl-dev
   zlib1g-dev
   libgoogle-perftools-dev

@@ -11,6 +11,11 @@ Usage: scripts/test.sh [ctest arguments...]
 Installs missing packages, builds the release preset, starts the test broker
 (scripts/kafka.sh --instance test --reset), runs ctest, stops the broker.
 Example: scripts/test.sh -R Config
+PMML conformance only: scripts/test.sh -L conformance (pmml_conformance: the
+corpus items on tests/conformance/pmml_passing.txt must pass; the corpus is read
+from \$EVS_CORPUS or ../shared/corpus and the test is skipped without it;
+pmml_fixtures: every row of tests/fixtures/pmml/fixtures.tsv; pmml_score_e2e:
+evserve score end to end). See docs/conformance.md.
 USAGE
   exit 0
 fi

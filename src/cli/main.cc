@@ -1,9 +1,12 @@
 // evserve: one binary, a subcommand per module and operator command. This
 // file only parses arguments and calls into src/cli/commands.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
+#include "cli/score.h"
 #include "common/fmt_compat.h"
 #include "spdlog/spdlog.h"
 
@@ -79,6 +82,16 @@ int main(int argc, char** argv) {
   tail->add_option("--count,-n", to.count, "stop after this many records (exit 3 if the timeout comes first)");
   tail->add_option("--timeout", to.timeout_s, "stop after this many seconds");
 
+  ScoreOptions sco;
+  bool no_progress = false;
+  CLI::App* score = app.add_subcommand("score", "Score a CSV file with a PMML model (one output row per input row)");
+  score->add_option("--model,-m", sco.model, "PMML file (.pmml/.xml, or a .zip holding one)")->required();
+  score->add_option("--input,-i", sco.input, "input CSV with a header (- = stdin)")->required();
+  score->add_option("--output,-o", sco.output, "output CSV (- = stdout)")->required();
+  score->add_flag("--strict", sco.strict, "stop at the first row that cannot be evaluated (exit 1)");
+  score->add_flag("--no-progress", no_progress, "no progress lines on stderr");
+  score->footer(kScoreHelp);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_default_logger(spdlog::default_logger());
@@ -93,5 +106,10 @@ int main(int argc, char** argv) {
   if (*tcreate) return TopicsCreate(config_path, partitions);
   if (*send) return Send(so);
   if (*tail) return Tail(to);
+  if (*score) {
+    sco.progress_tty = isatty(STDERR_FILENO) != 0;
+    if (no_progress) sco.progress_rows = 0, sco.progress_tty = false;
+    return Score(sco, std::cerr);
+  }
   return kExitUsage;
 }

@@ -124,12 +124,19 @@ absl::StatusOr<std::unique_ptr<Document>> Document::Parse(std::string_view xml, 
     return absl::InvalidArgumentError(absl::StrCat("PMML document of ", xml.size(),
                                                    " bytes exceeds the size limit of ", opts.max_bytes, " bytes"));
   }
+  // UTF-8 only (with or without a BOM): the pre-scan works on ASCII markup,
+  // so UTF-16/32 text could hide a DOCTYPE from it.
+  if (xml.size() >= 2 && ((static_cast<unsigned char>(xml[0]) == 0xFE && static_cast<unsigned char>(xml[1]) == 0xFF) ||
+                          (static_cast<unsigned char>(xml[0]) == 0xFF && static_cast<unsigned char>(xml[1]) == 0xFE) ||
+                          xml[0] == '\0' || xml[1] == '\0')) {
+    return absl::InvalidArgumentError("PMML document is not UTF-8 (UTF-16/32 text is not supported)");
+  }
   if (auto st = PreScan(xml, opts); !st.ok()) return st;
 
   auto doc = std::unique_ptr<Document>(new Document());
   // parse_default without DOCTYPE handling; pugixml never expands custom entities.
   const unsigned flags = pugi::parse_default & ~pugi::parse_doctype;
-  pugi::xml_parse_result res = doc->doc_.load_buffer(xml.data(), xml.size(), flags, pugi::encoding_auto);
+  pugi::xml_parse_result res = doc->doc_.load_buffer(xml.data(), xml.size(), flags, pugi::encoding_utf8);
   if (!res) {
     size_t off = static_cast<size_t>(res.offset);
     return ScanError(xml, off, res.description());

@@ -38,6 +38,15 @@ class Expr {
   // kNoSlot otherwise. Lets model compilers skip the Expr on hot paths.
   virtual SlotId AsFieldSlot() const { return kNoSlot; }
 
+  // The value without a copy where possible: a FieldRef returns the slot's
+  // value and a Constant its own; others evaluate into *scratch and return
+  // it. The reference is valid until the slot is next written (the end of
+  // the record, or the next call of the same DefineFunction).
+  virtual const Value& EvalRef(EvalContext& ctx, Value* scratch) const {
+    Eval(ctx, scratch);
+    return *scratch;
+  }
+
  private:
   DataType type_ = DataType::kDouble;
   OpType optype_ = OpType::kContinuous;
@@ -105,6 +114,11 @@ class Predicate {
 // Compiles a predicate element (True, False, SimplePredicate,
 // CompoundPredicate incl. surrogate, SimpleSetPredicate).
 absl::StatusOr<std::unique_ptr<Predicate>> CompilePredicate(pugi::xml_node el, Scope& scope);
+
+// Tokens of an <Array> element (type int, real or string): separated by
+// whitespace; a double-quoted token may hold spaces and \" for a quote.
+// Error when the n attribute disagrees with the token count.
+absl::Status ParseArray(pugi::xml_node array, std::vector<std::string>* tokens);
 
 // The predicate child of `parent` (Node, Segment, SimpleRule, Attribute...),
 // or an empty node when there is none.

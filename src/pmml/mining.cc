@@ -1,10 +1,919 @@
+// MiningModel: a Segmentation of nested models combined by
+// multipleModelMethod, with JPMML-Evaluator's semantics for missing
+// predictions (missingPredictionTreatment, missingThreshold), vote
+// probabilities (vote share) and ties (first label to reach the maximum).
+//
+// Fast path: when every segment is a TreeModel with predicate True whose
+// splits are numeric SimplePredicates (no Targets, combined by sum, average,
+// their weighted forms or a (weighted) majority vote), the forest is compiled
+// into one struct-of-arrays node table. A record gathers each used slot's
+// number once, then walks the trees without touching Values. Records with a
+// missing or non-numeric value in a used field, or that reach a node without
+// a true child, take the generic path, so the semantics stay exact.
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "common/fmt_compat.h"
+#include "common/status_macros.h"
 #include "pmml/document.h"
+#include "pmml/expr.h"
 #include "pmml/model.h"
+#include "pmml/tree.h"
 
 namespace evs::pmml {
+namespace {
+
+enum class Method : uint8_t {
+  kMajorityVote,
+  kWeightedMajorityVote,
+  kAverage,
+  kWeightedAverage,
+  kMedian,
+  kWeightedMedian,
+  kMax,
+  kSum,
+  kWeightedSum,
+  kSelectFirst,
+  kSelectAll,
+  kModelChain,
+  kMultiModelChain,
+};
+
+enum class MissingTreatment : uint8_t { kContinue, kReturnMissing, kSkipSegment };
+
+absl::StatusOr<Method> ParseMethod(pugi::xml_node seg) {
+  std::string_view s = seg.attribute("multipleModelMethod").value();
+  if (s == "majorityVote") return Method::kMajorityVote;
+  if (s == "weightedMajorityVote") return Method::kWeightedMajorityVote;
+  if (s == "average") return Method::kAverage;
+  if (s == "weightedAverage") return Method::kWeightedAverage;
+  if (s == "median") return Method::kMedian;
+  if (s == "weightedMedian") return Method::kWeightedMedian;
+  if (s == "max") return Method::kMax;
+  if (s == "sum") return Method::kSum;
+  if (s == "weightedSum") return Method::kWeightedSum;
+  if (s == "selectFirst") return Method::kSelectFirst;
+  if (s == "selectAll") return Method::kSelectAll;
+  if (s == "modelChain") return Method::kModelChain;
+  if (s == "multiModelChain") return Method::kMultiModelChain;
+  return ElementError(seg, absl::StrCat("unknown multipleModelMethod \"", AV(s), "\""));
+}
+
+bool IsWeighted(Method m) {
+  return m == Method::kWeightedMajorityVote || m == Method::kWeightedAverage ||
+         m == Method::kWeightedMedian || m == Method::kWeightedSum;
+}
+
+int FindLabel(const std::vector<Value>& labels, const Value& v) {
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (ValuesEqual(labels[i], v)) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+inline bool Cmp(CompareOp op, double x, double t) {
+  switch (op) {
+    case CompareOp::kEqual: return x == t;
+    case CompareOp::kNotEqual: return x != t;
+    case CompareOp::kLessThan: return x < t;
+    case CompareOp::kLessOrEqual: return x <= t;
+    case CompareOp::kGreaterThan: return x > t;
+    case CompareOp::kGreaterOrEqual: return x >= t;
+    case CompareOp::kIsMissing: return false;
+    case CompareOp::kIsNotMissing: return true;
+  }
+  return false;
+}
+
+// True when `b` holds exactly when `a` does not (for non-missing numbers).
+bool Complementary(CompareOp a, CompareOp b) {
+  switch (a) {
+    case CompareOp::kLessThan: return b == CompareOp::kGreaterOrEqual;
+    case CompareOp::kLessOrEqual: return b == CompareOp::kGreaterThan;
+    case CompareOp::kGreaterThan: return b == CompareOp::kLessOrEqual;
+    case CompareOp::kGreaterOrEqual: return b == CompareOp::kLessThan;
+    case CompareOp::kEqual: return b == CompareOp::kNotEqual;
+    case CompareOp::kNotEqual: return b == CompareOp::kEqual;
+    default: return false;
+  }
+}
+
+struct Segment {
+  std::string id;
+  Value id_value;
+  double weight = 1;
+  std::unique_ptr<Predicate> predicate;
+  bool always_true = false;
+  const ModelPlan* plan = nullptr;
+  const std::vector<Value>* seg_labels = nullptr;  // the body's labels at compile time
+  std::vector<int> label_map;                      // seg label index -> mining label index
+};
+
+// Fast-path node. kind 0 = leaf (a = value index), 1 = binary split on
+// (feat, op, thr): a when true, else b; 2 = children [a, a + b) tested in
+// order by their own predicate (pfeat/pop/pthr, ptrue).
+struct FastNode {
+  double thr = 0;
+  double pthr = 0;
+  int32_t feat = -1;
+  int32_t pfeat = -1;
+  int32_t a = 0;
+  int32_t b = 0;
+  CompareOp op = CompareOp::kEqual;
+  CompareOp pop = CompareOp::kEqual;
+  uint8_t kind = 0;
+  uint8_t ptrue = 0;
+};
+
+class MiningModel : public Model {
+ public:
+  static absl::StatusOr<std::unique_ptr<MiningModel>> Compile(const ModelCompileArgs& args);
+
+  void Evaluate(EvalContext& ctx, ModelResult* result) const override;
+  bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
+               Value* out) const override;
+  const std::vector<Value>* labels() const override {
+    return classification_ ? &labels_ : nullptr;
+  }
+
+ private:
+  void EvaluateGeneric(EvalContext& ctx, ModelResult* result) const;
+  bool EvaluateFast(EvalContext& ctx, ModelResult* result) const;
+  void BuildFastPath(const std::vector<const TreeModel*>& trees);
+  // Adds seg's probabilities (aligned to labels_) times `w` into acc.
+  bool AddProbabilities(const Segment& seg, const ModelResult& r, double w, double* acc,
+                        EvalContext& ctx) const;
+  void FinishClassification(ModelResult* result, const int* order) const;
+  void CopySegmentResult(const Segment& seg, const ModelResult& r, ModelResult* result) const;
+
+  Method method_ = Method::kSum;
+  MissingTreatment missing_ = MissingTreatment::kContinue;
+  double missing_threshold_ = 1.0;
+  bool classification_ = false;
+  bool float_math_ = false;
+  DataType target_type_ = DataType::kDouble;
+  std::vector<Segment> segments_;
+  std::vector<Value> labels_;
+
+  // Fast path (empty fast_roots_ = disabled).
+  std::vector<int32_t> fast_roots_;
+  std::vector<FastNode> fast_nodes_;
+  std::vector<SlotId> fast_slots_;
+  std::vector<double> fast_values_;   // regression leaf values
+  std::vector<int32_t> fast_labels_;  // vote: leaf label index into labels_
+  std::vector<double> fast_probs_;    // average: leaf probabilities aligned with labels_
+  std::vector<double> fast_weights_;  // per tree
+  int fast_kind_ = 0;                 // 1 value, 2 vote, 3 probabilities
+};
+
+absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCompileArgs& args) {
+  pugi::xml_node el = args.element;
+  std::unique_ptr<MiningModel> m(new MiningModel());
+  m->classification_ = args.function == MiningFunction::kClassification;
+  m->float_math_ = std::string_view(el.attribute("x-mathContext").value()) == "float";
+  m->target_type_ = args.target->name.empty()
+                        ? (m->classification_ ? DataType::kString : DataType::kDouble)
+                        : args.target->type;
+  pugi::xml_node seg_el = Child(el, "Segmentation");
+  if (!seg_el) return ElementError(el, "MiningModel has no Segmentation");
+  ASSIGN_OR_RETURN(m->method_, ParseMethod(seg_el));
+  std::string_view mpt = seg_el.attribute("missingPredictionTreatment").value();
+  if (mpt.empty() || mpt == "continue") {
+    m->missing_ = MissingTreatment::kContinue;
+  } else if (mpt == "returnMissing") {
+    m->missing_ = MissingTreatment::kReturnMissing;
+  } else if (mpt == "skipSegment") {
+    m->missing_ = MissingTreatment::kSkipSegment;
+  } else {
+    return ElementError(seg_el, absl::StrCat("unknown missingPredictionTreatment \"", AV(mpt), "\""));
+  }
+  if (pugi::xml_attribute a = seg_el.attribute("missingThreshold")) {
+    m->missing_threshold_ = a.as_double(-1);
+    if (!(m->missing_threshold_ >= 0 && m->missing_threshold_ <= 1)) {
+      return ElementError(seg_el, "missingThreshold must be within [0, 1]");
+    }
+  }
+  if (m->missing_ == MissingTreatment::kSkipSegment &&
+      (m->method_ == Method::kModelChain || m->method_ == Method::kMultiModelChain ||
+       m->method_ == Method::kSelectAll)) {
+    return ElementError(seg_el, "missingPredictionTreatment=skipSegment cannot be used with this "
+                                "multipleModelMethod");
+  }
+  if (!m->classification_ && args.function != MiningFunction::kRegression) {
+    // Other functions are supported only for the selection methods.
+    if (m->method_ != Method::kSelectFirst && m->method_ != Method::kSelectAll &&
+        m->method_ != Method::kModelChain && m->method_ != Method::kMultiModelChain &&
+        m->method_ != Method::kMajorityVote && m->method_ != Method::kWeightedMajorityVote) {
+      return ElementError(seg_el, "this multipleModelMethod needs functionName regression or "
+                                  "classification");
+    }
+  }
+  if (m->classification_ &&
+      (m->method_ == Method::kWeightedMedian || m->method_ == Method::kSum ||
+       m->method_ == Method::kWeightedSum)) {
+    return ElementError(seg_el, "multipleModelMethod is not valid for classification");
+  }
+  if (!m->classification_ && args.function == MiningFunction::kRegression &&
+      (m->method_ == Method::kMajorityVote || m->method_ == Method::kWeightedMajorityVote)) {
+    return ElementError(seg_el, "multipleModelMethod is not valid for regression");
+  }
+
+  bool chain = m->method_ == Method::kModelChain || m->method_ == Method::kMultiModelChain;
+  int index = 0;
+  std::vector<const TreeModel*> trees;
+  bool all_trees = true;
+  for (pugi::xml_node s : seg_el.children()) {
+    if (s.type() != pugi::node_element || LocalName(s) != "Segment") continue;
+    ++index;
+    Segment seg;
+    seg.id = s.attribute("id") ? s.attribute("id").value() : std::to_string(index);
+    seg.id_value = Value::String(seg.id);
+    if (pugi::xml_attribute w = s.attribute("weight")) {
+      seg.weight = w.as_double(NAN);
+      if (!(seg.weight >= 0)) return ElementError(s, "weight must be a non-negative number");
+    }
+    pugi::xml_node pel = FindPredicateChild(s);
+    if (!pel) return ElementError(s, "Segment has no predicate");
+    ASSIGN_OR_RETURN(seg.predicate, CompilePredicate(pel, *args.scope));
+    seg.always_true = seg.predicate->kind() == Predicate::Kind::kTrue;
+    pugi::xml_node model_el;
+    for (pugi::xml_node c : s.children()) {
+      if (c.type() == pugi::node_element && FindModelCompiler(LocalName(c)) != nullptr) {
+        model_el = c;
+        break;
+      }
+    }
+    if (!model_el) return ElementError(s, "Segment has no model");
+    ASSIGN_OR_RETURN(seg.plan, args.compile_nested(model_el, args.scope));
+    if (chain) {
+      // Segment outputs are fields for later segments and for the MiningModel's Output.
+      for (const FieldInfo& f : seg.plan->output_fields()) RETURN_IF_ERROR(args.scope->Define(f));
+    }
+    seg.seg_labels = seg.plan->body().labels();
+    const TreeModel* tree = dynamic_cast<const TreeModel*>(&seg.plan->body());
+    if (tree == nullptr || !seg.always_true || Child(model_el, "Targets") ||
+        tree->classification() != m->classification_) {
+      all_trees = false;
+    } else {
+      trees.push_back(tree);
+    }
+    m->segments_.push_back(std::move(seg));
+  }
+  if (m->segments_.empty()) return ElementError(seg_el, "Segmentation has no Segment");
+
+  if (m->classification_) {
+    m->labels_ = args.target->categories;
+    for (const Segment& seg : m->segments_) {
+      if (seg.seg_labels == nullptr) continue;
+      for (const Value& v : *seg.seg_labels) {
+        if (FindLabel(m->labels_, v) < 0) m->labels_.push_back(v);
+      }
+    }
+    for (Segment& seg : m->segments_) {
+      if (seg.seg_labels == nullptr) continue;
+      for (const Value& v : *seg.seg_labels) seg.label_map.push_back(FindLabel(m->labels_, v));
+    }
+  }
+  if (all_trees) m->BuildFastPath(trees);
+  return m;
+}
+
+void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
+  int kind = 0;
+  switch (method_) {
+    case Method::kSum:
+    case Method::kWeightedSum:
+    case Method::kAverage:
+    case Method::kWeightedAverage:
+      kind = classification_ ? 3 : 1;
+      break;
+    case Method::kMajorityVote:
+    case Method::kWeightedMajorityVote:
+      kind = classification_ ? 2 : 0;
+      break;
+    default:
+      break;
+  }
+  if (kind == 0) return;
+  absl::flat_hash_map<SlotId, int32_t> feature_of;
+  auto feature = [&](SlotId slot) {
+    auto [it, inserted] = feature_of.try_emplace(slot, static_cast<int32_t>(fast_slots_.size()));
+    if (inserted) fast_slots_.push_back(slot);
+    return it->second;
+  };
+  std::vector<int32_t> roots;
+  std::vector<FastNode> fnodes;
+  for (size_t t = 0; t < trees.size(); ++t) {
+    const TreeModel& tree = *trees[t];
+    if (tree.missing_strategy() == TreeMissingStrategy::kWeightedConfidence ||
+        tree.missing_strategy() == TreeMissingStrategy::kAggregateNodes) {
+      return;
+    }
+    if (tree.float_math() != float_math_) return;
+    const std::vector<TreeNode>& nodes = tree.nodes();
+    const int32_t base = static_cast<int32_t>(fnodes.size());
+    roots.push_back(base);
+    fnodes.resize(fnodes.size() + nodes.size());
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const TreeNode& n = nodes[i];
+      FastNode& f = fnodes[base + i];
+      if (n.pred == TreeNode::Pred::kTrue) {
+        f.ptrue = 1;
+      } else if (n.pred == TreeNode::Pred::kNumeric && n.op != CompareOp::kIsMissing &&
+                 n.op != CompareOp::kIsNotMissing) {
+        f.pfeat = feature(n.slot);
+        f.pop = n.op;
+        f.pthr = n.threshold;
+      } else {
+        return;  // not a forest of numeric splits
+      }
+      if (n.num_children == 0) {
+        f.kind = 0;
+        if (kind == 1) {
+          if (!n.has_score || std::isnan(n.score_num)) return;
+          f.a = static_cast<int32_t>(fast_values_.size());
+          fast_values_.push_back(n.score_num);
+        } else if (kind == 2) {
+          if (!n.has_score) return;
+          int li = FindLabel(labels_, n.score);
+          if (li < 0) return;
+          f.a = static_cast<int32_t>(fast_labels_.size());
+          fast_labels_.push_back(li);
+        } else {
+          const double* p = tree.probabilities(n);
+          if (p == nullptr || n.dist_undefined || !n.has_score) return;
+          f.a = static_cast<int32_t>(fast_probs_.size() / std::max<size_t>(labels_.size(), 1));
+          size_t off = fast_probs_.size();
+          fast_probs_.resize(off + labels_.size(), 0.0);
+          const std::vector<Value>& tl = *tree.labels();
+          for (size_t k = 0; k < tl.size(); ++k) {
+            int li = FindLabel(labels_, tl[k]);
+            if (li < 0) {
+              if (p[k] != 0) return;
+              continue;
+            }
+            fast_probs_[off + li] += p[k];
+          }
+        }
+        continue;
+      }
+      const TreeNode& c1 = nodes[n.first_child];
+      bool binary = false;
+      if (n.num_children == 2 && c1.pred == TreeNode::Pred::kNumeric &&
+          c1.op != CompareOp::kIsMissing && c1.op != CompareOp::kIsNotMissing) {
+        const TreeNode& c2 = nodes[n.first_child + 1];
+        binary = c2.pred == TreeNode::Pred::kTrue ||
+                 (c2.pred == TreeNode::Pred::kNumeric && c2.slot == c1.slot &&
+                  c2.threshold == c1.threshold && Complementary(c1.op, c2.op));
+      }
+      if (binary) {
+        f.kind = 1;
+        f.feat = feature(c1.slot);
+        f.op = c1.op;
+        f.thr = c1.threshold;
+        f.a = base + n.first_child;
+        f.b = base + n.first_child + 1;
+      } else {
+        f.kind = 2;
+        f.a = base + n.first_child;
+        f.b = n.num_children;
+      }
+    }
+  }
+  fast_roots_ = std::move(roots);
+  fast_nodes_ = std::move(fnodes);
+  fast_kind_ = kind;
+  for (const Segment& s : segments_) fast_weights_.push_back(s.weight);
+}
+
+// The forest fast path; false when this record needs the generic path.
+bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
+  const size_t nf = fast_slots_.size();
+  constexpr size_t kStack = 512;
+  double stack_x[kStack];
+  thread_local std::vector<double> heap_x;
+  double* x = stack_x;
+  if (nf > kStack) {
+    if (heap_x.size() < nf) heap_x.resize(nf);
+    x = heap_x.data();
+  }
+  for (size_t i = 0; i < nf; ++i) {
+    const Value& v = ctx.Get(fast_slots_[i]);
+    if (v.kind != Value::Kind::kNumber && v.kind != Value::Kind::kBool) return false;
+    x[i] = v.num;
+  }
+  if (ctx.failed()) return false;
+
+  const FastNode* nodes = fast_nodes_.data();
+  const size_t nt = fast_roots_.size();
+  const bool weighted = IsWeighted(method_);
+  const size_t nl = labels_.size();
+
+  // Leaves of every tree first (the generic path is taken on any dead end).
+  int32_t leaf_small[256];
+  std::vector<int32_t> leaf_big;
+  int32_t* leaves = leaf_small;
+  if (nt > 256) {
+    leaf_big.resize(nt);
+    leaves = leaf_big.data();
+  }
+  for (size_t t = 0; t < nt; ++t) {
+    int32_t n = fast_roots_[t];
+    const FastNode* r = &nodes[n];
+    if (!r->ptrue && !Cmp(r->pop, x[r->pfeat], r->pthr)) return false;
+    while (true) {
+      const FastNode& f = nodes[n];
+      if (f.kind == 1) {
+        n = Cmp(f.op, x[f.feat], f.thr) ? f.a : f.b;
+      } else if (f.kind == 0) {
+        break;
+      } else {
+        int32_t c = f.a, end = f.a + f.b;
+        for (; c < end; ++c) {
+          const FastNode& cn = nodes[c];
+          if (cn.ptrue || Cmp(cn.pop, x[cn.pfeat], cn.pthr)) break;
+        }
+        if (c == end) return false;  // no true child: noTrueChildStrategy on the generic path
+        n = c;
+      }
+    }
+    leaves[t] = nodes[n].a;
+  }
+
+  if (fast_kind_ == 1) {
+    double sum = 0, wsum = 0;
+    if (float_math_) {
+      float fs = 0, fw = 0;
+      for (size_t t = 0; t < nt; ++t) {
+        float v = static_cast<float>(fast_values_[leaves[t]]);
+        if (weighted) {
+          float w = static_cast<float>(fast_weights_[t]);
+          fs += w * v;
+          fw += w;
+        } else {
+          fs += v;
+        }
+      }
+      sum = fs;
+      wsum = fw;
+    } else {
+      for (size_t t = 0; t < nt; ++t) {
+        double v = fast_values_[leaves[t]];
+        if (weighted) {
+          sum += fast_weights_[t] * v;
+          wsum += fast_weights_[t];
+        } else {
+          sum += v;
+        }
+      }
+    }
+    double y = sum;
+    if (method_ == Method::kAverage) {
+      y = float_math_ ? static_cast<double>(static_cast<float>(sum) / static_cast<float>(nt))
+                      : sum / static_cast<double>(nt);
+    } else if (method_ == Method::kWeightedAverage) {
+      if (wsum == 0) return false;
+      y = float_math_ ? static_cast<double>(static_cast<float>(sum) / static_cast<float>(wsum))
+                      : sum / wsum;
+    }
+    result->predicted.SetNumber(y, float_math_ ? DataType::kFloat : DataType::kDouble);
+    return true;
+  }
+
+  result->labels = &labels_;
+  result->probabilities.assign(nl, 0.0);
+  double* acc = result->probabilities.data();
+  if (fast_kind_ == 2) {
+    absl::InlinedVector<int, 32> order(nl, 0);
+    int seq = 0;
+    double total = 0;
+    for (size_t t = 0; t < nt; ++t) {
+      int li = fast_labels_[leaves[t]];
+      double w = method_ == Method::kWeightedMajorityVote ? fast_weights_[t] : 1.0;
+      if (order[li] == 0) order[li] = ++seq;
+      acc[li] += w;
+      total += w;
+    }
+    if (total != 1.0) {
+      if (total == 0) return false;
+      for (size_t k = 0; k < nl; ++k) acc[k] /= total;
+    }
+    FinishClassification(result, order.data());
+    return true;
+  }
+  // Average of probability distributions.
+  double wsum = 0;
+  for (size_t t = 0; t < nt; ++t) {
+    const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * nl;
+    if (method_ == Method::kWeightedAverage) {
+      double w = fast_weights_[t];
+      for (size_t k = 0; k < nl; ++k) acc[k] += w * p[k];
+      wsum += w;
+    } else {
+      for (size_t k = 0; k < nl; ++k) acc[k] += p[k];
+    }
+  }
+  double div = method_ == Method::kWeightedAverage ? wsum : static_cast<double>(nt);
+  if (div == 0) return false;
+  for (size_t k = 0; k < nl; ++k) acc[k] /= div;
+  FinishClassification(result, nullptr);
+  return true;
+}
+
+// Sets the predicted label: the highest probability; ties go to the label
+// with the smallest `order` (first vote), else the first label.
+void MiningModel::FinishClassification(ModelResult* result, const int* order) const {
+  const std::vector<double>& p = result->probabilities;
+  int best = -1;
+  for (size_t k = 0; k < p.size(); ++k) {
+    if (order != nullptr && order[k] == 0) continue;
+    if (best < 0 || p[k] > p[best] ||
+        (p[k] == p[best] && order != nullptr && order[k] < order[best])) {
+      best = static_cast<int>(k);
+    }
+  }
+  if (best >= 0) result->predicted = labels_[best];
+}
+
+bool MiningModel::AddProbabilities(const Segment& seg, const ModelResult& r, double w, double* acc,
+                                   EvalContext& ctx) const {
+  if (r.labels == nullptr || r.probabilities.empty()) {
+    ctx.Fail(absl::InvalidArgumentError(
+        absl::StrCat("MiningModel: segment ", seg.id, " gives no probabilities to combine")));
+    return false;
+  }
+  const std::vector<Value>& rl = *r.labels;
+  bool mapped = r.labels == seg.seg_labels && seg.label_map.size() == rl.size();
+  for (size_t k = 0; k < rl.size() && k < r.probabilities.size(); ++k) {
+    int li = mapped ? seg.label_map[k] : FindLabel(labels_, rl[k]);
+    if (li >= 0) acc[li] += w * r.probabilities[k];
+  }
+  return true;
+}
+
+void MiningModel::CopySegmentResult(const Segment& seg, const ModelResult& r,
+                                    ModelResult* result) const {
+  *result = r;
+  result->entity_id = seg.id_value;  // "entityId returns the id of the winning segment"
+}
+
+void MiningModel::Evaluate(EvalContext& ctx, ModelResult* result) const {
+  if (!fast_roots_.empty()) {
+    if (EvaluateFast(ctx, result)) return;
+    if (ctx.failed()) return;
+    result->Reset();
+  }
+  EvaluateGeneric(ctx, result);
+}
+
+void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
+  const size_t nl = labels_.size();
+  const bool weighted = IsWeighted(method_);
+  // Aggregation state.
+  double sum = 0, wsum = 0;
+  float fsum = 0, fwsum = 0;
+  int count = 0;
+  double active_weight = 0, missing_weight = 0, missing_votes = 0;
+  bool any_missing = false;
+  absl::InlinedVector<int, 32> order;
+  int seq = 0;
+  std::vector<std::pair<double, double>> values;       // median / max (value, weight)
+  std::vector<std::pair<const Segment*, const ModelResult*>> kept;  // classification median/max
+  const ModelResult* last = nullptr;
+  const Segment* last_seg = nullptr;
+  int selected = 0;
+
+  const bool vote = method_ == Method::kMajorityVote || method_ == Method::kWeightedMajorityVote;
+  const bool prob_avg =
+      classification_ && (method_ == Method::kAverage || method_ == Method::kWeightedAverage);
+  if (vote || prob_avg) {
+    result->probabilities.assign(nl, 0.0);
+    order.assign(nl, 0);
+  }
+
+  for (const Segment& seg : segments_) {
+    if (!seg.always_true) {
+      Tri t = seg.predicate->Test(ctx);
+      if (ctx.failed()) return;
+      if (t != Tri::kTrue) continue;
+    }
+    const ModelResult& r = seg.plan->Evaluate(ctx);
+    if (ctx.failed()) return;
+    const bool missing = r.predicted.missing();
+    active_weight += seg.weight;
+    if (missing && missing_ == MissingTreatment::kReturnMissing) {
+      result->Reset();
+      return;
+    }
+    switch (method_) {
+      case Method::kSelectFirst:
+        if (missing && missing_ == MissingTreatment::kSkipSegment) continue;
+        CopySegmentResult(seg, r, result);
+        return;
+      case Method::kSelectAll:
+        ++selected;
+        last = &r;
+        last_seg = &seg;
+        continue;
+      case Method::kModelChain:
+      case Method::kMultiModelChain:
+        last = &r;
+        last_seg = &seg;
+        continue;
+      default:
+        break;
+    }
+    if (missing) {
+      any_missing = true;
+      missing_weight += seg.weight;
+      if (vote && missing_ == MissingTreatment::kContinue) {
+        missing_votes += method_ == Method::kWeightedMajorityVote ? seg.weight : 1.0;
+      }
+      if (!vote && missing_ == MissingTreatment::kContinue) {
+        result->Reset();  // a missing prediction makes the aggregate missing
+        return;
+      }
+      continue;
+    }
+    if (vote) {
+      int li = -1;
+      if (r.labels == seg.seg_labels && seg.seg_labels != nullptr && !r.probabilities.empty()) {
+        // Fast lookup through the predicted label's position in the segment labels.
+        li = FindLabel(labels_, r.predicted);
+      } else {
+        li = FindLabel(labels_, r.predicted);
+      }
+      if (li < 0) {
+        ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+            "MiningModel: segment ", seg.id, " predicts \"", FormatValue(r.predicted),
+            "\", which is not a known class label")));
+        return;
+      }
+      double w = method_ == Method::kWeightedMajorityVote ? seg.weight : 1.0;
+      if (order[li] == 0) order[li] = ++seq;
+      result->probabilities[li] += w;
+      sum += w;
+      continue;
+    }
+    if (prob_avg) {
+      double w = method_ == Method::kWeightedAverage ? seg.weight : 1.0;
+      if (!AddProbabilities(seg, r, w, result->probabilities.data(), ctx)) return;
+      wsum += w;
+      ++count;
+      continue;
+    }
+    if (classification_) {  // median / max of probabilities
+      if (r.labels == nullptr || r.probabilities.empty()) {
+        ctx.Fail(absl::InvalidArgumentError(
+            absl::StrCat("MiningModel: segment ", seg.id, " gives no probabilities to combine")));
+        return;
+      }
+      kept.emplace_back(&seg, &r);
+      continue;
+    }
+    // Regression.
+    double v;
+    if (r.predicted.is_number() || r.predicted.is_bool()) {
+      v = r.predicted.num;
+    } else {
+      Value d;
+      if (!ConvertValue(r.predicted, DataType::kDouble, &d).ok() || !d.is_number()) {
+        ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+            "MiningModel: segment ", seg.id, " prediction \"", FormatValue(r.predicted),
+            "\" is not a number")));
+        return;
+      }
+      v = d.num;
+    }
+    switch (method_) {
+      case Method::kSum:
+      case Method::kAverage:
+        if (float_math_) {
+          fsum += static_cast<float>(v);
+        } else {
+          sum += v;
+        }
+        ++count;
+        break;
+      case Method::kWeightedSum:
+      case Method::kWeightedAverage:
+        if (float_math_) {
+          fsum += static_cast<float>(seg.weight) * static_cast<float>(v);
+          fwsum += static_cast<float>(seg.weight);
+        } else {
+          sum += seg.weight * v;
+          wsum += seg.weight;
+        }
+        ++count;
+        break;
+      default:
+        values.emplace_back(v, seg.weight);
+        ++count;
+        break;
+    }
+  }
+
+  switch (method_) {
+    case Method::kSelectFirst:
+      return;  // no active segment
+    case Method::kSelectAll:
+      if (selected > 1) {
+        ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+            "MiningModel: selectAll gives ", selected,
+            " results (one per active segment); a single value is required")));
+        return;
+      }
+      if (last != nullptr) CopySegmentResult(*last_seg, *last, result);
+      return;
+    case Method::kModelChain:
+    case Method::kMultiModelChain:
+      if (last != nullptr) CopySegmentResult(*last_seg, *last, result);
+      return;
+    default:
+      break;
+  }
+  // missingThreshold: too large a share of missing predictions gives a missing result.
+  if (any_missing && active_weight > 0 && missing_weight / active_weight > missing_threshold_) {
+    result->Reset();
+    return;
+  }
+
+  if (vote) {
+    if (missing_votes > 0) {
+      double max_votes = 0;
+      for (size_t k = 0; k < nl; ++k) max_votes = std::max(max_votes, result->probabilities[k]);
+      if (seq == 0 || missing_votes > max_votes) {
+        result->Reset();
+        return;
+      }
+    }
+    if (seq == 0) {
+      result->Reset();
+      return;
+    }
+    if (sum != 1.0) {
+      if (sum == 0) {
+        ctx.Fail(absl::InvalidArgumentError("MiningModel: the votes sum to 0"));
+        return;
+      }
+      for (size_t k = 0; k < nl; ++k) result->probabilities[k] /= sum;
+    }
+    result->labels = &labels_;
+    FinishClassification(result, order.data());
+    return;
+  }
+  if (prob_avg) {
+    double div = method_ == Method::kWeightedAverage ? wsum : static_cast<double>(count);
+    if (count == 0) {
+      result->Reset();
+      return;
+    }
+    if (div == 0) {
+      ctx.Fail(absl::InvalidArgumentError("MiningModel: the segment weights sum to 0"));
+      return;
+    }
+    for (size_t k = 0; k < nl; ++k) result->probabilities[k] /= div;
+    result->labels = &labels_;
+    FinishClassification(result, nullptr);
+    return;
+  }
+  if (classification_) {
+    // median / max: pick the winning label by the per-label median (max) of
+    // the probabilities, then average the distributions of the segments
+    // closest to it (JPMML's rule).
+    if (kept.empty()) return;
+    std::vector<std::vector<double>> aligned(kept.size(), std::vector<double>(nl, 0.0));
+    for (size_t i = 0; i < kept.size(); ++i) {
+      if (!AddProbabilities(*kept[i].first, *kept[i].second, 1.0, aligned[i].data(), ctx)) return;
+    }
+    int best = -1;
+    double best_v = 0;
+    std::vector<double> col(kept.size());
+    for (size_t k = 0; k < nl; ++k) {
+      for (size_t i = 0; i < kept.size(); ++i) col[i] = aligned[i][k];
+      double v;
+      if (method_ == Method::kMax) {
+        v = *std::max_element(col.begin(), col.end());
+      } else {
+        std::sort(col.begin(), col.end());
+        size_t n = col.size();
+        v = n % 2 == 1 ? col[n / 2] : (col[n / 2 - 1] + col[n / 2]) / 2;
+      }
+      if (best < 0 || v > best_v) {
+        best = static_cast<int>(k);
+        best_v = v;
+      }
+    }
+    std::vector<size_t> contributors;
+    double min_diff = INFINITY;
+    for (size_t i = 0; i < kept.size(); ++i) {
+      double d = std::fabs(best_v - aligned[i][best]);
+      if (method_ == Method::kMax) {
+        if (d == 0) contributors.push_back(i);
+        continue;
+      }
+      if (d < min_diff) {
+        contributors.clear();
+        min_diff = d;
+      }
+      if (d <= min_diff) contributors.push_back(i);
+    }
+    result->probabilities.assign(nl, 0.0);
+    for (size_t i : contributors) {
+      for (size_t k = 0; k < nl; ++k) result->probabilities[k] += aligned[i][k];
+    }
+    for (double& p : result->probabilities) p /= static_cast<double>(contributors.size());
+    result->labels = &labels_;
+    FinishClassification(result, nullptr);
+    return;
+  }
+
+  // Regression.
+  if (count == 0) return;
+  double y = 0;
+  switch (method_) {
+    case Method::kSum:
+      y = float_math_ ? fsum : sum;
+      break;
+    case Method::kWeightedSum:
+      y = float_math_ ? fsum : sum;
+      break;
+    case Method::kAverage:
+      y = float_math_ ? static_cast<double>(fsum / static_cast<float>(count))
+                      : sum / static_cast<double>(count);
+      break;
+    case Method::kWeightedAverage:
+      if ((float_math_ ? fwsum : wsum) == 0) {
+        ctx.Fail(absl::InvalidArgumentError("MiningModel: the segment weights sum to 0"));
+        return;
+      }
+      y = float_math_ ? static_cast<double>(fsum / fwsum) : sum / wsum;
+      break;
+    case Method::kMedian: {
+      std::vector<double> v;
+      v.reserve(values.size());
+      for (auto& p : values) v.push_back(p.first);
+      std::sort(v.begin(), v.end());
+      size_t n = v.size();
+      y = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+      break;
+    }
+    case Method::kWeightedMedian: {
+      std::stable_sort(values.begin(), values.end(),
+                       [](const auto& a, const auto& b) { return a.first < b.first; });
+      double total = 0;
+      for (auto& p : values) total += p.second;
+      double half = 0.5 * total, acc = 0;
+      y = values.back().first;
+      for (auto& p : values) {
+        acc += p.second;
+        if (acc >= half) {
+          y = p.first;
+          break;
+        }
+      }
+      break;
+    }
+    case Method::kMax: {
+      y = values[0].first;
+      for (auto& p : values) y = std::max(y, p.first);
+      break;
+    }
+    default:
+      ctx.Fail(absl::InvalidArgumentError("MiningModel: multipleModelMethod not valid here"));
+      return;
+  }
+  (void)weighted;
+  result->predicted.SetNumber(y, float_math_ ? DataType::kFloat : DataType::kDouble);
+}
+
+bool MiningModel::Feature(const OutputFeatureSpec& spec, EvalContext& ctx,
+                          const ModelResult& result, Value* out) const {
+  if (spec.segment_id.empty()) return false;
+  for (const Segment& seg : segments_) {
+    if (seg.id != spec.segment_id) continue;
+    OutputFeatureSpec inner = spec;
+    inner.segment_id.clear();
+    seg.plan->Feature(inner, ctx, out);
+    return true;
+  }
+  out->SetMissing();
+  return true;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Model>> CompileMiningModel(const ModelCompileArgs& args) {
-  return ElementError(args.element, "model type not supported yet");
+  ASSIGN_OR_RETURN(std::unique_ptr<MiningModel> m, MiningModel::Compile(args));
+  return std::unique_ptr<Model>(std::move(m));
 }
 
 }  // namespace evs::pmml

@@ -83,6 +83,9 @@ struct ModelResult {
   std::string display_value;
   // Output "warning".
   std::string warning;
+  // Output "confidence": per label, parallel to *labels (tree nodes with
+  // ScoreDistribution confidence). Empty when the model gives none.
+  std::vector<double> confidences;
 
   void Reset() {
     predicted.SetMissing();
@@ -98,6 +101,7 @@ struct ModelResult {
     standard_error = NAN;
     display_value.clear();
     warning.clear();
+    confidences.clear();
   }
 
   // Probability of `label` (compared with ValuesEqual); NaN when unknown.

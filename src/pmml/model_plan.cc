@@ -275,10 +275,48 @@ absl::Status ParseTargets(pugi::xml_node targets, const TargetInfo& target, Targ
       }
     }
   }
+  // Priors that do not sum to 1 are normalized.
+  double sum = 0;
+  for (double p : spec->priors) sum += p;
+  if (!spec->priors.empty() && sum != 1.0) {
+    if (sum <= 0) return ElementError(chosen, "prior probabilities sum to zero");
+    for (double& p : spec->priors) p /= sum;
+  }
   return absl::OkStatus();
 }
 
 // ------------------------------------------------------------ the ModelPlan
+
+// Standard output features, resolved once at compile time.
+enum class Feat : uint8_t {
+  kPredictedValue,
+  kPredictedDisplayValue,
+  kTransformedValue,
+  kProbability,
+  kAffinity,
+  kClusterId,
+  kEntityId,
+  kReasonCode,
+  kStandardError,
+  kWarning,
+  kResidual,
+  kOther,  // model-specific (ruleValue, ...) or unknown: missing unless Model::Feature handles it
+};
+
+Feat ParseFeat(std::string_view f) {
+  if (f == "predictedValue") return Feat::kPredictedValue;
+  if (f == "predictedDisplayValue") return Feat::kPredictedDisplayValue;
+  if (f == "transformedValue" || f == "decision") return Feat::kTransformedValue;
+  if (f == "probability" || f == "confidence") return Feat::kProbability;
+  if (f == "affinity" || f == "entityAffinity" || f == "clusterAffinity") return Feat::kAffinity;
+  if (f == "clusterId") return Feat::kClusterId;
+  if (f == "entityId") return Feat::kEntityId;
+  if (f == "reasonCode") return Feat::kReasonCode;
+  if (f == "standardError") return Feat::kStandardError;
+  if (f == "warning") return Feat::kWarning;
+  if (f == "residual") return Feat::kResidual;
+  return Feat::kOther;
+}
 
 class ModelPlanImpl;
 
@@ -286,12 +324,13 @@ class ModelPlanImpl;
 class OutputProducer : public SlotProducer {
  public:
   OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast, std::unique_ptr<Expr> expr)
-      : plan_(plan), spec_(std::move(spec)), cast_(cast), expr_(std::move(expr)) {}
+      : plan_(plan), spec_(std::move(spec)), feat_(ParseFeat(spec_.feature)), cast_(cast), expr_(std::move(expr)) {}
   void Produce(EvalContext& ctx, Value* out) const override;
 
  private:
   const ModelPlanImpl* plan_;
   OutputFeatureSpec spec_;
+  Feat feat_;
   bool cast_;
   std::unique_ptr<Expr> expr_;
 };
@@ -323,14 +362,14 @@ class ModelPlanImpl : public CoreModelPlan {
   void Feature(const OutputFeatureSpec& spec, EvalContext& ctx, Value* out) const override {
     const ModelResult& r = Evaluate(ctx);
     if (body_->Feature(spec, ctx, r, out)) return;
-    StandardFeature(spec, nullptr, ctx, r, out);
+    StandardFeature(spec, ParseFeat(spec.feature), nullptr, ctx, r, out);
   }
   const std::vector<MiningFieldView>& mining_fields() const override { return mining_fields_; }
   const std::vector<OutputSlot>& output_slots() const override { return output_slots_; }
   SlotId target_output_slot() const override { return target_output_slot_; }
 
-  void StandardFeature(const OutputFeatureSpec& spec, const Expr* expr, EvalContext& ctx, const ModelResult& r,
-                       Value* out) const;
+  void StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
+                       const ModelResult& r, Value* out) const;
 
   // Compile state.
   pugi::xml_node element_;
@@ -345,6 +384,7 @@ class ModelPlanImpl : public CoreModelPlan {
   std::vector<OutputSlot> output_slots_;
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
+  const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
 
  private:
   bool IsRegression() const {
@@ -356,34 +396,17 @@ class ModelPlanImpl : public CoreModelPlan {
   void ApplyTargets(ModelResult* r) const {
     if (function_ == MiningFunction::kClustering || function_ == MiningFunction::kAssociationRules) return;
     if (IsRegression()) {
-      if (!targets_.present) return;
-      if (r->predicted.missing()) {
-        if (targets_.has_default) r->predicted.SetNumber(targets_.default_value);
-        return;
+      if (r->predicted.missing() && targets_.has_default) {
+        r->predicted.SetNumber(targets_.default_value);  // then rescaled like a prediction
       }
       if (!r->predicted.is_number()) return;
-      double v = r->predicted.num;
-      if (v < targets_.min) v = targets_.min;
-      if (v > targets_.max) v = targets_.max;
-      v = v * targets_.rescale_factor + targets_.rescale_constant;
-      DataType t = r->predicted.type;
-      switch (targets_.cast) {
-        case TargetSpec::Cast::kNone:
-          break;
-        case TargetSpec::Cast::kRound:
-          v = std::round(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kCeiling:
-          v = std::ceil(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kFloor:
-          v = std::floor(v);
-          t = DataType::kInteger;
-          break;
+      if (targets_.present) Rescale(r);
+      // The result takes the target field's type (JPMML casts it too).
+      if (target_.type == DataType::kFloat) {
+        r->predicted.SetNumber(static_cast<double>(static_cast<float>(r->predicted.num)), DataType::kFloat);
+      } else if (target_.type == DataType::kInteger && r->predicted.num == std::trunc(r->predicted.num)) {
+        r->predicted.type = DataType::kInteger;
       }
-      r->predicted.SetNumber(v, t);
       return;
     }
     // Classification.
@@ -408,6 +431,31 @@ class ModelPlanImpl : public CoreModelPlan {
       }
     }
   }
+
+  void Rescale(ModelResult* r) const {
+      double v = r->predicted.num;
+      if (v < targets_.min) v = targets_.min;
+      if (v > targets_.max) v = targets_.max;
+      v = v * targets_.rescale_factor + targets_.rescale_constant;
+      DataType t = r->predicted.type;
+      switch (targets_.cast) {
+        case TargetSpec::Cast::kNone:
+          break;
+        case TargetSpec::Cast::kRound:
+          v = std::floor(v + 0.5);  // half up, as Java's Math.round
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kCeiling:
+          v = std::ceil(v);
+          t = DataType::kInteger;
+          break;
+        case TargetSpec::Cast::kFloor:
+          v = std::floor(v);
+          t = DataType::kInteger;
+          break;
+      }
+      r->predicted.SetNumber(v, t);
+  }
 };
 
 void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_->Evaluate(ctx).predicted; }
@@ -415,7 +463,7 @@ void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_-
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   const ModelResult& r = plan_->Evaluate(ctx);
   if (!plan_->body().Feature(spec_, ctx, r, out)) {
-    plan_->StandardFeature(spec_, expr_.get(), ctx, r, out);
+    plan_->StandardFeature(spec_, feat_, expr_.get(), ctx, r, out);
   }
   if (cast_ && !out->missing() && !(out->is_number() && out->type == spec_.type) &&
       !(out->is_string() && spec_.type == DataType::kString)) {
@@ -436,13 +484,15 @@ void SetNumberOrMissing(double v, Value* out) {
   }
 }
 
-void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* expr, EvalContext& ctx,
+void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                                     const ModelResult& r, Value* out) const {
-  const std::string& f = spec.feature;
   const size_t rank = spec.rank < 1 ? 0 : static_cast<size_t>(spec.rank - 1);
-  if (f == "predictedValue") {
+  switch (feat) {
+    case Feat::kPredictedValue: {
     *out = r.predicted;
-  } else if (f == "predictedDisplayValue") {
+  break;
+    }
+    case Feat::kPredictedDisplayValue: {
     if (!r.display_value.empty()) {
       out->SetString(r.display_value);
       return;
@@ -457,7 +507,7 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
         return;
       }
     }
-    if (const DataFieldInfo* df = target_.name.empty() ? nullptr : scope_->builder()->FindDataField(target_.name)) {
+    if (const DataFieldInfo* df = target_df_) {
       for (size_t i = 0; i < df->valid_values.size() && i < df->display_values.size(); ++i) {
         if (!df->display_values[i].empty() && ValuesEqual(df->valid_values[i], r.predicted)) {
           out->SetString(df->display_values[i]);
@@ -469,13 +519,17 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     FormatValue(r.predicted, &out->str);
     out->kind = Value::Kind::kString;
     out->type = DataType::kString;
-  } else if (f == "transformedValue" || f == "decision") {
+  break;
+    }
+    case Feat::kTransformedValue: {
     if (expr != nullptr) {
       expr->Eval(ctx, out);
     } else {
       *out = r.predicted;
     }
-  } else if (f == "probability" || f == "confidence") {
+  break;
+    }
+    case Feat::kProbability: {
     const Value& label = spec.value.missing() ? r.predicted : spec.value;
     if (label.missing()) {
       out->SetMissing();
@@ -485,7 +539,9 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     // A label the model knows but gave no probability for counts as 0.
     if (std::isnan(p) && r.labels != nullptr && !r.probabilities.empty()) p = 0;
     SetNumberOrMissing(p, out);
-  } else if (f == "affinity" || f == "entityAffinity" || f == "clusterAffinity") {
+  break;
+    }
+    case Feat::kAffinity: {
     if (!spec.value.missing()) {
       SetNumberOrMissing(r.ProbabilityOf(spec.value), out);
     } else if (rank < r.ranked_scores.size()) {
@@ -498,13 +554,17 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     } else {
       out->SetMissing();
     }
-  } else if (f == "clusterId") {
+  break;
+    }
+    case Feat::kClusterId: {
     if (r.cluster_index > 0) {
       out->SetNumber(r.cluster_index, DataType::kInteger);
     } else {
       *out = r.entity_id;
     }
-  } else if (f == "entityId") {
+  break;
+    }
+    case Feat::kEntityId: {
     if (rank < r.ranked_ids.size()) {
       *out = r.ranked_ids[rank];
     } else if (rank == 0) {
@@ -512,21 +572,29 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
     } else {
       out->SetMissing();
     }
-  } else if (f == "reasonCode") {
+  break;
+    }
+    case Feat::kReasonCode: {
     if (rank < r.reason_codes.size()) {
       out->SetString(r.reason_codes[rank]);
     } else {
       out->SetMissing();
     }
-  } else if (f == "standardError") {
+  break;
+    }
+    case Feat::kStandardError: {
     SetNumberOrMissing(r.standard_error, out);
-  } else if (f == "warning") {
+  break;
+    }
+    case Feat::kWarning: {
     if (r.warning.empty()) {
       out->SetMissing();
     } else {
       out->SetString(r.warning);
     }
-  } else if (f == "residual") {
+  break;
+    }
+    case Feat::kResidual: {
     if (observed_target_slot_ == kNoSlot || r.predicted.missing()) {
       out->SetMissing();
       return;
@@ -546,8 +614,11 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, const Expr* e
       if (std::isnan(p)) p = 0;
       out->SetNumber((ValuesEqual(observed, label) ? 1.0 : 0.0) - p);
     }
-  } else {
-    out->SetMissing();
+      break;
+    }
+    case Feat::kOther:
+      out->SetMissing();
+      break;
   }
 }
 
@@ -736,6 +807,7 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
         plan->target_.categories = view.field.data_field->valid_values;
       }
       plan->observed_target_slot_ = view.field.slot;
+      plan->target_df_ = view.field.data_field;
     }
     plan->mining_fields_.push_back(std::move(view));
   }

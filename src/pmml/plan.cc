@@ -85,6 +85,10 @@ std::unique_ptr<Plan> PlanBuilder::Finish() {
     plan_->owned_.push_back(std::shared_ptr<void>(std::move(fn)));
   }
   functions_.clear();
+  // DataFieldInfos are referenced by FieldInfo and producers.
+  for (auto& df : data_fields_) plan_->owned_.push_back(std::shared_ptr<void>(std::move(df)));
+  data_fields_.clear();
+  data_field_index_.clear();
   return std::move(plan_);
 }
 

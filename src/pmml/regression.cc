@@ -1,10 +1,431 @@
+// RegressionModel: one RegressionTable (regression) or one per class
+// (classification), evaluated as JPMML-Evaluator does.
+//
+// Compile time turns every table into flat arrays: the numeric predictors of
+// all tables share one list of distinct (slot, exponent) features that is read
+// once per record into a stack buffer; each table keeps (feature, coefficient)
+// pairs in document order, so sums are added in the same order as JPMML.
+// Evaluation of purely numeric models reads each slot once and never allocates.
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 #include "pmml/document.h"
+#include "pmml/expr.h"
 #include "pmml/model.h"
+#include "pmml/regression_util.h"
 
 namespace evs::pmml {
+namespace {
+
+using regutil::Category;
+using regutil::Num;
+
+enum class Norm : uint8_t { kNone, kSimplemax, kSoftmax, kLogit, kProbit, kCloglog, kExp, kLoglog, kCauchit };
+
+absl::StatusOr<Norm> ParseNorm(pugi::xml_node el) {
+  std::string_view s = el.attribute("normalizationMethod").value();
+  if (s.empty() || s == "none") return Norm::kNone;
+  if (s == "simplemax") return Norm::kSimplemax;
+  if (s == "softmax") return Norm::kSoftmax;
+  if (s == "logit") return Norm::kLogit;
+  if (s == "probit") return Norm::kProbit;
+  if (s == "cloglog") return Norm::kCloglog;
+  if (s == "exp") return Norm::kExp;
+  if (s == "loglog") return Norm::kLoglog;
+  if (s == "cauchit") return Norm::kCauchit;
+  return ElementError(el, absl::StrCat("unknown normalizationMethod \"", std::string(s), "\""));
+}
+
+// Inverse link for one value (regression and the binary/ordinal cases).
+inline double ApplyNorm(Norm n, double y) {
+  switch (n) {
+    case Norm::kNone:
+      return y;
+    case Norm::kSoftmax:
+    case Norm::kLogit:
+      return regutil::InvLogit(y);
+    case Norm::kExp:
+      return std::exp(y);
+    case Norm::kProbit:
+      return regutil::InvProbit(y);
+    case Norm::kCloglog:
+      return regutil::InvCloglog(y);
+    case Norm::kLoglog:
+      return regutil::InvLoglog(y);
+    case Norm::kCauchit:
+      return regutil::InvCauchit(y);
+    case Norm::kSimplemax:
+      return y;
+  }
+  return y;
+}
+
+// Binary-logistic transform of the first class's value; kNone clamps to [0, 1].
+inline double BinaryNorm(Norm n, double y) {
+  if (n == Norm::kNone) return std::min(std::max(y, 0.0), 1.0);
+  return ApplyNorm(n, y);
+}
+
+struct NumFeature {
+  SlotId slot = kNoSlot;
+  double exponent = 1;
+};
+
+struct NumericTerm {
+  int feature = 0;
+  double coef = 0;
+};
+
+struct CatPredictor {
+  Category category;
+  double coef = 0;
+};
+
+// Consecutive CategoricalPredictors of one field: the first match counts.
+struct CatGroup {
+  SlotId slot = kNoSlot;
+  std::vector<CatPredictor> predictors;
+};
+
+struct TermFactor {
+  SlotId slot = kNoSlot;           // fast path: plain field
+  std::unique_ptr<Expr> expr;      // FieldRef with mapMissingTo etc.
+};
+
+struct Term {
+  double coef = 0;
+  std::vector<TermFactor> factors;
+};
+
+struct Table {
+  double intercept = 0;
+  std::vector<NumericTerm> numeric;
+  std::vector<CatGroup> categorical;
+  std::vector<Term> terms;
+  bool is_default = false;  // no predictors and intercept 0
+};
+
+enum class Mode : uint8_t { kRegression, kBinary, kMultinomial, kOrdinal };
+
+constexpr int kInlineFeatures = 64;
+
+class RegressionModelImpl : public Model {
+ public:
+  void Evaluate(EvalContext& ctx, ModelResult* result) const override {
+    const size_t nf = features_.size();
+    double inline_buf[kInlineFeatures];
+    double* x = inline_buf;
+    if (nf > kInlineFeatures) {
+      thread_local std::vector<double> big;
+      if (big.size() < nf) big.resize(nf);
+      x = big.data();
+    }
+    for (size_t j = 0; j < nf; ++j) {
+      double v;
+      Num st = regutil::ReadNumber(ctx, features_[j].slot, &v);
+      if (st != Num::kOk) return;  // missing input: no prediction (Targets default)
+      x[j] = features_[j].exponent == 1 ? v : std::pow(v, features_[j].exponent);
+    }
+
+    if (mode_ == Mode::kRegression) {
+      double y;
+      if (!EvalTable(tables_[0], x, ctx, &y)) return;
+      result->predicted.SetNumber(ApplyNorm(norm_, y));
+      return;
+    }
+
+    std::vector<double>& p = result->probabilities;
+    const size_t n = tables_.size();
+    p.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      if (!EvalTable(tables_[i], x, ctx, &p[i])) {
+        p.clear();
+        return;
+      }
+    }
+    if (!Normalize(p.data(), n)) {
+      ctx.Fail(absl::InvalidArgumentError("RegressionModel: probabilities are undefined (zero sum)"));
+      p.clear();
+      return;
+    }
+    result->labels = &labels_;
+    int best = regutil::ArgMax(p);
+    if (best >= 0) result->predicted = labels_[best];
+  }
+
+  const std::vector<Value>* labels() const override {
+    return mode_ == Mode::kRegression ? nullptr : &labels_;
+  }
+
+  Mode mode_ = Mode::kRegression;
+  Norm norm_ = Norm::kNone;
+  Norm binary_norm_ = Norm::kNone;  // kBinary: transform of the first class
+  bool binary_multinomial_ = false;  // kBinary with simplemax/softmax over both values
+  std::vector<NumFeature> features_;
+  std::vector<Table> tables_;
+  std::vector<Value> labels_;
+
+ private:
+  // False when an input is missing (or failed): no prediction.
+  static bool EvalTable(const Table& t, const double* x, EvalContext& ctx, double* out) {
+    double sum = 0;
+    for (const NumericTerm& nt : t.numeric) sum += nt.coef * x[nt.feature];
+    for (const CatGroup& g : t.categorical) {
+      const Value& v = ctx.Get(g.slot);
+      if (v.missing()) continue;  // a missing categorical field is ignored
+      for (const CatPredictor& cp : g.predictors) {
+        if (cp.category.Matches(v)) {
+          sum += cp.coef;
+          break;
+        }
+      }
+    }
+    for (const Term& term : t.terms) {
+      double prod = term.coef;
+      for (const TermFactor& f : term.factors) {
+        double v;
+        if (f.slot != kNoSlot) {
+          if (regutil::ReadNumber(ctx, f.slot, &v) != Num::kOk) return false;
+        } else {
+          Value tmp;
+          f.expr->Eval(ctx, &tmp);
+          if (ctx.failed() || tmp.missing()) return false;
+          if (tmp.is_number() || tmp.is_bool()) {
+            v = tmp.num;
+          } else {
+            ctx.Fail(absl::InvalidArgumentError(
+                absl::StrCat("PredictorTerm: value \"", FormatValue(tmp), "\" is not a number")));
+            return false;
+          }
+        }
+        prod *= v;
+      }
+      sum += prod;
+    }
+    if (t.intercept != 0) sum += t.intercept;
+    *out = sum;
+    return true;
+  }
+
+  bool Normalize(double* p, size_t n) const {
+    switch (mode_) {
+      case Mode::kBinary:
+        if (binary_multinomial_) return Multinomial(p, n);
+        p[0] = BinaryNorm(binary_norm_, p[0]);
+        p[1] = 1.0 - p[0];
+        return true;
+      case Mode::kMultinomial:
+        return Multinomial(p, n);
+      case Mode::kOrdinal: {
+        // Cumulative probabilities: p_i = F(y_i) - F(y_{i-1}), last = 1 - F(y_{n-2}).
+        double sum = 0;
+        for (size_t i = 0; i + 1 < n; ++i) {
+          double v = BinaryNorm(norm_, p[i]);
+          if (i == 0) {
+            sum = v;
+          } else {
+            v -= sum;
+            sum += v;
+          }
+          p[i] = v;
+        }
+        p[n - 1] = 1.0 - sum;
+        return true;
+      }
+      case Mode::kRegression:
+        return true;
+    }
+    return true;
+  }
+
+  bool Multinomial(double* p, size_t n) const {
+    switch (norm_) {
+      case Norm::kNone: {
+        double sum = 0;
+        for (size_t i = 0; i + 1 < n; ++i) sum += p[i];
+        p[n - 1] = 1.0 - sum;
+        return true;
+      }
+      case Norm::kLogit:  // JPMML: logistic per class, then simplemax
+        for (size_t i = 0; i < n; ++i) p[i] = regutil::InvLogit(p[i]);
+        return regutil::SimpleMax(p, n);
+      case Norm::kSimplemax:
+        return regutil::SimpleMax(p, n);
+      case Norm::kSoftmax:
+        return regutil::SoftMax(p, n);
+      default:
+        return true;
+    }
+  }
+};
+
+std::string_view FieldAttr(pugi::xml_node el) {
+  if (!el.attribute("name").empty()) return el.attribute("name").value();
+  return el.attribute("field").value();
+}
+
+absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, std::string_view name, Scope& scope) {
+  if (name.empty()) return ElementError(el, "missing field name");
+  auto r = scope.Resolve(name);
+  if (!r.ok()) return ElementError(el, std::string(r.status().message()));
+  return *r;
+}
+
+absl::Status CompileTable(pugi::xml_node tel, Scope& scope, std::vector<NumFeature>* features,
+                          Table* table) {
+  RETURN_IF_ERROR(regutil::DoubleAttr(tel, "intercept", 0, &table->intercept));
+  bool any = false;
+  for (pugi::xml_node c = tel.first_child(); c; c = c.next_sibling()) {
+    if (c.type() != pugi::node_element) continue;
+    std::string_view name = LocalName(c);
+    if (name == "NumericPredictor") {
+      any = true;
+      ASSIGN_OR_RETURN(FieldInfo f, ResolveField(c, FieldAttr(c), scope));
+      NumericTerm nt;
+      RETURN_IF_ERROR(regutil::RequiredDoubleAttr(c, "coefficient", &nt.coef));
+      double exponent;
+      RETURN_IF_ERROR(regutil::DoubleAttr(c, "exponent", 1, &exponent));
+      int idx = -1;
+      for (size_t j = 0; j < features->size(); ++j) {
+        if ((*features)[j].slot == f.slot && (*features)[j].exponent == exponent) idx = static_cast<int>(j);
+      }
+      if (idx < 0) {
+        idx = static_cast<int>(features->size());
+        features->push_back(NumFeature{f.slot, exponent});
+      }
+      nt.feature = idx;
+      table->numeric.push_back(nt);
+    } else if (name == "CategoricalPredictor") {
+      any = true;
+      ASSIGN_OR_RETURN(FieldInfo f, ResolveField(c, FieldAttr(c), scope));
+      CatPredictor cp;
+      RETURN_IF_ERROR(regutil::RequiredDoubleAttr(c, "coefficient", &cp.coef));
+      std::string value;
+      RETURN_IF_ERROR(regutil::RequiredAttr(c, "value", &value));
+      cp.category = Category::Make(value, f.type);
+      if (table->categorical.empty() || table->categorical.back().slot != f.slot) {
+        table->categorical.push_back(CatGroup{f.slot, {}});
+      }
+      table->categorical.back().predictors.push_back(std::move(cp));
+    } else if (name == "PredictorTerm") {
+      any = true;
+      Term term;
+      RETURN_IF_ERROR(regutil::RequiredDoubleAttr(c, "coefficient", &term.coef));
+      for (pugi::xml_node fr : regutil::Children(c, "FieldRef")) {
+        TermFactor tf;
+        ASSIGN_OR_RETURN(tf.expr, CompileExpression(fr, scope));
+        tf.slot = tf.expr->AsFieldSlot();
+        term.factors.push_back(std::move(tf));
+      }
+      if (term.factors.empty()) return ElementError(c, "PredictorTerm without FieldRef");
+      table->terms.push_back(std::move(term));
+    }
+  }
+  table->is_default = !any && table->intercept == 0;
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompileArgs& args) {
-  return ElementError(args.element, "model type not supported yet");
+  pugi::xml_node el = args.element;
+  auto model = std::make_unique<RegressionModelImpl>();
+  ASSIGN_OR_RETURN(model->norm_, ParseNorm(el));
+  std::vector<pugi::xml_node> tables = regutil::Children(el, "RegressionTable");
+  if (tables.empty()) return ElementError(el, "no RegressionTable");
+
+  for (pugi::xml_node t : tables) {
+    Table table;
+    RETURN_IF_ERROR(CompileTable(t, *args.scope, &model->features_, &table));
+    model->tables_.push_back(std::move(table));
+  }
+
+  const Norm norm = model->norm_;
+  if (args.function == MiningFunction::kRegression) {
+    if (tables.size() != 1) {
+      return ElementError(el, "a regression RegressionModel needs exactly one RegressionTable");
+    }
+    if (norm == Norm::kSimplemax) {
+      return ElementError(el, "normalizationMethod simplemax is not valid for regression");
+    }
+    model->mode_ = Mode::kRegression;
+    return std::unique_ptr<Model>(std::move(model));
+  }
+  if (args.function != MiningFunction::kClassification) {
+    return ElementError(el, "RegressionModel supports functionName regression or classification");
+  }
+  if (tables.size() < 2) {
+    return ElementError(el, "a classification RegressionModel needs a RegressionTable per class");
+  }
+  const TargetInfo& target = *args.target;
+  for (pugi::xml_node t : tables) {
+    pugi::xml_attribute tc = t.attribute("targetCategory");
+    if (tc.empty()) return ElementError(t, "missing attribute targetCategory");
+    model->labels_.push_back(regutil::LabelValue(tc.value(), target.type));
+  }
+
+  auto bad_norm = [&]() {
+    return ElementError(el, absl::StrCat("normalizationMethod \"",
+                                         el.attribute("normalizationMethod").value(),
+                                         "\" is not valid for this classification model"));
+  };
+  if (target.optype == OpType::kOrdinal) {
+    switch (norm) {
+      case Norm::kNone:
+      case Norm::kLogit:
+      case Norm::kProbit:
+      case Norm::kCloglog:
+      case Norm::kLoglog:
+      case Norm::kCauchit:
+        model->mode_ = Mode::kOrdinal;
+        break;
+      default:
+        return bad_norm();
+    }
+  } else if (tables.size() == 2) {
+    model->mode_ = Mode::kBinary;
+    switch (norm) {
+      case Norm::kNone:
+      case Norm::kLogit:
+      case Norm::kProbit:
+      case Norm::kCloglog:
+      case Norm::kLoglog:
+      case Norm::kCauchit:
+        model->binary_norm_ = norm;
+        break;
+      case Norm::kSoftmax:
+      case Norm::kSimplemax:
+        // JPMML: softmax with an all-default second table is a binary logit.
+        if (norm == Norm::kSoftmax && model->tables_[1].is_default) {
+          model->binary_norm_ = Norm::kLogit;
+        } else {
+          model->binary_multinomial_ = true;
+        }
+        break;
+      default:
+        return bad_norm();
+    }
+  } else {
+    switch (norm) {
+      case Norm::kNone:
+      case Norm::kSimplemax:
+      case Norm::kSoftmax:
+      case Norm::kLogit:
+        model->mode_ = Mode::kMultinomial;
+        break;
+      default:
+        return bad_norm();
+    }
+  }
+  return std::unique_ptr<Model>(std::move(model));
 }
 
 }  // namespace evs::pmml

@@ -311,7 +311,11 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
       // "3.0" and "1e3" are integers too; "3.5" is not.
       double d;
       if (ParseDouble(text, &d) && std::isfinite(d) && d == std::trunc(d)) {
-        out->SetNumber(d, DataType::kInteger);
+        out->SetNumber(d + 0.0, DataType::kInteger);
+        return absl::OkStatus();
+      }
+      if (EqualsIgnoreCase(s, "true") || EqualsIgnoreCase(s, "false")) {  // flags count as 1/0
+        out->SetNumber(EqualsIgnoreCase(s, "true") ? 1 : 0, DataType::kInteger);
         return absl::OkStatus();
       }
       return NotA(text, type);
@@ -319,9 +323,13 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
     case DataType::kFloat:
     case DataType::kDouble: {
       double d;
-      if (!ParseDouble(text, &d)) return NotA(text, type);
+      if (!ParseDouble(text, &d)) {
+        std::string_view s = Trim(text);
+        if (!EqualsIgnoreCase(s, "true") && !EqualsIgnoreCase(s, "false")) return NotA(text, type);
+        d = EqualsIgnoreCase(s, "true") ? 1 : 0;  // flags count as 1/0
+      }
       if (type == DataType::kFloat) d = static_cast<double>(static_cast<float>(d));
-      out->SetNumber(d, type);
+      out->SetNumber(d + 0.0, type);  // -0 -> 0
       return absl::OkStatus();
     }
     case DataType::kBoolean: {
@@ -335,7 +343,7 @@ absl::Status ParseValue(std::string_view text, DataType type, Value* out) {
         return absl::OkStatus();
       }
       double d;
-      if (ParseDouble(s, &d) && !std::isnan(d)) {
+      if (ParseDouble(s, &d) && (d == 0 || d == 1)) {  // only 0 and 1 are booleans
         out->SetBool(d != 0);
         return absl::OkStatus();
       }
@@ -437,7 +445,11 @@ absl::Status ConvertValue(const Value& in, DataType type, Value* out) {
       return absl::OkStatus();
     }
     case DataType::kBoolean:
-      if (std::isnan(v)) return absl::InvalidArgumentError("NaN is not a boolean value");
+      if (v != 0 && v != 1) {
+        std::string t;
+        AppendShortest(v, &t);
+        return NotA(t, type);
+      }
       out->SetBool(v != 0);
       return absl::OkStatus();
     case DataType::kInteger:

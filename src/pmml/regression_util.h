@@ -1,0 +1,189 @@
+#pragma once
+
+// Helpers shared by the regression-like families (regression.cc,
+// general_regression.cc, neural_network.cc). Private to those files.
+
+#include <cmath>
+#include <cstdlib>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "pmml/document.h"
+#include "pmml/plan.h"
+#include "pmml/value.h"
+#include "pugixml.hpp"
+
+namespace evs::pmml::regutil {
+
+// Child elements of `parent` whose local name is `name`, in document order.
+inline std::vector<pugi::xml_node> Children(pugi::xml_node parent, std::string_view name) {
+  std::vector<pugi::xml_node> out;
+  for (pugi::xml_node c = parent.first_child(); c; c = c.next_sibling()) {
+    if (c.type() == pugi::node_element && LocalName(c) == name) out.push_back(c);
+  }
+  return out;
+}
+
+inline bool HasAttr(pugi::xml_node node, const char* name) { return !node.attribute(name).empty(); }
+
+// Parses a double attribute; `fallback` when absent; error naming the element when malformed.
+inline absl::Status DoubleAttr(pugi::xml_node node, const char* name, double fallback, double* out) {
+  pugi::xml_attribute a = node.attribute(name);
+  if (a.empty()) {
+    *out = fallback;
+    return absl::OkStatus();
+  }
+  std::string text = a.value();
+  // Trim blanks.
+  size_t b = text.find_first_not_of(" \t\r\n");
+  size_t e = text.find_last_not_of(" \t\r\n");
+  text = b == std::string::npos ? std::string() : text.substr(b, e - b + 1);
+  if (text == "NaN") {
+    *out = NAN;
+    return absl::OkStatus();
+  }
+  if (text == "INF" || text == "Infinity") {
+    *out = HUGE_VAL;
+    return absl::OkStatus();
+  }
+  if (text == "-INF" || text == "-Infinity") {
+    *out = -HUGE_VAL;
+    return absl::OkStatus();
+  }
+  if (text.empty() || !absl::SimpleAtod(text, out)) {
+    return ElementError(node, absl::StrCat("attribute ", name, "=\"", a.value(), "\" is not a number"));
+  }
+  return absl::OkStatus();
+}
+
+inline absl::Status RequiredDoubleAttr(pugi::xml_node node, const char* name, double* out) {
+  if (!HasAttr(node, name)) return ElementError(node, absl::StrCat("missing attribute ", name));
+  return DoubleAttr(node, name, 0, out);
+}
+
+inline absl::Status RequiredAttr(pugi::xml_node node, const char* name, std::string* out) {
+  pugi::xml_attribute a = node.attribute(name);
+  if (a.empty()) return ElementError(node, absl::StrCat("missing attribute ", name));
+  *out = a.value();
+  return absl::OkStatus();
+}
+
+// Result of reading a numeric input.
+enum class Num : uint8_t { kOk, kMissing, kError };
+
+// Reads slot `s` as a number. Strings that parse as numbers are accepted;
+// other strings fail the record (reported through ctx).
+inline Num ReadNumber(EvalContext& ctx, SlotId s, double* out) {
+  const Value& v = ctx.Get(s);
+  switch (v.kind) {
+    case Value::Kind::kNumber:
+    case Value::Kind::kBool:
+      *out = v.num;
+      return Num::kOk;
+    case Value::Kind::kMissing:
+      return Num::kMissing;
+    case Value::Kind::kString:
+      if (absl::SimpleAtod(v.str, out)) return Num::kOk;
+      [[fallthrough]];
+    default:
+      ctx.Fail(absl::InvalidArgumentError(
+          absl::StrCat("field ", ctx.plan().slot_name(s), ": value \"", FormatValue(v),
+                       "\" is not a number")));
+      return Num::kError;
+  }
+}
+
+// A category value parsed in the type of the field it is compared with.
+// Numeric fields compare numerically without touching strings.
+struct Category {
+  Value value;
+  bool numeric = false;  // value.num is valid and the field is numeric
+
+  static Category Make(std::string_view text, DataType field_type) {
+    Category c;
+    if (IsNumeric(field_type) && ParseValue(text, field_type, &c.value).ok() &&
+        (c.value.is_number() || c.value.is_bool())) {
+      c.numeric = true;
+      return c;
+    }
+    if (field_type == DataType::kBoolean && ParseValue(text, field_type, &c.value).ok()) {
+      c.numeric = true;
+      return c;
+    }
+    c.value = Value::String(text);
+    return c;
+  }
+
+  // Precondition: v is not missing.
+  bool Matches(const Value& v) const {
+    if (numeric && (v.kind == Value::Kind::kNumber || v.kind == Value::Kind::kBool)) {
+      return v.num == value.num;
+    }
+    return ValuesEqual(v, value);
+  }
+};
+
+// Inverse link functions (PMML 4.4 / JPMML formulas).
+inline double InvLogit(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+inline double InvProbit(double x) {
+  // Normal CDF; same limits as Commons Math (0/1 beyond 40 sd).
+  if (x < -40) return 0.0;
+  if (x > 40) return 1.0;
+  return 0.5 * std::erfc(-x / std::sqrt(2.0));
+}
+inline double InvCloglog(double x) { return 1.0 - std::exp(-std::exp(x)); }
+inline double InvLoglog(double x) { return std::exp(-std::exp(-x)); }
+inline double InvCauchit(double x) { return 0.5 + (1.0 / M_PI) * std::atan(x); }
+
+// Softmax in place with max subtraction (JPMML ValueUtil.normalizeSoftMax).
+// False when the sum is zero (undefined result).
+inline bool SoftMax(double* v, size_t n) {
+  if (n == 0) return true;
+  double mx = v[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (mx < v[i]) mx = v[i];
+  }
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = std::exp(v[i] - mx);
+    sum += v[i];
+  }
+  if (sum == 1.0) return true;
+  if (sum == 0.0) return false;
+  for (size_t i = 0; i < n; ++i) v[i] /= sum;
+  return true;
+}
+
+// Divides by the sum (JPMML ValueUtil.normalizeSimpleMax). False when the sum is zero.
+inline bool SimpleMax(double* v, size_t n) {
+  if (n == 0) return true;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += v[i];
+  if (sum == 1.0) return true;
+  if (sum == 0.0) return false;
+  for (size_t i = 0; i < n; ++i) v[i] /= sum;
+  return true;
+}
+
+// Index of the largest value; the first one wins ties (JPMML's classification result).
+inline int ArgMax(const std::vector<double>& v) {
+  int best = -1;
+  for (int i = 0; i < static_cast<int>(v.size()); ++i) {
+    if (std::isnan(v[i])) continue;
+    if (best < 0 || v[best] < v[i]) best = i;
+  }
+  return best;
+}
+
+// Parses a target category in the target's type (falls back to a string).
+inline Value LabelValue(std::string_view text, DataType type) {
+  Value v;
+  if (ParseValue(text, type, &v).ok()) return v;
+  return Value::String(text);
+}
+
+}  // namespace evs::pmml::regutil
