@@ -14,7 +14,7 @@ ALL_MODELS="bench_logreg bench_rf bench_gbm bench_mlp"
 
 usage() {
   cat <<EOF
-Usage: bench/$PROG [--models DIR] [--only NAME[,NAME...]] [--quick] [--no-build] [--no-docs]
+Usage: bench/$PROG [--models DIR] [--only NAME[,NAME...]] [--quick] [--nice N] [--no-build] [--no-docs]
 
 Single-thread per-record latency (p50, p99) and throughput of the PMML engine
 (build/release/bin/pmml_bench, modes: slots = inputs set as doubles, record =
@@ -30,6 +30,8 @@ values already prepared by InputField.prepare), on the same models and rows.
   --only LIST    run only these models (comma-separated names)
   --quick        short warm-up and runs (~1 minute); the table is printed and
                  saved, docs/benchmarks.md is left alone
+  --nice N       run both tools under 'nice -n N' (e.g. -10 as root, so that
+                 other work on a shared machine takes less of their core)
   --no-build     use the existing build/release/bin/pmml_bench and
                  bench/jpmml/target/jpmml-bench.jar
   --no-docs      do not touch docs/benchmarks.md (the result is still saved)
@@ -46,6 +48,7 @@ EOF
 models_dir=""
 only=""
 quick=0
+nice_n=""
 build=1
 docs=1
 while [[ $# -gt 0 ]]; do
@@ -55,6 +58,8 @@ while [[ $# -gt 0 ]]; do
     --only) [[ $# -ge 2 ]] || { echo "$PROG: --only needs a value" >&2; exit 2; }; only=$2; shift ;;
     --only=*) only=${1#*=} ;;
     --quick) quick=1 ;;
+    --nice) [[ $# -ge 2 ]] || { echo "$PROG: --nice needs a value" >&2; exit 2; }; nice_n=$2; shift ;;
+    --nice=*) nice_n=${1#*=} ;;
     --no-build) build=0 ;;
     --no-docs) docs=0 ;;
     -h|--help) usage; exit 0 ;;
@@ -128,6 +133,8 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 top_before=$(top -b -n 2 -d 1 -o %CPU -w 200 2>/dev/null | awk '/^top -/ { n++ }
   n == 2 && /^ *[0-9]+ / && $9 + 0 >= 5 { c++; if (c <= 5) printf "%s%s %s%%", (c > 1 ? ", " : ""), $12, $9 }')
 top_before=${top_before:-none above 5%}
+run=()
+[[ -z $nice_n ]] || run=(nice -n "$nice_n")
 lines=$(mktemp /tmp/evs-pmml-bench.XXXXXX.tsv)
 trap 'rm -f "$lines"' EXIT
 for m in $names; do
@@ -138,10 +145,10 @@ for m in $names; do
     echo "$PROG: warning: no $m.expected.csv, results are not checked" >&2
   fi
   echo "$PROG: $m: evserve" >&2
-  "$BIN" --model "$dir/$m.pmml" --input "$dir/$m.input.csv" "${exp[@]}" --name "$m" \
+  "${run[@]}" "$BIN" --model "$dir/$m.pmml" --input "$dir/$m.input.csv" "${exp[@]}" --name "$m" \
     "${cpp_args[@]}" | tee -a "$lines"
   echo "$PROG: $m: JPMML-Evaluator" >&2
-  "$JAVA" "${JAVA_OPTS[@]}" -jar "$JAR" --model "$dir/$m.pmml" --input "$dir/$m.input.csv" \
+  "${run[@]}" "$JAVA" "${JAVA_OPTS[@]}" -jar "$JAR" --model "$dir/$m.pmml" --input "$dir/$m.input.csv" \
     "${exp[@]}" --name "$m" "${java_args[@]}" | tee -a "$lines"
 done
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -191,7 +198,7 @@ dirty=""
 if [[ -n $(git status --porcelain -- src bench 2>/dev/null) ]]; then dirty=" (plus uncommitted changes)"; fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 jver=$("$JAVA" -version 2>&1 | head -n1)
-cmdline="bench/run_pmml_bench.sh$([[ $quick -eq 1 ]] && echo ' --quick' || true)${only:+ --only $only}${models_dir:+ --models $models_dir}"
+cmdline="bench/run_pmml_bench.sh$([[ $quick -eq 1 ]] && echo ' --quick' || true)${nice_n:+ --nice $nice_n}${only:+ --only $only}${models_dir:+ --models $models_dir}"
 mkdir -p bench/results
 result="bench/results/pmml-$stamp.txt"
 {
@@ -199,6 +206,7 @@ result="bench/results/pmml-$stamp.txt"
   echo
   echo "evserve at commit $commit$dirty; $(nproc) cores shared with other work ($cpu);"
   echo "load average before $load_before, after $load_after; processes using the CPU just before the run: $top_before."
+  echo "Both tools ran ${nice_n:+under nice -n $nice_n, }one after the other."
   echo "JPMML-Evaluator $(sed -n 's:.*<jpmml.version>\(.*\)</jpmml.version>.*:\1:p' bench/jpmml/pom.xml) on $jver, ${JAVA_OPTS[*]}."
   echo
   echo "$table"
