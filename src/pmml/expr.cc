@@ -76,6 +76,7 @@ void ToText(const Value& v, std::string* out) {
   if (v.kind == Value::Kind::kString || v.kind == Value::Kind::kInvalid) {
     out->assign(v.str);
   } else {
+    out->clear();
     FormatValue(v, out);
   }
 }
@@ -1065,9 +1066,21 @@ class FunctionBodyExpr : public Expr {
     bool typed;
     DataType type;
   };
-  FunctionBodyExpr(std::string name, std::vector<Param> params, std::unique_ptr<Expr> body, bool typed,
-                   DataType type)
-      : name_(std::move(name)), params_(std::move(params)), body_(std::move(body)), typed_(typed), type_(type) {}
+  // A DerivedField inside the DefineFunction (a JPMML extension): computed
+  // on every call, after the parameters, into its own slot.
+  struct Local {
+    SlotId slot;
+    DataType type;
+    std::unique_ptr<Expr> expr;
+  };
+  FunctionBodyExpr(std::string name, std::vector<Param> params, std::vector<Local> locals,
+                   std::unique_ptr<Expr> body, bool typed, DataType type)
+      : name_(std::move(name)),
+        params_(std::move(params)),
+        locals_(std::move(locals)),
+        body_(std::move(body)),
+        typed_(typed),
+        type_(type) {}
 
   void Eval(EvalContext& ctx, Value* out) const override {
     for (const Param& p : params_) {
@@ -1083,6 +1096,31 @@ class FunctionBodyExpr : public Expr {
         return;
       }
     }
+    if (locals_.empty()) {
+      EvalBody(ctx, out);
+      return;
+    }
+    // Locals of an outer (recursive) invocation are saved and restored.
+    std::vector<Value> saved(locals_.size());
+    for (size_t k = 0; k < locals_.size(); ++k) {
+      const Local& l = locals_[k];
+      Value v;
+      const Value& r = l.expr->EvalRef(ctx, &v);
+      Value cast;
+      if (!r.missing() && !expr_internal::CastTo(r, l.type, &cast).ok()) {
+        ctx.Fail(absl::InvalidArgumentError(absl::StrCat("function ", name_, ": local field value \"",
+                                                         FormatValue(r), "\" is not a ",
+                                                         std::string(DataTypeName(l.type)))));
+      }
+      std::swap(saved[k], ctx.Input(l.slot));
+      ctx.Input(l.slot) = std::move(cast);
+    }
+    EvalBody(ctx, out);
+    for (size_t k = 0; k < locals_.size(); ++k) std::swap(saved[k], ctx.Input(locals_[k].slot));
+  }
+
+ private:
+  void EvalBody(EvalContext& ctx, Value* out) const {
     const Value& r = body_->EvalRef(ctx, out);
     if (r.missing()) {
       out->SetMissing();
@@ -1101,13 +1139,17 @@ class FunctionBodyExpr : public Expr {
     }
   }
 
- private:
   std::string name_;
   std::vector<Param> params_;
+  std::vector<Local> locals_;
   std::unique_ptr<Expr> body_;
   bool typed_;
   DataType type_;
 };
+
+// DefineFunctions whose body is being compiled on this thread: a call to
+// one of them is a recursive call (JPMML allows recursion; `if` is lazy).
+thread_local std::vector<DefinedFunction*> g_compiling_functions;
 
 absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
   return ElementError(el, absl::StrCat(std::string(LocalName(el)),
@@ -1116,6 +1158,15 @@ absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
 }
 
 }  // namespace
+
+namespace expr_internal {
+const DefinedFunction* FindCompilingFunction(std::string_view name) {
+  for (auto it = g_compiling_functions.rbegin(); it != g_compiling_functions.rend(); ++it) {
+    if ((*it)->name == name) return *it;
+  }
+  return nullptr;
+}
+}  // namespace expr_internal
 
 bool IsExpressionElement(pugi::xml_node el) {
   if (el.type() != pugi::node_element) return false;
@@ -1201,6 +1252,29 @@ absl::StatusOr<std::unique_ptr<DefinedFunction>> CompileDefineFunction(pugi::xml
     params.push_back({info.slot, ptyped, info.type});
     fn->params.push_back(std::move(info));
   }
+  // Typed already, so recursive calls see the declared result type.
+  fn->optype = DefaultOpType(fn->type);
+  g_compiling_functions.push_back(fn.get());
+  struct Pop {
+    ~Pop() { g_compiling_functions.pop_back(); }
+  } pop;
+  std::vector<FunctionBodyExpr::Local> locals;
+  for (pugi::xml_node d : define_function.children()) {
+    if (d.type() != pugi::node_element || LocalName(d) != "DerivedField") continue;
+    FunctionBodyExpr::Local local;
+    std::string lname(AttrView(d, "name"));
+    if (lname.empty()) return ElementError(d, "missing attribute name");
+    ASSIGN_OR_RETURN(local.expr, CompileExpressionChild(d, scope));
+    ASSIGN_OR_RETURN(local.type, DataTypeAttr(d, "dataType", local.expr->type()));
+    local.slot = builder->NewSlot(absl::StrCat(fn->name, ":", lname));
+    FieldInfo info;
+    info.name = lname;
+    info.slot = local.slot;
+    info.type = local.type;
+    info.optype = DefaultOpType(local.type);
+    RETURN_IF_ERROR(scope.Define(info));
+    locals.push_back(std::move(local));
+  }
   ASSIGN_OR_RETURN(std::unique_ptr<Expr> body, CompileExpressionChild(define_function, scope));
   if (!typed) fn->type = body->type();
   fn->optype = DefaultOpType(fn->type);
@@ -1208,7 +1282,8 @@ absl::StatusOr<std::unique_ptr<DefinedFunction>> CompileDefineFunction(pugi::xml
     auto o = ParseOpType(AttrView(define_function, "optype"));
     if (o.ok()) fn->optype = *o;
   }
-  auto wrapped = std::make_unique<FunctionBodyExpr>(fn->name, std::move(params), std::move(body), typed, fn->type);
+  auto wrapped = std::make_unique<FunctionBodyExpr>(fn->name, std::move(params), std::move(locals), std::move(body),
+                                                    typed, fn->type);
   wrapped->set_type(fn->type, fn->optype);
   fn->body = std::move(wrapped);
   return fn;

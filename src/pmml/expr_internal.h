@@ -83,6 +83,10 @@ class ConstantExpr : public Expr {
   Value value_;
 };
 
+// A DefineFunction whose body is being compiled on this thread (a call to
+// it is recursive); nullptr when none has this name.
+const DefinedFunction* FindCompilingFunction(std::string_view name);
+
 // Apply (functions.cc).
 absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node apply, Scope& scope);
 

@@ -1006,16 +1006,38 @@ class DefinedApply : public ApplyExpr {
       : ApplyExpr(std::move(c), std::move(args), true), fn_(fn) {}
 
  protected:
+  // Arguments are all evaluated before any parameter slot is written; the
+  // previous parameter values are swapped out and back in, so recursive
+  // calls (and arguments that refer to the caller's parameters) are safe.
   Outcome Compute(EvalContext& ctx, const Value* const* a, int n, Value* out) const override {
-    // Arguments are all evaluated before any parameter slot is written.
-    for (int i = 0; i < n; ++i) ctx.Input(fn_->params[i].slot) = *a[i];
+    if (g_call_depth >= kMaxCallDepth) {
+      return Error(ctx, absl::StrCat("DefineFunction calls nested more than ", kMaxCallDepth, " deep"));
+    }
+    constexpr int kInline = 4;
+    Value inline_vals[kInline];
+    std::vector<Value> heap_vals;
+    Value* vals = inline_vals;
+    if (n > kInline) {
+      heap_vals.resize(n);
+      vals = heap_vals.data();
+    }
+    for (int i = 0; i < n; ++i) vals[i] = *a[i];
+    for (int i = 0; i < n; ++i) std::swap(vals[i], ctx.Input(fn_->params[i].slot));
+    ++g_call_depth;
     fn_->body->Eval(ctx, out);
+    --g_call_depth;
+    for (int i = 0; i < n; ++i) std::swap(vals[i], ctx.Input(fn_->params[i].slot));
     return ctx.failed() && out->missing() ? Outcome::kError : Outcome::kOk;
   }
+
+  static constexpr int kMaxCallDepth = 200;
+  static thread_local int g_call_depth;
 
  private:
   const DefinedFunction* fn_;
 };
+
+thread_local int DefinedApply::g_call_depth = 0;
 
 // ------------------------------------------------------------------ registry
 
@@ -1225,10 +1247,13 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
     optype = DefaultOpType(type);
     if (spec->family == Family::kIf) optype = args[1]->optype();
   } else {
-    auto fn = scope.builder()->FindFunction(name);
-    if (!fn.ok()) return ElementError(el, absl::StrCat("function ", name, ": ", fn.status().message()));
-    if (*fn == nullptr) return ElementError(el, absl::StrCat("function \"", name, "\" is not defined"));
-    defined = *fn;
+    defined = FindCompilingFunction(name);
+    if (defined == nullptr) {
+      auto fn = scope.builder()->FindFunction(name);
+      if (!fn.ok()) return fn.status();
+      if (*fn == nullptr) return ElementError(el, absl::StrCat("function \"", name, "\" is not defined"));
+      defined = *fn;
+    }
     if (static_cast<int>(defined->params.size()) != n) {
       return ElementError(el, absl::StrCat("function ", name, " takes ", defined->params.size(),
                                            " arguments, got ", n));

@@ -133,6 +133,30 @@ struct FastNode {
   uint8_t ptrue = 0;
 };
 
+// Binary-forest node (16 bytes): go to `next` when the split condition
+// holds, else to next + 1 (children are adjacent). `mode`: bits 0-1 select
+// x < t, x <= t, x == t; bit 2 negates. Leaves loop to themselves, so a
+// batch of trees walks a fixed number of steps without branches.
+struct BinNode {
+  double thr = 0;
+  int32_t next = 0;
+  uint16_t feat = 0;
+  uint8_t mode = 0;
+  uint8_t pad = 0;
+};
+
+template <int kMode>
+inline bool SplitCond(int mode, double x, double t) {
+  const int m = kMode >= 0 ? kMode : mode;
+  bool c;
+  switch (m & 3) {
+    case 0: c = x < t; break;
+    case 1: c = x <= t; break;
+    default: c = x == t; break;
+  }
+  return c ^ static_cast<bool>((m >> 2) & 1);
+}
+
 class MiningModel : public Model {
  public:
   static absl::StatusOr<std::unique_ptr<MiningModel>> Compile(const ModelCompileArgs& args);
@@ -141,13 +165,16 @@ class MiningModel : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override;
   const std::vector<Value>* labels() const override {
-    return classification_ ? &labels_ : nullptr;
+    return classification_ || !labels_.empty() ? &labels_ : nullptr;
   }
 
  private:
   void EvaluateGeneric(EvalContext& ctx, ModelResult* result) const;
   bool EvaluateFast(EvalContext& ctx, ModelResult* result) const;
   void BuildFastPath(const std::vector<const TreeModel*>& trees);
+  void BuildBinaryForest();
+  template <int kMode>
+  void WalkBinary(const double* x, int32_t* leaves) const;
   // Adds seg's probabilities (aligned to labels_) times `w` into acc.
   bool AddProbabilities(const Segment& seg, const ModelResult& r, double w, double* acc,
                         EvalContext& ctx) const;
@@ -172,6 +199,13 @@ class MiningModel : public Model {
   std::vector<double> fast_probs_;    // average: leaf probabilities aligned with labels_
   std::vector<double> fast_weights_;  // per tree
   int fast_kind_ = 0;                 // 1 value, 2 vote, 3 probabilities
+  // Binary forest (every split binary, every root True): same node indices
+  // as fast_nodes_. Empty = walk fast_nodes_ instead.
+  std::vector<BinNode> bin_nodes_;
+  std::vector<int32_t> bin_leaf_;     // leaf value index per node
+  std::vector<uint8_t> batch_depth_;  // steps for each batch of kBatch trees
+  int bin_mode_ = -1;                 // the one split mode of all nodes, or -1
+  static constexpr int kBatch = 16;
 };
 
 absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCompileArgs& args) {
@@ -185,7 +219,12 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   pugi::xml_node seg_el = Child(el, "Segmentation");
   if (!seg_el) return ElementError(el, "MiningModel has no Segmentation");
   ASSIGN_OR_RETURN(m->method_, ParseMethod(seg_el));
-  std::string_view mpt = seg_el.attribute("missingPredictionTreatment").value();
+  // PMML 4.4 attributes; JPMML's x- forms carry them in older documents.
+  auto seg_attr = [&](const char* name) {
+    pugi::xml_attribute a = seg_el.attribute(name);
+    return a ? a : seg_el.attribute(absl::StrCat("x-", name).c_str());
+  };
+  std::string_view mpt = seg_attr("missingPredictionTreatment").value();
   if (mpt.empty() || mpt == "continue") {
     m->missing_ = MissingTreatment::kContinue;
   } else if (mpt == "returnMissing") {
@@ -195,7 +234,7 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   } else {
     return ElementError(seg_el, absl::StrCat("unknown missingPredictionTreatment \"", AV(mpt), "\""));
   }
-  if (pugi::xml_attribute a = seg_el.attribute("missingThreshold")) {
+  if (pugi::xml_attribute a = seg_attr("missingThreshold")) {
     m->missing_threshold_ = a.as_double(-1);
     if (!(m->missing_threshold_ >= 0 && m->missing_threshold_ <= 1)) {
       return ElementError(seg_el, "missingThreshold must be within [0, 1]");
@@ -269,7 +308,10 @@ absl::StatusOr<std::unique_ptr<MiningModel>> MiningModel::Compile(const ModelCom
   }
   if (m->segments_.empty()) return ElementError(seg_el, "Segmentation has no Segment");
 
-  if (m->classification_) {
+  const bool vote_method =
+      m->method_ == Method::kMajorityVote || m->method_ == Method::kWeightedMajorityVote;
+  if (m->classification_ || vote_method) {
+    // Votes of clustering (and other) segments count by their labels too.
     m->labels_ = args.target->categories;
     for (const Segment& seg : m->segments_) {
       if (seg.seg_labels == nullptr) continue;
@@ -392,24 +434,134 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
   fast_nodes_ = std::move(fnodes);
   fast_kind_ = kind;
   for (const Segment& s : segments_) fast_weights_.push_back(s.weight);
+  BuildBinaryForest();
+}
+
+void MiningModel::BuildBinaryForest() {
+  const size_t nf = fast_slots_.size();
+  if (nf + 1 > 65535) return;
+  for (int32_t r : fast_roots_) {
+    if (!fast_nodes_[r].ptrue) return;
+  }
+  auto mode_of = [](CompareOp op) -> int {
+    switch (op) {
+      case CompareOp::kLessThan: return 0;
+      case CompareOp::kLessOrEqual: return 1;
+      case CompareOp::kEqual: return 2;
+      case CompareOp::kGreaterOrEqual: return 0 | 4;
+      case CompareOp::kGreaterThan: return 1 | 4;
+      case CompareOp::kNotEqual: return 2 | 4;
+      default: return -1;
+    }
+  };
+  int uniform = -2;  // -2: none seen yet
+  for (const FastNode& f : fast_nodes_) {
+    if (f.kind == 2) return;
+    if (f.kind == 1) {
+      int m = mode_of(f.op);
+      if (m < 0 || f.b != f.a + 1) return;
+      uniform = uniform == -2 ? m : (uniform == m ? m : -1);
+    }
+  }
+  const int leaf_mode = uniform >= 0 ? uniform : 0;
+  // A leaf's threshold makes its condition true for x = 0 (the extra slot).
+  double leaf_thr = 0;
+  switch (leaf_mode) {
+    case 0: case 1: leaf_thr = INFINITY; break;
+    case 2: leaf_thr = 0; break;
+    case 4: case 5: leaf_thr = -INFINITY; break;
+    default: leaf_thr = 1; break;
+  }
+  std::vector<BinNode> bin(fast_nodes_.size());
+  std::vector<int32_t> leaf(fast_nodes_.size(), -1);
+  for (size_t i = 0; i < fast_nodes_.size(); ++i) {
+    const FastNode& f = fast_nodes_[i];
+    BinNode& b = bin[i];
+    if (f.kind == 0) {
+      b.thr = leaf_thr;
+      b.next = static_cast<int32_t>(i);
+      b.feat = static_cast<uint16_t>(nf);
+      b.mode = static_cast<uint8_t>(leaf_mode);
+      leaf[i] = f.a;
+    } else {
+      b.thr = f.thr;
+      b.next = f.a;
+      b.feat = static_cast<uint16_t>(f.feat);
+      b.mode = static_cast<uint8_t>(mode_of(f.op));
+    }
+  }
+  // Depth of every tree (children come after their parent), then per batch.
+  std::vector<uint8_t> depth(fast_nodes_.size(), 0);
+  std::vector<int> tree_depth(fast_roots_.size(), 0);
+  for (size_t t = 0; t < fast_roots_.size(); ++t) {
+    size_t begin = static_cast<size_t>(fast_roots_[t]);
+    size_t end = t + 1 < fast_roots_.size() ? static_cast<size_t>(fast_roots_[t + 1]) : fast_nodes_.size();
+    for (size_t i = begin; i < end; ++i) {
+      const FastNode& f = fast_nodes_[i];
+      if (f.kind != 1) continue;
+      if (depth[i] >= 250) return;  // very deep trees: the plain walk
+      depth[f.a] = depth[f.b] = static_cast<uint8_t>(depth[i] + 1);
+      tree_depth[t] = std::max<int>(tree_depth[t], depth[i] + 1);
+    }
+  }
+  for (size_t t = 0; t < fast_roots_.size(); t += kBatch) {
+    int d = 0;
+    for (size_t j = t; j < std::min(fast_roots_.size(), t + kBatch); ++j) d = std::max(d, tree_depth[j]);
+    batch_depth_.push_back(static_cast<uint8_t>(d));
+  }
+  bin_nodes_ = std::move(bin);
+  bin_leaf_ = std::move(leaf);
+  bin_mode_ = uniform >= 0 ? uniform : -1;
+}
+
+// Walks kBatch trees at a time, level by level, so that their memory loads
+// overlap; leaves loop to themselves.
+template <int kMode>
+void MiningModel::WalkBinary(const double* x, int32_t* leaves) const {
+  const BinNode* nodes = bin_nodes_.data();
+  const size_t nt = fast_roots_.size();
+  for (size_t t = 0, b = 0; t < nt; t += kBatch, ++b) {
+    const size_t m = std::min<size_t>(kBatch, nt - t);
+    int32_t n[kBatch];
+    for (size_t j = 0; j < m; ++j) n[j] = fast_roots_[t + j];
+    const int d = batch_depth_[b];
+    if (m == kBatch) {
+      for (int s = 0; s < d; ++s) {
+        for (int j = 0; j < kBatch; ++j) {
+          const BinNode& nd = nodes[n[j]];
+          n[j] = nd.next + !SplitCond<kMode>(nd.mode, x[nd.feat], nd.thr);
+        }
+      }
+    } else {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < m; ++j) {
+          const BinNode& nd = nodes[n[j]];
+          n[j] = nd.next + !SplitCond<kMode>(nd.mode, x[nd.feat], nd.thr);
+        }
+      }
+    }
+    for (size_t j = 0; j < m; ++j) leaves[t + j] = bin_leaf_[n[j]];
+  }
 }
 
 // The forest fast path; false when this record needs the generic path.
 bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
   const size_t nf = fast_slots_.size();
   constexpr size_t kStack = 512;
-  double stack_x[kStack];
+  double stack_x[kStack + 1];
   thread_local std::vector<double> heap_x;
   double* x = stack_x;
   if (nf > kStack) {
-    if (heap_x.size() < nf) heap_x.resize(nf);
+    if (heap_x.size() < nf + 1) heap_x.resize(nf + 1);
     x = heap_x.data();
   }
   for (size_t i = 0; i < nf; ++i) {
     const Value& v = ctx.Get(fast_slots_[i]);
     if (v.kind != Value::Kind::kNumber && v.kind != Value::Kind::kBool) return false;
+    if (std::isnan(v.num)) return false;
     x[i] = v.num;
   }
+  x[nf] = 0;  // read by the binary forest's leaves
   if (ctx.failed()) return false;
 
   const FastNode* nodes = fast_nodes_.data();
@@ -425,7 +577,16 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
     leaf_big.resize(nt);
     leaves = leaf_big.data();
   }
-  for (size_t t = 0; t < nt; ++t) {
+  if (!bin_nodes_.empty()) {
+    switch (bin_mode_) {
+      case 0: WalkBinary<0>(x, leaves); break;
+      case 1: WalkBinary<1>(x, leaves); break;
+      case 4: WalkBinary<4>(x, leaves); break;
+      case 5: WalkBinary<5>(x, leaves); break;
+      default: WalkBinary<-1>(x, leaves); break;
+    }
+  }
+  for (size_t t = 0; t < nt && bin_nodes_.empty(); ++t) {
     int32_t n = fast_roots_[t];
     const FastNode* r = &nodes[n];
     if (!r->ptrue && !Cmp(r->pop, x[r->pfeat], r->pthr)) return false;

@@ -126,29 +126,54 @@ class MiningFieldProducer : public SlotProducer {
 
   enum class State : uint8_t { kValid, kMissing, kInvalid };
 
+  // The DataField's Value lists as hash maps (first declaration wins, as in
+  // JPMML's document-order scan), so a record costs one lookup per field.
+  absl::flat_hash_map<std::string, State> string_status;
+  absl::flat_hash_map<double, State> number_status;
+  bool has_lists = false;
+  bool has_valid_values = false;
+
+  void IndexValues() {
+    if (df == nullptr) return;
+    auto add = [&](const std::vector<Value>& values, State st) {
+      for (const Value& v : values) {
+        if (v.is_number() || v.is_bool()) {
+          number_status.emplace(v.num, st);
+        } else if (!v.missing()) {
+          string_status.emplace(FormatValue(v), st);
+        }
+      }
+    };
+    // Document order is lost across the three lists; a value listed twice
+    // with different properties is contradictory anyway. Missing first.
+    add(df->missing_values, State::kMissing);
+    add(df->invalid_values, State::kInvalid);
+    add(df->valid_values, State::kValid);
+    has_lists = !number_status.empty() || !string_status.empty();
+    has_valid_values = !df->valid_values.empty();
+  }
+
   State Classify(const Value& in) const {
     if (in.missing()) return State::kMissing;
     if (df == nullptr) return in.kind == Value::Kind::kInvalid ? State::kInvalid : State::kValid;
-    for (const Value& m : df->missing_values)
-      if (ValuesEqual(in, m)) return State::kMissing;
+    if (has_lists) {
+      if (in.is_number() || in.is_bool()) {
+        auto it = number_status.find(in.num);
+        if (it != number_status.end()) return it->second;
+      } else if (in.is_string() || in.kind == Value::Kind::kInvalid) {
+        auto it = string_status.find(in.str);
+        if (it != string_status.end()) return it->second;
+      }
+    }
     if (in.kind == Value::Kind::kInvalid) return State::kInvalid;
-    for (const Value& m : df->invalid_values)
-      if (ValuesEqual(in, m)) return State::kInvalid;
     if (df->optype == OpType::kContinuous && !df->intervals.empty()) {
       if (in.is_number()) {
         for (const Interval& iv : df->intervals)
           if (iv.Contains(in.num)) return State::kValid;
       }
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
       return State::kInvalid;
     }
-    if (!df->valid_values.empty()) {
-      for (const Value& v : df->valid_values)
-        if (ValuesEqual(in, v)) return State::kValid;
-      return State::kInvalid;
-    }
-    return State::kValid;
+    return has_valid_values ? State::kInvalid : State::kValid;
   }
 
   void Missing(EvalContext& ctx, Value* out) const {
@@ -320,12 +345,25 @@ Feat ParseFeat(std::string_view f) {
 
 class ModelPlanImpl;
 
+void SetNumberOrMissing(double v, Value* out) {
+  if (std::isnan(v)) {
+    out->SetMissing();
+  } else {
+    out->SetNumber(v);
+  }
+}
+
 // An OutputField's slot.
 class OutputProducer : public SlotProducer {
  public:
   OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast, std::unique_ptr<Expr> expr)
       : plan_(plan), spec_(std::move(spec)), feat_(ParseFeat(spec_.feature)), cast_(cast), expr_(std::move(expr)) {}
   void Produce(EvalContext& ctx, Value* out) const override;
+
+  // For probability outputs with a value: where that label sits in the
+  // model's own label list, so the hot path needs no label comparison.
+  const std::vector<Value>* body_labels_ = nullptr;
+  int label_index_ = -1;
 
  private:
   const ModelPlanImpl* plan_;
@@ -367,6 +405,7 @@ class ModelPlanImpl : public CoreModelPlan {
   const std::vector<MiningFieldView>& mining_fields() const override { return mining_fields_; }
   const std::vector<OutputSlot>& output_slots() const override { return output_slots_; }
   SlotId target_output_slot() const override { return target_output_slot_; }
+  void CollectOutputs(std::vector<OutputSlot>* out) const override;
 
   void StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                        const ModelResult& r, Value* out) const;
@@ -385,6 +424,8 @@ class ModelPlanImpl : public CoreModelPlan {
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
   const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
+  // Segment models compiled through compile_nested, by model element.
+  std::vector<std::pair<pugi::xml_node, const ModelPlanImpl*>> nested_;
 
  private:
   bool IsRegression() const {
@@ -458,11 +499,60 @@ class ModelPlanImpl : public CoreModelPlan {
   }
 };
 
+void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
+  pugi::xml_node segmentation = LocalName(element_) == "MiningModel" ? Child(element_, "Segmentation") : pugi::xml_node();
+  if (segmentation) {
+    std::vector<pugi::xml_node> segments;
+    for (pugi::xml_node c = segmentation.first_child(); c; c = c.next_sibling())
+      if (c.type() == pugi::node_element && LocalName(c) == "Segment") segments.push_back(c);
+    auto is_true = [](pugi::xml_node segment) {
+      for (pugi::xml_node c = segment.first_child(); c; c = c.next_sibling())
+        if (c.type() == pugi::node_element && LocalName(c) == "True") return true;
+      return false;
+    };
+    std::string_view method = segmentation.attribute("multipleModelMethod").value();
+    size_t begin = 0, end = 0;
+    if (method == "selectFirst") {
+      end = segments.size();
+      for (size_t i = 0; i < segments.size(); ++i) {
+        if (is_true(segments[i])) {
+          end = i + 1;
+          break;
+        }
+      }
+    } else if (method == "modelChain") {
+      end = segments.size();
+      for (size_t i = segments.size(); i > 0; --i) {
+        if (is_true(segments[i - 1])) {
+          begin = i - 1;
+          break;
+        }
+      }
+    } else if (method == "multiModelChain") {
+      end = segments.size();
+    }
+    for (size_t i = begin; i < end; ++i) {
+      for (const auto& [node, nested] : nested_) {
+        if (node.parent() == segments[i]) {
+          nested->CollectOutputs(out);
+          break;
+        }
+      }
+    }
+  }
+  out->insert(out->end(), output_slots_.begin(), output_slots_.end());
+}
+
 void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_->Evaluate(ctx).predicted; }
 
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   const ModelResult& r = plan_->Evaluate(ctx);
-  if (!plan_->body().Feature(spec_, ctx, r, out)) {
+  if (plan_->body().Feature(spec_, ctx, r, out)) {
+    // The model computed it.
+  } else if (feat_ == Feat::kProbability && label_index_ >= 0 && r.labels == body_labels_ &&
+             static_cast<size_t>(label_index_) < r.probabilities.size()) {
+    SetNumberOrMissing(r.probabilities[static_cast<size_t>(label_index_)], out);
+  } else {
     plan_->StandardFeature(spec_, feat_, expr_.get(), ctx, r, out);
   }
   if (cast_ && !out->missing() && !(out->is_number() && out->type == spec_.type) &&
@@ -473,14 +563,6 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
                                                        AV(DataTypeName(spec_.type)))));
       out->SetMissing();
     }
-  }
-}
-
-void SetNumberOrMissing(double v, Value* out) {
-  if (std::isnan(v)) {
-    out->SetMissing();
-  } else {
-    out->SetNumber(v);
   }
 }
 
@@ -704,6 +786,7 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
   if (is_target || (no_treatment && !DataFieldHasConstraints(p->df))) {
     view.alias_fails_on_invalid = top && !is_target;
   } else {
+    p->IndexValues();
     view.field.slot = builder->NewSlot(view.name);
     builder->SetProducer(view.field.slot, std::move(p));
   }
@@ -832,10 +915,11 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
   args.builder = builder;
   args.function = plan->function_;
   args.target = &plan->target_;
-  args.compile_nested = [builder](pugi::xml_node model_element,
-                                  Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
+  args.compile_nested = [builder, plan](pugi::xml_node model_element,
+                                        Scope* nested_parent) -> absl::StatusOr<const ModelPlan*> {
     auto nested = CompileModelElement(model_element, nested_parent, builder, nullptr);
     if (!nested.ok()) return nested.status();
+    plan->nested_.emplace_back(model_element, static_cast<const ModelPlanImpl*>(*nested));
     return static_cast<const ModelPlan*>(*nested);
   };
   {
@@ -868,8 +952,21 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
       info.optype = spec.optype;
       info.slot = builder->NewSlot(spec.name);
       const bool final_result = std::string_view(of.attribute("isFinalResult").value()) != "false";
-      builder->SetProducer(info.slot,
-                           std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr)));
+      const Value label = spec.value;
+      const bool probability = ParseFeat(spec.feature) == Feat::kProbability;
+      auto producer = std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr));
+      if (probability && !label.missing()) {
+        if (const std::vector<Value>* labels = plan->body_->labels()) {
+          for (size_t i = 0; i < labels->size(); ++i) {
+            if (ValuesEqual((*labels)[i], label)) {
+              producer->body_labels_ = labels;
+              producer->label_index_ = static_cast<int>(i);
+              break;
+            }
+          }
+        }
+      }
+      builder->SetProducer(info.slot, std::move(producer));
       RETURN_IF_ERROR(scope->Define(info));
       plan->output_fields_.push_back(info);
       plan->output_slots_.push_back(OutputSlot{info, final_result});

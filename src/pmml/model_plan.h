@@ -37,6 +37,12 @@ class CoreModelPlan : public ModelPlan {
   virtual const std::vector<OutputSlot>& output_slots() const = 0;
   // A slot holding the (post-Targets) predicted value; kNoSlot when the model has no target.
   virtual SlotId target_output_slot() const = 0;
+  // The OutputFields a caller sees, as JPMML exposes them: for a MiningModel
+  // first those of its segments (recursively; selectFirst: the segments up
+  // to the first with a <True/> predicate, modelChain: those from the last
+  // <True/> one to the end, multiModelChain: all, other methods: none),
+  // then the model's own.
+  virtual void CollectOutputs(std::vector<OutputSlot>* out) const = 0;
 };
 
 // Compiles a model element (with MiningSchema, LocalTransformations, Targets,

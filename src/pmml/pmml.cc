@@ -191,7 +191,9 @@ class Compiler {
       model->outputs_.push_back(FieldSpec{t.name, t.type, t.optype});
       model->output_slots_.push_back(plan->target_output_slot());
     }
-    for (const OutputSlot& o : plan->output_slots()) {
+    std::vector<OutputSlot> visible;
+    plan->CollectOutputs(&visible);
+    for (const OutputSlot& o : visible) {
       if (!o.final_result) continue;
       model->outputs_.push_back(FieldSpec{o.field.name, o.field.type, o.field.optype});
       model->output_slots_.push_back(o.field.slot);

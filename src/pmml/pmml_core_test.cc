@@ -480,6 +480,35 @@ TEST_F(CoreTest, UnknownFieldInDerivedFieldNamesThePath) {
   EXPECT_NE(Msg(m.status()).find("ghost"), std::string::npos) << m.status();
 }
 
+TEST_F(CoreTest, ModelChainExposesTheLastSegmentsOutputs) {
+  const char* xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+    <MiningModel functionName="regression"><MiningSchema><MiningField name="x"/>
+      <MiningField name="y" usageType="target"/></MiningSchema>
+      <Output><OutputField name="top" feature="predictedValue"/></Output>
+      <Segmentation multipleModelMethod="modelChain">
+        <Segment id="1"><True/><TestModel functionName="regression"><MiningSchema><MiningField name="x"/></MiningSchema>
+          <Output><OutputField name="first" feature="predictedValue" isFinalResult="false"/></Output>
+          <Sum fields="x"/></TestModel></Segment>
+        <Segment id="2"><True/><TestModel functionName="regression"><MiningSchema><MiningField name="first"/>
+          <MiningField name="y" usageType="target"/></MiningSchema>
+          <Output><OutputField name="second" feature="predictedValue"/></Output>
+          <Targets><Target field="y" rescaleConstant="100"/></Targets>
+          <Sum fields="first first"/></TestModel></Segment>
+      </Segmentation></MiningModel></PMML>)";
+  auto m = CompiledModel::Load(xml);
+  if (!m.ok() && Msg(m.status()).find("not supported yet") != std::string::npos) GTEST_SKIP() << "no MiningModel";
+  ASSERT_TRUE(m.ok()) << m.status();
+  const auto& outs = (*m)->outputs();
+  ASSERT_EQ(outs.size(), 3u);
+  EXPECT_EQ(outs[0].name, "y");
+  EXPECT_EQ(outs[1].name, "second");  // nested outputs first, only the chain's last segment
+  EXPECT_EQ(outs[2].name, "top");
+  EXPECT_EQ(Eval1(**m, {"2"}, 1), "104");
+  EXPECT_EQ(Eval1(**m, {"2"}, 2), "104");
+}
+
 TEST_F(CoreTest, NoAllocationPerRecord) {
   auto m = MustLoad(ClassificationDoc(R"(
     <OutputField name="p_yes" feature="probability" value="yes"/>

@@ -117,6 +117,13 @@ enum class Mode : uint8_t { kRegression, kBinary, kMultinomial, kOrdinal };
 
 constexpr int kInlineFeatures = 64;
 
+// Sum of coef * x[feature] in document order, accumulated in a register.
+inline double NumericSum(const NumericTerm* terms, size_t n, const double* x) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += terms[i].coef * x[terms[i].feature];
+  return sum;
+}
+
 class RegressionModelImpl : public Model {
  public:
   void Evaluate(EvalContext& ctx, ModelResult* result) const override {
@@ -146,6 +153,10 @@ class RegressionModelImpl : public Model {
     const size_t n = tables_.size();
     p.resize(n);
     for (size_t i = 0; i < n; ++i) {
+      if (tables_[i].is_default) {
+        p[i] = 0;
+        continue;
+      }
       if (!EvalTable(tables_[i], x, ctx, &p[i])) {
         p.clear();
         return;
@@ -176,8 +187,16 @@ class RegressionModelImpl : public Model {
  private:
   // False when an input is missing (or failed): no prediction.
   static bool EvalTable(const Table& t, const double* x, EvalContext& ctx, double* out) {
-    double sum = 0;
-    for (const NumericTerm& nt : t.numeric) sum += nt.coef * x[nt.feature];
+    double sum = NumericSum(t.numeric.data(), t.numeric.size(), x);
+    if (t.categorical.empty() && t.terms.empty()) [[likely]] {
+      *out = t.intercept != 0 ? sum + t.intercept : sum;
+      return true;
+    }
+    return EvalTableRest(t, sum, ctx, out);
+  }
+
+  // Categorical predictors, predictor terms and the intercept, after the numeric sum.
+  [[gnu::noinline]] static bool EvalTableRest(const Table& t, double sum, EvalContext& ctx, double* out) {
     for (const CatGroup& g : t.categorical) {
       const Value& v = ctx.Get(g.slot);
       if (v.missing()) continue;  // a missing categorical field is ignored

@@ -1,1 +1,924 @@
+// Tests of RegressionModel, GeneralRegressionModel and NeuralNetwork. Every
+// document is written here; expected values follow from the formulas in the
+// comments (PMML 4.4 / JPMML-Evaluator semantics).
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "gtest/gtest.h"
+#include "pmml/pmml.h"
+#include "pmml/value.h"
+
+namespace evs::pmml {
+namespace {
+
+std::string Doc(std::string_view body) {
+  return std::string(R"(<?xml version="1.0"?><PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>)") +
+         std::string(body) + "</PMML>";
+}
+
+// Replaces every "$KEY" in `text`.
+std::string Sub(std::string text, const std::vector<std::pair<std::string, std::string>>& subs) {
+  for (const auto& [k, v] : subs) {
+    std::string key = "$" + k;
+    for (size_t pos = text.find(key); pos != std::string::npos; pos = text.find(key, pos + v.size())) {
+      text.replace(pos, key.size(), v);
+    }
+  }
+  return text;
+}
+
+class Harness {
+ public:
+  explicit Harness(const std::string& xml) {
+    auto m = CompiledModel::Load(xml);
+    status_ = m.status();
+    if (m.ok()) {
+      model_ = std::move(*m);
+      ctx_ = model_->NewContext();
+    }
+  }
+  const absl::Status& status() const { return status_; }
+  bool ok() const { return status_.ok(); }
+
+  absl::Status Eval(const std::vector<std::pair<std::string, Value>>& inputs) {
+    ctx_->BeginRecord();
+    for (const auto& [name, value] : inputs) {
+      int i = model_->InputIndex(name);
+      if (i < 0) return absl::NotFoundError("no input " + name);
+      model_->SetInput(*ctx_, i, value);
+    }
+    return model_->Evaluate(*ctx_);
+  }
+
+  Value Out(std::string_view name) {
+    const auto& outs = model_->outputs();
+    for (size_t i = 0; i < outs.size(); ++i) {
+      if (outs[i].name == name) return model_->Output(*ctx_, static_cast<int>(i));
+    }
+    ADD_FAILURE() << "no output " << name;
+    return Value();
+  }
+  double Num(std::string_view name) {
+    Value v = Out(name);
+    if (v.missing()) return NAN;
+    if (v.is_string()) return std::stod(v.str);
+    return v.num;
+  }
+  std::string Str(std::string_view name) {
+    Value v = Out(name);
+    if (v.missing()) return "<missing>";
+    return FormatValue(v);
+  }
+  CompiledModel& model() { return *model_; }
+  EvalContext& ctx() { return *ctx_; }
+
+ private:
+  absl::Status status_;
+  std::unique_ptr<CompiledModel> model_;
+  std::unique_ptr<EvalContext> ctx_;
+};
+
+Value N(double v) { return Value::Number(v); }
+Value S(std::string_view s) { return Value::String(s); }
+
+double Sigmoid(double x) { return 1.0 / (1.0 + std::exp(-x)); }
+double Phi(double x) { return 0.5 * std::erfc(-x / std::sqrt(2.0)); }
+
+constexpr double kTol = 1e-12;
+
+// ---------------------------------------------------------------------------
+// RegressionModel: regression
+
+const char* kLinear = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="z" optype="continuous" dataType="double"/>
+  <DataField name="color" optype="categorical" dataType="string"/>
+  <DataField name="n" optype="categorical" dataType="integer"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<RegressionModel functionName="regression" normalizationMethod="$NORM">
+  <MiningSchema>
+    <MiningField name="x"/><MiningField name="z"/><MiningField name="color"/><MiningField name="n"/>
+    <MiningField name="y" usageType="target"/>
+  </MiningSchema>
+  <RegressionTable intercept="1">
+    <NumericPredictor name="x" coefficient="2"/>
+    <NumericPredictor name="x" exponent="2" coefficient="0.5"/>
+    <CategoricalPredictor name="color" value="red" coefficient="3"/>
+    <CategoricalPredictor name="color" value="blue" coefficient="-1"/>
+    <CategoricalPredictor name="n" value="2" coefficient="10"/>
+    <PredictorTerm coefficient="0.25"><FieldRef field="x"/><FieldRef field="z"/></PredictorTerm>
+  </RegressionTable>
+</RegressionModel>)";
+
+TEST(RegressionModel, LinearWithAllPredictorKinds) {
+  Harness h(Doc(Sub(kLinear, {{"NORM", "none"}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // 1 + 2*2 + 0.5*2^2 + 3 (red) + 0.25*2*4 = 12
+  ASSERT_TRUE(h.Eval({{"x", N(2)}, {"z", N(4)}, {"color", S("red")}}).ok());
+  EXPECT_NEAR(h.Num("y"), 12, kTol);
+  // blue: 12 - 3 - 1 = 8; n = 2 adds 10
+  ASSERT_TRUE(h.Eval({{"x", N(2)}, {"z", N(4)}, {"color", S("blue")}, {"n", N(2)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 18, kTol);
+  // A missing or unknown category contributes nothing: 9.
+  ASSERT_TRUE(h.Eval({{"x", N(2)}, {"z", N(4)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 9, kTol);
+  ASSERT_TRUE(h.Eval({{"x", N(2)}, {"z", N(4)}, {"color", S("green")}, {"n", N(3)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 9, kTol);
+  // A missing numeric input (also inside a PredictorTerm) gives no prediction.
+  ASSERT_TRUE(h.Eval({{"z", N(4)}, {"color", S("red")}}).ok());
+  EXPECT_TRUE(h.Out("y").missing());
+  ASSERT_TRUE(h.Eval({{"x", N(2)}, {"color", S("red")}}).ok());
+  EXPECT_TRUE(h.Out("y").missing());
+}
+
+TEST(RegressionModel, RegressionNormalizations) {
+  // x = 0.5, z = 0, no category: y = 1 + 1 + 0.125 = 2.125, then the inverse link.
+  const double y = 2.125;
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"none", y},
+      {"exp", std::exp(y)},
+      {"softmax", Sigmoid(y)},
+      {"logit", Sigmoid(y)},
+      {"probit", Phi(y)},
+      {"cloglog", 1 - std::exp(-std::exp(y))},
+      {"loglog", std::exp(-std::exp(-y))},
+      {"cauchit", 0.5 + std::atan(y) / M_PI},
+  };
+  for (const auto& [norm, expected] : cases) {
+    Harness h(Doc(Sub(kLinear, {{"NORM", norm}})));
+    ASSERT_TRUE(h.ok()) << norm << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.5)}, {"z", N(0)}}).ok());
+    EXPECT_NEAR(h.Num("y"), expected, kTol) << norm;
+  }
+  Harness bad(Doc(Sub(kLinear, {{"NORM", "simplemax"}})));
+  EXPECT_FALSE(bad.ok());
+  Harness unknown(Doc(Sub(kLinear, {{"NORM", "bogus"}})));
+  EXPECT_FALSE(unknown.ok());
+  EXPECT_NE(std::string(unknown.status().message()).find("RegressionModel"), std::string::npos);
+}
+
+// ---------------------------------------------------------------------------
+// RegressionModel: classification
+
+const char* kBinary = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="c" optype="categorical" dataType="string">
+    <Value value="yes"/><Value value="no"/>
+  </DataField>
+</DataDictionary>
+<RegressionModel functionName="classification" normalizationMethod="$NORM">
+  <MiningSchema><MiningField name="x"/><MiningField name="c" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="p_yes" optype="continuous" dataType="double" feature="probability" value="yes"/>
+    <OutputField name="p_no" optype="continuous" dataType="double" feature="probability" value="no"/>
+  </Output>
+  <RegressionTable targetCategory="yes" intercept="-1"><NumericPredictor name="x" coefficient="2"/></RegressionTable>
+  <RegressionTable targetCategory="no" intercept="$I2">$T2</RegressionTable>
+</RegressionModel>)";
+
+TEST(RegressionModel, BinaryLinkNormalizations) {
+  // y_yes = 2x - 1 at x = 1 -> 1. The second table is ignored: p_no = 1 - p_yes.
+  const std::vector<std::pair<std::string, double>> cases = {
+      {"logit", Sigmoid(1)},
+      {"probit", Phi(1)},
+      {"cloglog", 1 - std::exp(-std::exp(1.0))},
+      {"loglog", std::exp(-std::exp(-1.0))},
+      {"cauchit", 0.5 + std::atan(1.0) / M_PI},
+      {"softmax", Sigmoid(1)},  // softmax with an all-default second table = logit
+  };
+  for (const auto& [norm, expected] : cases) {
+    Harness h(Doc(Sub(kBinary, {{"NORM", norm}, {"I2", "0"}, {"T2", ""}})));
+    ASSERT_TRUE(h.ok()) << norm << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
+    EXPECT_NEAR(h.Num("p_yes"), expected, kTol) << norm;
+    EXPECT_NEAR(h.Num("p_no"), 1 - expected, kTol) << norm;
+    EXPECT_EQ(h.Str("c"), expected >= 0.5 ? "yes" : "no") << norm;
+  }
+  // none: the first value clamped to [0, 1]; x = 2 -> 3 -> 1.
+  Harness none(Doc(Sub(kBinary, {{"NORM", "none"}, {"I2", "0"}, {"T2", ""}})));
+  ASSERT_TRUE(none.ok());
+  ASSERT_TRUE(none.Eval({{"x", N(0.7)}}).ok());
+  EXPECT_NEAR(none.Num("p_yes"), 0.4, kTol);
+  EXPECT_NEAR(none.Num("p_no"), 0.6, kTol);
+  EXPECT_EQ(none.Str("c"), "no");
+  ASSERT_TRUE(none.Eval({{"x", N(2)}}).ok());
+  EXPECT_NEAR(none.Num("p_yes"), 1, kTol);
+  EXPECT_NEAR(none.Num("p_no"), 0, kTol);
+}
+
+TEST(RegressionModel, BinaryMultinomialNormalizations) {
+  // Second table 2x + 0.5: x = 1 -> y = (1, 2.5).
+  const std::string t2 = R"(<NumericPredictor name="x" coefficient="2"/>)";
+  Harness soft(Doc(Sub(kBinary, {{"NORM", "softmax"}, {"I2", "0.5"}, {"T2", t2}})));
+  ASSERT_TRUE(soft.ok()) << soft.status();
+  ASSERT_TRUE(soft.Eval({{"x", N(1)}}).ok());
+  const double e1 = std::exp(1.0 - 2.5), e2 = 1.0;
+  EXPECT_NEAR(soft.Num("p_yes"), e1 / (e1 + e2), kTol);
+  EXPECT_NEAR(soft.Num("p_no"), e2 / (e1 + e2), kTol);
+  EXPECT_EQ(soft.Str("c"), "no");
+
+  Harness simple(Doc(Sub(kBinary, {{"NORM", "simplemax"}, {"I2", "0.5"}, {"T2", t2}})));
+  ASSERT_TRUE(simple.ok()) << simple.status();
+  ASSERT_TRUE(simple.Eval({{"x", N(1)}}).ok());
+  EXPECT_NEAR(simple.Num("p_yes"), 1 / 3.5, kTol);
+  EXPECT_NEAR(simple.Num("p_no"), 2.5 / 3.5, kTol);
+
+  // A missing input: no prediction and no probabilities (no Targets priors).
+  ASSERT_TRUE(simple.Eval({}).ok());
+  EXPECT_TRUE(simple.Out("c").missing());
+  EXPECT_TRUE(std::isnan(simple.Num("p_yes")));
+}
+
+const char* kMulti = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="k" optype="$OPTYPE" dataType="integer">
+    <Value value="1"/><Value value="2"/><Value value="3"/>
+  </DataField>
+</DataDictionary>
+<RegressionModel functionName="classification" normalizationMethod="$NORM">
+  <MiningSchema><MiningField name="x"/><MiningField name="k" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="p1" optype="continuous" dataType="double" feature="probability" value="1"/>
+    <OutputField name="p2" optype="continuous" dataType="double" feature="probability" value="2"/>
+    <OutputField name="p3" optype="continuous" dataType="double" feature="probability" value="3"/>
+  </Output>
+  <RegressionTable targetCategory="1" intercept="0.1"><NumericPredictor name="x" coefficient="1"/></RegressionTable>
+  <RegressionTable targetCategory="2" intercept="0.2"><NumericPredictor name="x" coefficient="0.5"/></RegressionTable>
+  <RegressionTable targetCategory="3" intercept="0.3"/>
+</RegressionModel>)";
+
+TEST(RegressionModel, MultinomialNormalizations) {
+  // x = 0.2 -> y = (0.3, 0.3, 0.3)... use x = 0.4 -> y = (0.5, 0.4, 0.3).
+  const double y1 = 0.5, y2 = 0.4, y3 = 0.3;
+  {
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "categorical"}, {"NORM", "softmax"}})));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.4)}}).ok());
+    double s = std::exp(y1) + std::exp(y2) + std::exp(y3);
+    EXPECT_NEAR(h.Num("p1"), std::exp(y1) / s, kTol);
+    EXPECT_NEAR(h.Num("p2"), std::exp(y2) / s, kTol);
+    EXPECT_NEAR(h.Num("p3"), std::exp(y3) / s, kTol);
+    EXPECT_EQ(h.Str("k"), "1");  // label typed as the integer target
+  }
+  {
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "categorical"}, {"NORM", "simplemax"}})));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.4)}}).ok());
+    EXPECT_NEAR(h.Num("p1"), 0.5 / 1.2, kTol);
+    EXPECT_NEAR(h.Num("p3"), 0.3 / 1.2, kTol);
+  }
+  {
+    // none: the last class gets 1 - the others.
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "categorical"}, {"NORM", "none"}})));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.4)}}).ok());
+    EXPECT_NEAR(h.Num("p1"), 0.5, kTol);
+    EXPECT_NEAR(h.Num("p2"), 0.4, kTol);
+    EXPECT_NEAR(h.Num("p3"), 0.1, kTol);
+  }
+  {
+    // logit (JPMML): logistic per class, then divided by the sum.
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "categorical"}, {"NORM", "logit"}})));
+    ASSERT_TRUE(h.ok()) << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.4)}}).ok());
+    double s = Sigmoid(y1) + Sigmoid(y2) + Sigmoid(y3);
+    EXPECT_NEAR(h.Num("p2"), Sigmoid(y2) / s, kTol);
+  }
+  {
+    // probit is not defined for more than two categorical classes.
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "categorical"}, {"NORM", "probit"}})));
+    EXPECT_FALSE(h.ok());
+  }
+}
+
+TEST(RegressionModel, OrdinalCumulative) {
+  // Ordinal target: F(y1), F(y2) - F(y1), 1 - F(y2).
+  for (std::string norm : {"logit", "probit", "cloglog", "loglog", "cauchit"}) {
+    Harness h(Doc(Sub(kMulti, {{"OPTYPE", "ordinal"}, {"NORM", norm}})));
+    ASSERT_TRUE(h.ok()) << norm << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(-1)}}).ok());  // y = (-0.9, -0.3, 0.3)
+    auto f = [&](double v) {
+      if (norm == "logit") return Sigmoid(v);
+      if (norm == "probit") return Phi(v);
+      if (norm == "cloglog") return 1 - std::exp(-std::exp(v));
+      if (norm == "loglog") return std::exp(-std::exp(-v));
+      return 0.5 + std::atan(v) / M_PI;
+    };
+    EXPECT_NEAR(h.Num("p1"), f(-0.9), kTol) << norm;
+    EXPECT_NEAR(h.Num("p2"), f(-0.3) - f(-0.9), kTol) << norm;
+    EXPECT_NEAR(h.Num("p3"), 1 - f(-0.3), kTol) << norm;
+  }
+  Harness bad(Doc(Sub(kMulti, {{"OPTYPE", "ordinal"}, {"NORM", "softmax"}})));
+  EXPECT_FALSE(bad.ok());
+}
+
+TEST(RegressionModel, CategoricalValuesMatchInTheFieldType) {
+  // "1.0" on a double field matches 1; "01" on an integer field matches 1.
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="d" optype="categorical" dataType="double"/>
+  <DataField name="i" optype="categorical" dataType="integer"/>
+  <DataField name="b" optype="categorical" dataType="boolean"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema><MiningField name="d"/><MiningField name="i"/><MiningField name="b"/>
+    <MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="0">
+    <CategoricalPredictor name="d" value="1.0" coefficient="1"/>
+    <CategoricalPredictor name="i" value="01" coefficient="10"/>
+    <CategoricalPredictor name="b" value="true" coefficient="100"/>
+  </RegressionTable>
+</RegressionModel>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(h.Eval({{"d", N(1)}, {"i", N(1)}, {"b", Value::Bool(true)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 111, kTol);
+  ASSERT_TRUE(h.Eval({{"d", S("1")}, {"i", S("1")}, {"b", S("false")}}).ok());
+  EXPECT_NEAR(h.Num("y"), 11, kTol);
+}
+
+TEST(RegressionModel, BadDocumentsNameTheElement) {
+  Harness no_coef(Doc(R"(
+<DataDictionary><DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="0"><NumericPredictor name="x"/></RegressionTable>
+</RegressionModel>)"));
+  ASSERT_FALSE(no_coef.ok());
+  EXPECT_NE(std::string(no_coef.status().message()).find("NumericPredictor"), std::string::npos);
+  Harness unknown_field(Doc(R"(
+<DataDictionary><DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="0"><NumericPredictor name="w" coefficient="1"/></RegressionTable>
+</RegressionModel>)"));
+  EXPECT_FALSE(unknown_field.ok());
+  Harness two_tables(Doc(R"(
+<DataDictionary><DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="0"/><RegressionTable intercept="1"/>
+</RegressionModel>)"));
+  EXPECT_FALSE(two_tables.ok());
+}
+
+// Logistic regression with 10 numeric inputs; prints ns/record (the target is
+// <= 150 ns/record in release builds, checked by the benchmark).
+TEST(RegressionModel, LogisticSpeed) {
+  std::string dd, ms, preds;
+  for (int i = 0; i < 10; ++i) {
+    std::string n = "x" + std::to_string(i);
+    dd += "<DataField name=\"" + n + "\" optype=\"continuous\" dataType=\"double\"/>";
+    ms += "<MiningField name=\"" + n + "\"/>";
+    preds += "<NumericPredictor name=\"" + n + "\" coefficient=\"0." + std::to_string(i + 1) + "\"/>";
+  }
+  Harness h(Doc(R"(<DataDictionary>)" + dd + R"(<DataField name="c" optype="categorical" dataType="string">
+    <Value value="1"/><Value value="0"/></DataField></DataDictionary>
+<RegressionModel functionName="classification" normalizationMethod="logit"><MiningSchema>)" +
+                ms + R"(<MiningField name="c" usageType="target"/></MiningSchema>
+  <Output><OutputField name="p1" optype="continuous" dataType="double" feature="probability" value="1"/></Output>
+  <RegressionTable targetCategory="1" intercept="-2">)" +
+                preds + R"(</RegressionTable><RegressionTable targetCategory="0" intercept="0"/>
+</RegressionModel>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  CompiledModel& m = h.model();
+  EvalContext& ctx = h.ctx();
+  const int kRecords = 200000;
+  double acc = 0;
+  auto start = std::chrono::steady_clock::now();
+  for (int r = 0; r < kRecords; ++r) {
+    ctx.BeginRecord();
+    for (int i = 0; i < 10; ++i) m.SetInput(ctx, i, (r % 7) * 0.1 + i);
+    if (!m.Evaluate(ctx).ok()) FAIL();
+    acc += m.Output(ctx, 1).num;
+  }
+  double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / kRecords;
+  std::printf("logistic regression, 10 inputs: %.1f ns/record (checksum %.3f)\n", ns, acc);
+  // x_i = i at r = 0: y = -2 + sum 0.(i+1) * i.
+  ctx.BeginRecord();
+  double y = -2;
+  for (int i = 0; i < 10; ++i) {
+    m.SetInput(ctx, i, static_cast<double>(i));
+    y += std::stod("0." + std::to_string(i + 1)) * i;
+  }
+  ASSERT_TRUE(m.Evaluate(ctx).ok());
+  EXPECT_NEAR(m.Output(ctx, 1).num, Sigmoid(y), kTol);
+}
+
+// ---------------------------------------------------------------------------
+// GeneralRegressionModel
+
+const char* kGlmRegression = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="off" optype="continuous" dataType="double"/>
+  <DataField name="color" optype="categorical" dataType="string"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<GeneralRegressionModel functionName="regression" modelType="$TYPE" $ATTRS>
+  <MiningSchema><MiningField name="x"/><MiningField name="off"/><MiningField name="color"/>
+    <MiningField name="y" usageType="target"/></MiningSchema>
+  <ParameterList>
+    <Parameter name="p0" label="Intercept"/><Parameter name="p1"/><Parameter name="p2"/>
+    <Parameter name="p3"/><Parameter name="p4"/>
+  </ParameterList>
+  <FactorList><Predictor name="color"/></FactorList>
+  <CovariateList><Predictor name="x"/></CovariateList>
+  <PPMatrix>
+    <PPCell value="red" predictorName="color" parameterName="p1"/>
+    <PPCell value="1" predictorName="x" parameterName="p2"/>
+    <PPCell value="2" predictorName="x" parameterName="p3"/>
+    <PPCell value="blue" predictorName="color" parameterName="p4"/>
+    <PPCell value="1" predictorName="x" parameterName="p4"/>
+  </PPMatrix>
+  <ParamMatrix>
+    <PCell parameterName="p0" beta="$B0"/>
+    <PCell parameterName="p1" beta="2"/>
+    <PCell parameterName="p2" beta="$B2"/>
+    <PCell parameterName="p3" beta="0.5"/>
+    <PCell parameterName="p4" beta="-1"/>
+  </ParamMatrix>
+</GeneralRegressionModel>)";
+
+TEST(GeneralRegressionModel, RegressionWithFactorsCovariatesInteractions) {
+  for (std::string type : {"regression", "generalLinear"}) {
+    Harness h(Doc(Sub(kGlmRegression, {{"TYPE", type}, {"ATTRS", ""}, {"B0", "1"}, {"B2", "3"}})));
+    ASSERT_TRUE(h.ok()) << h.status();
+    // blue, x = 2: 1 + 0 + 3*2 + 0.5*4 - 1*2 = 7
+    ASSERT_TRUE(h.Eval({{"x", N(2)}, {"color", S("blue")}}).ok());
+    EXPECT_NEAR(h.Num("y"), 7, kTol);
+    // red: 1 + 2 + 6 + 2 + 0 = 11
+    ASSERT_TRUE(h.Eval({{"x", N(2)}, {"color", S("red")}}).ok());
+    EXPECT_NEAR(h.Num("y"), 11, kTol);
+    // A missing factor or covariate: no prediction.
+    ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
+    EXPECT_TRUE(h.Out("y").missing());
+    ASSERT_TRUE(h.Eval({{"color", S("red")}}).ok());
+    EXPECT_TRUE(h.Out("y").missing());
+  }
+}
+
+TEST(GeneralRegressionModel, GeneralizedLinearLinks) {
+  // color = green (no factor matches), x = 0.25: eta = 0.25 + 0.5*0.0625 + 0.25 (offset) ... keep it
+  // simple: B0 = 0.5, B2 = 1 -> eta = 0.5 + 0.25 + 0.5*0.0625 = 0.78125, + offsetValue 0.25 = 1.03125.
+  const double eta = 1.03125;
+  struct Case {
+    std::string attrs;
+    double expected;
+  };
+  const std::vector<Case> cases = {
+      {R"(linkFunction="identity")", eta},
+      {R"(linkFunction="log")", std::exp(eta)},
+      {R"(linkFunction="logit")", Sigmoid(eta)},
+      {R"(linkFunction="probit")", Phi(eta)},
+      {R"(linkFunction="cloglog")", 1 - std::exp(-std::exp(eta))},
+      {R"(linkFunction="loglog")", std::exp(-std::exp(-eta))},
+      {R"(linkFunction="logc")", 1 - std::exp(eta)},
+      {R"(linkFunction="negbin" distParameter="2")", 1 / (2 * (std::exp(-eta) - 1))},
+      {R"(linkFunction="oddspower" linkParameter="0.5")", 1 / (1 + std::pow(1 + 0.5 * eta, -2.0))},
+      {R"(linkFunction="oddspower" linkParameter="0")", Sigmoid(eta)},
+      {R"(linkFunction="power" linkParameter="0.5")", eta * eta},
+      {R"(linkFunction="power" linkParameter="0")", std::exp(eta)},
+      {R"(linkFunction="log" trialsValue="3")", 3 * std::exp(eta)},
+  };
+  for (const Case& c : cases) {
+    Harness h(Doc(Sub(kGlmRegression, {{"TYPE", "generalizedLinear"},
+                                       {"ATTRS", c.attrs + R"( offsetValue="0.25")"},
+                                       {"B0", "0.5"},
+                                       {"B2", "1"}})));
+    ASSERT_TRUE(h.ok()) << c.attrs << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.25)}, {"color", S("green")}}).ok());
+    EXPECT_NEAR(h.Num("y"), c.expected, kTol) << c.attrs;
+  }
+  // offsetVariable: eta = 0.78125 + off; a missing offset fails the record.
+  Harness h(Doc(Sub(kGlmRegression, {{"TYPE", "generalizedLinear"},
+                                     {"ATTRS", R"(linkFunction="identity" offsetVariable="off")"},
+                                     {"B0", "0.5"},
+                                     {"B2", "1"}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(h.Eval({{"x", N(0.25)}, {"color", S("green")}, {"off", N(10)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 10.78125, kTol);
+  EXPECT_FALSE(h.Eval({{"x", N(0.25)}, {"color", S("green")}}).ok());
+  // negbin without distParameter is a document error.
+  Harness bad(Doc(Sub(kGlmRegression,
+                      {{"TYPE", "generalizedLinear"}, {"ATTRS", R"(linkFunction="negbin")"}, {"B0", "0"}, {"B2", "0"}})));
+  EXPECT_FALSE(bad.ok());
+}
+
+const char* kMultinomial = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="k" optype="$OPTYPE" dataType="string">
+    <Value value="A"/><Value value="B"/><Value value="C"/>
+  </DataField>
+</DataDictionary>
+<GeneralRegressionModel functionName="classification" modelType="$TYPE" $ATTRS>
+  <MiningSchema><MiningField name="x"/><MiningField name="k" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="pA" optype="continuous" dataType="double" feature="probability" value="A"/>
+    <OutputField name="pB" optype="continuous" dataType="double" feature="probability" value="B"/>
+    <OutputField name="pC" optype="continuous" dataType="double" feature="probability" value="C"/>
+  </Output>
+  <ParameterList><Parameter name="p0"/><Parameter name="p1"/></ParameterList>
+  <CovariateList><Predictor name="x"/></CovariateList>
+  <PPMatrix><PPCell value="1" predictorName="x" parameterName="p1"/></PPMatrix>
+  <ParamMatrix>$CELLS</ParamMatrix>
+</GeneralRegressionModel>)";
+
+TEST(GeneralRegressionModel, MultinomialLogistic) {
+  // A: 1 + x, B: 0.5 - x, C (reference, not in ParamMatrix): 0.
+  const std::string cells = R"(
+    <PCell targetCategory="A" parameterName="p0" beta="1"/><PCell targetCategory="A" parameterName="p1" beta="1"/>
+    <PCell targetCategory="B" parameterName="p0" beta="0.5"/><PCell targetCategory="B" parameterName="p1" beta="-1"/>)";
+  Harness h(Doc(Sub(kMultinomial,
+                    {{"OPTYPE", "categorical"}, {"TYPE", "multinomialLogistic"}, {"ATTRS", ""}, {"CELLS", cells}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
+  double a = std::exp(2.0), b = std::exp(-0.5), c = 1, s = a + b + c;
+  EXPECT_NEAR(h.Num("pA"), a / s, kTol);
+  EXPECT_NEAR(h.Num("pB"), b / s, kTol);
+  EXPECT_NEAR(h.Num("pC"), c / s, kTol);
+  EXPECT_EQ(h.Str("k"), "A");
+  ASSERT_TRUE(h.Eval({{"x", N(-3)}}).ok());  // A: -2, B: 3.5 -> B
+  EXPECT_EQ(h.Str("k"), "B");
+
+  // An explicit reference category: A is the reference, B and C have cells.
+  const std::string cells2 = R"(
+    <PCell targetCategory="B" parameterName="p0" beta="1"/>
+    <PCell targetCategory="C" parameterName="p1" beta="2"/>)";
+  Harness r(Doc(Sub(kMultinomial, {{"OPTYPE", "categorical"},
+                                   {"TYPE", "multinomialLogistic"},
+                                   {"ATTRS", R"(targetReferenceCategory="A")"},
+                                   {"CELLS", cells2}})));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_TRUE(r.Eval({{"x", N(1)}}).ok());
+  double eb = std::exp(1.0), ec = std::exp(2.0), s2 = 1 + eb + ec;
+  EXPECT_NEAR(r.Num("pA"), 1 / s2, kTol);
+  EXPECT_NEAR(r.Num("pB"), eb / s2, kTol);
+  EXPECT_NEAR(r.Num("pC"), ec / s2, kTol);
+  EXPECT_EQ(r.Str("k"), "C");
+}
+
+TEST(GeneralRegressionModel, OrdinalMultinomial) {
+  // Cumulative: F(theta_k + 0.5 x); x = 2: F(-1 + 1), F(1 + 1).
+  const std::string cells = R"(
+    <PCell targetCategory="A" parameterName="p0" beta="-1"/>
+    <PCell targetCategory="B" parameterName="p0" beta="1"/>
+    <PCell parameterName="p1" beta="0.5"/>)";
+  for (std::string link : {"logit", "probit", "cloglog", "loglog", "cauchit"}) {
+    Harness h(Doc(Sub(kMultinomial, {{"OPTYPE", "ordinal"},
+                                     {"TYPE", "ordinalMultinomial"},
+                                     {"ATTRS", "cumulativeLink=\"" + link + "\""},
+                                     {"CELLS", cells}})));
+    ASSERT_TRUE(h.ok()) << link << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
+    auto f = [&](double v) {
+      if (link == "logit") return Sigmoid(v);
+      if (link == "probit") return Phi(v);
+      if (link == "cloglog") return 1 - std::exp(-std::exp(v));
+      if (link == "loglog") return std::exp(-std::exp(-v));
+      return 0.5 + std::atan(v) / M_PI;
+    };
+    EXPECT_NEAR(h.Num("pA"), f(0), kTol) << link;
+    EXPECT_NEAR(h.Num("pB"), f(2) - f(0), kTol) << link;
+    EXPECT_NEAR(h.Num("pC"), 1 - f(2), kTol) << link;
+  }
+}
+
+TEST(GeneralRegressionModel, BinomialGeneralizedLinear) {
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="k" optype="categorical" dataType="string"><Value value="no"/><Value value="yes"/></DataField>
+</DataDictionary>
+<GeneralRegressionModel functionName="classification" modelType="generalizedLinear" linkFunction="logit">
+  <MiningSchema><MiningField name="x"/><MiningField name="k" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="pyes" optype="continuous" dataType="double" feature="probability" value="yes"/>
+    <OutputField name="pno" optype="continuous" dataType="double" feature="probability" value="no"/>
+  </Output>
+  <ParameterList><Parameter name="p0"/><Parameter name="p1"/></ParameterList>
+  <CovariateList><Predictor name="x"/></CovariateList>
+  <PPMatrix><PPCell value="1" predictorName="x" parameterName="p1"/></PPMatrix>
+  <ParamMatrix>
+    <PCell targetCategory="yes" parameterName="p0" beta="-1"/>
+    <PCell targetCategory="yes" parameterName="p1" beta="2"/>
+  </ParamMatrix>
+</GeneralRegressionModel>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // "no" is the reference (no PCells): p(yes) = logistic(-1 + 2x), p(no) = 1 - p(yes).
+  ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
+  EXPECT_NEAR(h.Num("pyes"), Sigmoid(1), kTol);
+  EXPECT_NEAR(h.Num("pno"), 1 - Sigmoid(1), kTol);
+  EXPECT_EQ(h.Str("k"), "yes");
+}
+
+TEST(GeneralRegressionModel, ContrastMatrix) {
+  // Factor "g" with a contrast matrix: row = input category, column = PPCell value.
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="g" optype="categorical" dataType="string"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<GeneralRegressionModel functionName="regression" modelType="generalLinear">
+  <MiningSchema><MiningField name="g"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <ParameterList><Parameter name="p0"/><Parameter name="p1"/></ParameterList>
+  <FactorList><Predictor name="g">
+    <Categories><Category value="a"/><Category value="b"/><Category value="c"/></Categories>
+    <Matrix><Array n="2" type="real">1 0</Array><Array n="2" type="real">0 1</Array><Array n="2" type="real">-1 -1</Array></Matrix>
+  </Predictor></FactorList>
+  <PPMatrix><PPCell value="b" predictorName="g" parameterName="p1"/></PPMatrix>
+  <ParamMatrix><PCell parameterName="p0" beta="10"/><PCell parameterName="p1" beta="3"/></ParamMatrix>
+</GeneralRegressionModel>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // Column of "b" is (0, 1, -1): a -> 10, b -> 13, c -> 7.
+  ASSERT_TRUE(h.Eval({{"g", S("a")}}).ok());
+  EXPECT_NEAR(h.Num("y"), 10, kTol);
+  ASSERT_TRUE(h.Eval({{"g", S("b")}}).ok());
+  EXPECT_NEAR(h.Num("y"), 13, kTol);
+  ASSERT_TRUE(h.Eval({{"g", S("c")}}).ok());
+  EXPECT_NEAR(h.Num("y"), 7, kTol);
+}
+
+const char* kCox = R"(
+<DataDictionary>
+  <DataField name="age" optype="continuous" dataType="double"/>
+  <DataField name="time" optype="continuous" dataType="double"/>
+  <DataField name="status" optype="continuous" dataType="double"/>
+  <DataField name="grp" optype="categorical" dataType="string"/>
+  <DataField name="hazard" optype="continuous" dataType="double"/>
+</DataDictionary>
+<GeneralRegressionModel functionName="regression" modelType="CoxRegression" endTimeVariable="time"
+    statusVariable="status" $STRATA>
+  <MiningSchema><MiningField name="age"/><MiningField name="time"/><MiningField name="status"/>
+    <MiningField name="grp"/><MiningField name="hazard" usageType="predicted"/></MiningSchema>
+  <Output>
+    <OutputField name="H" optype="continuous" dataType="double" feature="predictedValue"/>
+    <OutputField name="S" optype="continuous" dataType="double" feature="transformedValue">
+      <Apply function="exp"><Apply function="*"><Constant>-1</Constant><FieldRef field="H"/></Apply></Apply>
+    </OutputField>
+  </Output>
+  <ParameterList><Parameter name="p0" referencePoint="50"/></ParameterList>
+  <CovariateList><Predictor name="age"/></CovariateList>
+  <PPMatrix><PPCell value="1" predictorName="age" parameterName="p0"/></PPMatrix>
+  <ParamMatrix><PCell parameterName="p0" beta="0.1"/></ParamMatrix>
+  <BaseCumHazardTables $MAX>$TABLES</BaseCumHazardTables>
+</GeneralRegressionModel>)";
+
+TEST(GeneralRegressionModel, CoxRegression) {
+  const std::string cells = R"(<BaselineCell time="5" cumHazard="0.3"/><BaselineCell time="1" cumHazard="0.1"/>
+    <BaselineCell time="10" cumHazard="0.6"/>)";
+  Harness h(Doc(Sub(kCox, {{"STRATA", ""}, {"MAX", R"(maxTime="12")"}, {"TABLES", cells}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // age 60: exp(0.1*60 - 0.1*50) = e; time 6 -> baseline 0.3 (largest time <= 6).
+  ASSERT_TRUE(h.Eval({{"age", N(60)}, {"time", N(6)}}).ok());
+  EXPECT_NEAR(h.Num("hazard"), std::exp(1.0) * 0.3, kTol);
+  EXPECT_NEAR(h.Num("S"), std::exp(-std::exp(1.0) * 0.3), kTol);
+  ASSERT_TRUE(h.Eval({{"age", N(60)}, {"time", N(10)}}).ok());
+  EXPECT_NEAR(h.Num("hazard"), std::exp(1.0) * 0.6, kTol);
+  // Before the first time: 0 (survival 1). After maxTime: no prediction.
+  ASSERT_TRUE(h.Eval({{"age", N(60)}, {"time", N(0.5)}}).ok());
+  EXPECT_NEAR(h.Num("hazard"), 0, kTol);
+  EXPECT_NEAR(h.Num("S"), 1, kTol);
+  ASSERT_TRUE(h.Eval({{"age", N(60)}, {"time", N(13)}}).ok());
+  EXPECT_TRUE(h.Out("hazard").missing());
+  // A missing end time fails the record.
+  EXPECT_FALSE(h.Eval({{"age", N(60)}}).ok());
+
+  const std::string strata = R"(
+    <BaselineStratum value="a" maxTime="8"><BaselineCell time="2" cumHazard="0.2"/></BaselineStratum>
+    <BaselineStratum value="b" maxTime="20"><BaselineCell time="2" cumHazard="0.5"/></BaselineStratum>)";
+  Harness s(Doc(Sub(kCox, {{"STRATA", R"(baselineStrataVariable="grp")"}, {"MAX", ""}, {"TABLES", strata}})));
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s.Eval({{"age", N(50)}, {"time", N(3)}, {"grp", S("b")}}).ok());
+  EXPECT_NEAR(s.Num("hazard"), 0.5, kTol);
+  ASSERT_TRUE(s.Eval({{"age", N(40)}, {"time", N(3)}, {"grp", S("a")}}).ok());
+  EXPECT_NEAR(s.Num("hazard"), std::exp(-1.0) * 0.2, kTol);
+  ASSERT_TRUE(s.Eval({{"age", N(40)}, {"time", N(9)}, {"grp", S("a")}}).ok());
+  EXPECT_TRUE(s.Out("hazard").missing());
+  ASSERT_TRUE(s.Eval({{"age", N(40)}, {"time", N(3)}, {"grp", S("zzz")}}).ok());
+  EXPECT_TRUE(s.Out("hazard").missing());
+}
+
+// ---------------------------------------------------------------------------
+// NeuralNetwork
+
+TEST(NeuralNetwork, TwoLayerRegressionWithNormalizedInput) {
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="x1" optype="continuous" dataType="double"/>
+  <DataField name="x2" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="logistic">
+  <MiningSchema><MiningField name="x1"/><MiningField name="x2"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <NeuralInputs>
+    <NeuralInput id="i1"><DerivedField optype="continuous" dataType="double"><FieldRef field="x1"/></DerivedField></NeuralInput>
+    <NeuralInput id="i2"><DerivedField optype="continuous" dataType="double">
+      <NormContinuous field="x2"><LinearNorm orig="0" norm="0"/><LinearNorm orig="10" norm="1"/></NormContinuous>
+    </DerivedField></NeuralInput>
+  </NeuralInputs>
+  <NeuralLayer>
+    <Neuron id="h1" bias="0.5"><Con from="i1" weight="1"/><Con from="i2" weight="-2"/></Neuron>
+    <Neuron id="h2" bias="-0.5"><Con from="i1" weight="0.5"/><Con from="i2" weight="1"/></Neuron>
+  </NeuralLayer>
+  <NeuralLayer activationFunction="identity">
+    <Neuron id="o" bias="0.1"><Con from="h1" weight="2"/><Con from="h2" weight="-1"/></Neuron>
+  </NeuralLayer>
+  <NeuralOutputs>
+    <NeuralOutput outputNeuron="o"><DerivedField optype="continuous" dataType="double">
+      <NormContinuous field="y"><LinearNorm orig="100" norm="0"/><LinearNorm orig="200" norm="1"/></NormContinuous>
+    </DerivedField></NeuralOutput>
+  </NeuralOutputs>
+</NeuralNetwork>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // x1 = 1, x2 = 5 -> i2 = 0.5. h1 = s(1 - 1 + 0.5) = s(0.5); h2 = s(0.5 + 0.5 - 0.5) = s(0.5).
+  // o = 2 s(0.5) - s(0.5) + 0.1; y = 100 + 100 o.
+  ASSERT_TRUE(h.Eval({{"x1", N(1)}, {"x2", N(5)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 100 + 100 * (Sigmoid(0.5) + 0.1), 1e-10);
+  ASSERT_TRUE(h.Eval({{"x1", N(1)}}).ok());
+  EXPECT_TRUE(h.Out("y").missing());
+}
+
+const char* kOneNeuron = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="$ACT" $NETATTRS>
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <NeuralInputs>
+    <NeuralInput id="0"><DerivedField optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField></NeuralInput>
+    <NeuralInput id="1"><DerivedField optype="continuous" dataType="double"><Constant>1</Constant></DerivedField></NeuralInput>
+  </NeuralInputs>
+  <NeuralLayer $LAYERATTRS>
+    <Neuron id="n" bias="$BIAS"><Con from="0" weight="2"/><Con from="1" weight="0.5"/></Neuron>
+  </NeuralLayer>
+  <NeuralOutputs>
+    <NeuralOutput outputNeuron="n"><DerivedField optype="continuous" dataType="double"><FieldRef field="y"/></DerivedField></NeuralOutput>
+  </NeuralOutputs>
+</NeuralNetwork>)";
+
+TEST(NeuralNetwork, ActivationFunctions) {
+  // z = 2x + 0.5 + bias(0.25); x = 0.3 -> z = 1.35.
+  const double z = 1.35;
+  struct Case {
+    std::string act, net_attrs, layer_attrs;
+    double expected;
+  };
+  const std::vector<Case> cases = {
+      {"threshold", R"(threshold="1.4")", "", 0.0},
+      {"threshold", "", R"(threshold="1.3")", 1.0},
+      {"logistic", "", "", Sigmoid(z)},
+      {"tanh", "", "", std::tanh(z)},
+      {"identity", "", "", z},
+      {"exponential", "", "", std::exp(z)},
+      {"reciprocal", "", "", 1 / z},
+      {"square", "", "", z * z},
+      {"Gauss", "", "", std::exp(-z * z)},
+      {"sine", "", "", std::sin(z)},
+      {"cosine", "", "", std::cos(z)},
+      {"Elliott", "", "", z / (1 + z)},
+      {"arctan", "", "", 2 * std::atan(z) / M_PI},
+      {"rectifier", "", "", z},
+      // A layer's activationFunction overrides the network's.
+      {"identity", "", R"(activationFunction="square")", z * z},
+  };
+  for (const Case& c : cases) {
+    Harness h(Doc(Sub(kOneNeuron, {{"ACT", c.act}, {"NETATTRS", c.net_attrs}, {"LAYERATTRS", c.layer_attrs},
+                                   {"BIAS", "0.25"}})));
+    ASSERT_TRUE(h.ok()) << c.act << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.3)}}).ok());
+    EXPECT_NEAR(h.Num("y"), c.expected, kTol) << c.act << " " << c.layer_attrs;
+  }
+  // Rectifier below zero, with and without leakage: x = -1 -> z = -1.25.
+  Harness relu(Doc(Sub(kOneNeuron, {{"ACT", "rectifier"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0.25"}})));
+  ASSERT_TRUE(relu.Eval({{"x", N(-1)}}).ok());
+  EXPECT_NEAR(relu.Num("y"), 0, kTol);
+  Harness leaky(Doc(Sub(kOneNeuron, {{"ACT", "rectifier"}, {"NETATTRS", R"(leakage="0.1")"}, {"LAYERATTRS", ""},
+                                     {"BIAS", "0.25"}})));
+  ASSERT_TRUE(leaky.ok()) << leaky.status();
+  ASSERT_TRUE(leaky.Eval({{"x", N(-1)}}).ok());
+  EXPECT_NEAR(leaky.Num("y"), -0.125, kTol);
+  // Radial basis: exp(-((x-2)^2 + (1-0.5)^2) / (2 w^2) + fan_in * ln(altitude)); x = 3, w = 2, a = 1.5.
+  Harness rbf(Doc(Sub(kOneNeuron, {{"ACT", "radialBasis"}, {"NETATTRS", R"(width="2" altitude="1.5")"},
+                                   {"LAYERATTRS", ""}, {"BIAS", "0"}})));
+  ASSERT_TRUE(rbf.ok()) << rbf.status();
+  ASSERT_TRUE(rbf.Eval({{"x", N(3)}}).ok());
+  EXPECT_NEAR(rbf.Num("y"), std::exp(-(1 + 0.25) / 8 + 2 * std::log(1.5)), kTol);
+  Harness unknown(Doc(Sub(kOneNeuron, {{"ACT", "swish"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0"}})));
+  EXPECT_FALSE(unknown.ok());
+}
+
+const char* kSoftmaxNet = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="c" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/><Value value="c"/></DataField>
+</DataDictionary>
+<NeuralNetwork functionName="classification" activationFunction="identity" $NETATTRS>
+  <MiningSchema><MiningField name="x"/><MiningField name="c" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="pa" optype="continuous" dataType="double" feature="probability" value="a"/>
+    <OutputField name="pb" optype="continuous" dataType="double" feature="probability" value="b"/>
+    <OutputField name="pc" optype="continuous" dataType="double" feature="probability" value="c"/>
+    <OutputField name="id" optype="categorical" dataType="string" feature="entityId"/>
+  </Output>
+  <NeuralInputs>
+    <NeuralInput id="in"><DerivedField optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField></NeuralInput>
+  </NeuralInputs>
+  <NeuralLayer $LAYERATTRS>
+    <Neuron id="oa" bias="0"><Con from="in" weight="1"/></Neuron>
+    <Neuron id="ob" bias="1"><Con from="in" weight="0.5"/></Neuron>
+    <Neuron id="oc" bias="2"><Con from="in" weight="0.25"/></Neuron>
+  </NeuralLayer>
+  <NeuralOutputs>
+    <NeuralOutput outputNeuron="oa"><DerivedField optype="categorical" dataType="string"><NormDiscrete field="c" value="a"/></DerivedField></NeuralOutput>
+    <NeuralOutput outputNeuron="ob"><DerivedField optype="categorical" dataType="string"><NormDiscrete field="c" value="b"/></DerivedField></NeuralOutput>
+    <NeuralOutput outputNeuron="oc"><DerivedField optype="categorical" dataType="string"><NormDiscrete field="c" value="c"/></DerivedField></NeuralOutput>
+  </NeuralOutputs>
+</NeuralNetwork>)";
+
+TEST(NeuralNetwork, ClassificationWithSoftmaxAndSimplemax) {
+  // x = 4: raw outputs (4, 3, 3).
+  Harness soft(Doc(Sub(kSoftmaxNet, {{"NETATTRS", ""}, {"LAYERATTRS", R"(normalizationMethod="softmax")"}})));
+  ASSERT_TRUE(soft.ok()) << soft.status();
+  ASSERT_TRUE(soft.Eval({{"x", N(4)}}).ok());
+  double s = std::exp(4.0) + 2 * std::exp(3.0);
+  EXPECT_NEAR(soft.Num("pa"), std::exp(4.0) / s, kTol);
+  EXPECT_NEAR(soft.Num("pb"), std::exp(3.0) / s, kTol);
+  EXPECT_NEAR(soft.Num("pc"), std::exp(3.0) / s, kTol);
+  EXPECT_EQ(soft.Str("c"), "a");
+  // x = 0: (0, 1, 2) -> c wins.
+  ASSERT_TRUE(soft.Eval({{"x", N(0)}}).ok());
+  EXPECT_EQ(soft.Str("c"), "c");
+
+  // Network-level simplemax applies to every layer without its own method.
+  Harness simple(Doc(Sub(kSoftmaxNet, {{"NETATTRS", R"(normalizationMethod="simplemax")"}, {"LAYERATTRS", ""}})));
+  ASSERT_TRUE(simple.ok()) << simple.status();
+  ASSERT_TRUE(simple.Eval({{"x", N(4)}}).ok());
+  EXPECT_NEAR(simple.Num("pa"), 0.4, kTol);
+  EXPECT_NEAR(simple.Num("pb"), 0.3, kTol);
+  EXPECT_NEAR(simple.Num("pc"), 0.3, kTol);
+
+  // No normalization: the neuron values are the probabilities as they are.
+  Harness none(Doc(Sub(kSoftmaxNet, {{"NETATTRS", ""}, {"LAYERATTRS", ""}})));
+  ASSERT_TRUE(none.ok());
+  ASSERT_TRUE(none.Eval({{"x", N(4)}}).ok());
+  EXPECT_NEAR(none.Num("pa"), 4, kTol);
+}
+
+TEST(NeuralNetwork, OutputThroughDerivedFieldAndSparseConnections) {
+  // The output DerivedField refers to a LocalTransformations field holding the
+  // NormContinuous; the second layer connects to an input directly (skip).
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="identity">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <LocalTransformations>
+    <DerivedField name="ynorm" optype="continuous" dataType="double">
+      <NormContinuous field="y"><LinearNorm orig="0" norm="-1"/><LinearNorm orig="10" norm="0"/><LinearNorm orig="30" norm="1"/></NormContinuous>
+    </DerivedField>
+  </LocalTransformations>
+  <NeuralInputs>
+    <NeuralInput id="i"><DerivedField optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField></NeuralInput>
+  </NeuralInputs>
+  <NeuralLayer>
+    <Neuron id="h1"><Con from="i" weight="1"/></Neuron>
+    <Neuron id="h2"><Con from="i" weight="2"/></Neuron>
+  </NeuralLayer>
+  <NeuralLayer>
+    <Neuron id="o" bias="0.1"><Con from="h1" weight="0.1"/><Con from="i" weight="0.05"/></Neuron>
+    <Neuron id="o2"><Con from="h2" weight="1"/></Neuron>
+  </NeuralLayer>
+  <NeuralOutputs>
+    <NeuralOutput outputNeuron="o"><DerivedField optype="continuous" dataType="double"><FieldRef field="ynorm"/></DerivedField></NeuralOutput>
+  </NeuralOutputs>
+</NeuralNetwork>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // x = 2: o = 0.1*2 + 0.05*2 + 0.1 = 0.4 -> second segment: 10 + 0.4 * 20 = 18.
+  ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 18, 1e-12);
+  // x = -10: o = -1 - 0.5 + 0.1 = -1.4 -> below the first norm: extrapolated on the first
+  // segment: 0 + (-0.4) * 10.
+  ASSERT_TRUE(h.Eval({{"x", N(-10)}}).ok());
+  EXPECT_NEAR(h.Num("y"), -4, 1e-12);
+}
+
+}  // namespace
+}  // namespace evs::pmml

@@ -75,26 +75,24 @@ inline absl::Status RequiredAttr(pugi::xml_node node, const char* name, std::str
 // Result of reading a numeric input.
 enum class Num : uint8_t { kOk, kMissing, kError };
 
+// Slow path of ReadNumber: strings that parse as numbers, else a failure.
+[[gnu::noinline]] inline Num ReadNumberSlow(EvalContext& ctx, SlotId s, const Value& v, double* out) {
+  if (v.kind == Value::Kind::kString && absl::SimpleAtod(v.str, out)) return Num::kOk;
+  ctx.Fail(absl::InvalidArgumentError(absl::StrCat("field ", ctx.plan().slot_name(s), ": value \"",
+                                                   FormatValue(v), "\" is not a number")));
+  return Num::kError;
+}
+
 // Reads slot `s` as a number. Strings that parse as numbers are accepted;
 // other strings fail the record (reported through ctx).
 inline Num ReadNumber(EvalContext& ctx, SlotId s, double* out) {
   const Value& v = ctx.Get(s);
-  switch (v.kind) {
-    case Value::Kind::kNumber:
-    case Value::Kind::kBool:
-      *out = v.num;
-      return Num::kOk;
-    case Value::Kind::kMissing:
-      return Num::kMissing;
-    case Value::Kind::kString:
-      if (absl::SimpleAtod(v.str, out)) return Num::kOk;
-      [[fallthrough]];
-    default:
-      ctx.Fail(absl::InvalidArgumentError(
-          absl::StrCat("field ", ctx.plan().slot_name(s), ": value \"", FormatValue(v),
-                       "\" is not a number")));
-      return Num::kError;
+  if (v.kind == Value::Kind::kNumber || v.kind == Value::Kind::kBool) [[likely]] {
+    *out = v.num;
+    return Num::kOk;
   }
+  if (v.kind == Value::Kind::kMissing) return Num::kMissing;
+  return ReadNumberSlow(ctx, s, v, out);
 }
 
 // A category value parsed in the type of the field it is compared with.

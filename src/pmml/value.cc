@@ -56,35 +56,27 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 }
 
 // Parses a double: decimal/scientific notation, an optional leading '+',
-// and NaN / INF / -INF / Infinity spellings (case-insensitive).
+// and NaN / INF / -INF / Infinity spellings (case-insensitive; from_chars
+// accepts those itself).
 bool ParseDouble(std::string_view s, double* out) {
   s = Trim(s);
-  if (s.empty()) return false;
-  bool neg = false;
-  std::string_view body = s;
-  if (body.front() == '+' || body.front() == '-') {
-    neg = body.front() == '-';
-    body.remove_prefix(1);
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (b != e && *b == '+') {
+    ++b;
+    if (b != e && (*b == '+' || *b == '-')) return false;
   }
-  if (EqualsIgnoreCase(body, "nan")) {
-    *out = std::nan("");
-    return true;
-  }
-  if (EqualsIgnoreCase(body, "inf") || EqualsIgnoreCase(body, "infinity")) {
-    *out = neg ? -HUGE_VAL : HUGE_VAL;
-    return true;
-  }
-  if (body.empty() || body.front() == '+' || body.front() == '-') return false;
+  if (b == e) return false;
   double v = 0;
-  auto [ptr, ec] = std::from_chars(body.data(), body.data() + body.size(), v);
-  if (ptr != body.data() + body.size()) return false;
+  auto [ptr, ec] = std::from_chars(b, e, v);
+  if (ptr != e) return false;
   if (ec == std::errc::result_out_of_range) {
     // Overflow to +-inf, underflow to 0, as Java's Double.parseDouble does.
-    v = std::strtod(std::string(body).c_str(), nullptr);
+    v = std::strtod(std::string(b, e).c_str(), nullptr);
   } else if (ec != std::errc()) {
     return false;
   }
-  *out = neg ? -v : v;
+  *out = v;
   return true;
 }
 
