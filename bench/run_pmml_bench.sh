@@ -159,13 +159,15 @@ table=$(awk -F'\t' -v names="$names" '
   function get(k,   i, kv) { for (i = 2; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) return kv[2] } return "" }
   function t(ns) { if (ns == "") return "-"; if (ns < 1000) return sprintf("%.0f ns", ns); if (ns < 100000) return sprintf("%.2f µs", ns / 1000); return sprintf("%.0f µs", ns / 1000) }
   function r(x) { if (x == "") return "-"; if (x >= 1e6) return sprintf("%.2fM", x / 1e6); if (x >= 1e3) return sprintf("%.1fk", x / 1e3); return sprintf("%.0f", x) }
+  function th(key) { return (key in wall) ? r(wall[key]) " / " r(tput[key]) : "-" }
   function lat(key) { return (key in p50) ? t(p50[key]) " / " t(p99[key]) (batch[key] > 1 ? " ¹" : "") : "-" }
   $1 == "result" {
     key = get("model") SUBSEP get("tool") SUBSEP get("mode")
-    p50[key] = get("p50_ns"); p99[key] = get("p99_ns"); tput[key] = get("tput_rps"); batch[key] = get("batch")
+    p50[key] = get("p50_ns"); p99[key] = get("p99_ns"); wall[key] = get("tput_rps"); batch[key] = get("batch")
+    tput[key] = get("cpu_rps"); if (tput[key] == "") tput[key] = wall[key]
   }
   END {
-    print "| model | evserve slots p50 / p99 | rec/s | evserve record p50 / p99 | rec/s | evserve JSON p50 / p99 | rec/s | JPMML raw p50 / p99 | rec/s | JPMML prepared p50 / p99 | rec/s | slots ÷ JPMML | record ÷ JPMML | JSON ÷ JPMML |"
+    print "| model | evserve slots p50 / p99 | rec/s wall / CPU | evserve record p50 / p99 | rec/s wall / CPU | evserve JSON p50 / p99 | rec/s wall / CPU | JPMML raw p50 / p99 | rec/s wall / CPU | JPMML prepared p50 / p99 | rec/s wall / CPU | slots ÷ JPMML | record ÷ JPMML | JSON ÷ JPMML |"
     print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     n = split(names, ms, " ")
     for (i = 1; i <= n; i++) {
@@ -176,10 +178,10 @@ table=$(awk -F'\t' -v names="$names" '
       rs = (best > 0 && tput[s] != "") ? sprintf("%.1f×", tput[s] / best) : "-"
       rc = (best > 0 && tput[c] != "") ? sprintf("%.1f×", tput[c] / best) : "-"
       rj = (best > 0 && tput[j] != "") ? sprintf("%.1f×", tput[j] / best) : "-"
-      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m, lat(s), r(tput[s]), lat(c), r(tput[c]), lat(j), r(tput[j]), lat(a), r(tput[a]), lat(b), r(tput[b]), rs, rc, rj
+      printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", m, lat(s), th(s), lat(c), th(c), lat(j), th(j), lat(a), th(a), lat(b), th(b), rs, rc, rj
     }
     print ""
-    print "Targets (slots mode; ratios against the faster JPMML mode):"
+    print "Targets (slots mode; throughput ratios per CPU-second, against the faster JPMML mode):"
     for (i = 1; i <= n; i++) {
       m = ms[i]; s = m SUBSEP "evserve" SUBSEP "slots"
       a = m SUBSEP "jpmml" SUBSEP "raw"; b = m SUBSEP "jpmml" SUBSEP "prepared"
