@@ -332,7 +332,55 @@ absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, const char* attr, Scop
   return *info;
 }
 
+// Derived fields being compiled on this thread. A reference back to one of
+// them is a reference cycle: an error (from Scope::Resolve), unless it lies
+// in a branch of an `if` entered after that field's compile began; JPMML
+// then evaluates the document and fails only when a record actually takes
+// the cyclic branch, and so do we (SelfRefExpr with a guarded producer).
+struct CompilingField {
+  std::string name;
+  const Scope* scope;
+  SlotId slot;
+  DataType type;
+  int branch_depth;
+  bool referenced = false;
+};
+thread_local std::vector<CompilingField> g_compiling_fields;
+thread_local int g_branch_depth = 0;
+// Guarded slots being produced on this thread (innermost last).
+thread_local std::vector<SlotId> g_producing;
+
+class SelfRefExpr : public Expr {
+ public:
+  explicit SelfRefExpr(SlotId slot) : slot_(slot) {}
+  void Eval(EvalContext& ctx, Value* out) const override { *out = EvalRef(ctx, out); }
+  const Value& EvalRef(EvalContext& ctx, Value* scratch) const override {
+    for (SlotId s : g_producing) {
+      if (s == slot_) {
+        ctx.Fail(absl::InvalidArgumentError(
+            absl::StrCat("field ", ctx.plan().slot_name(slot_), " is defined in terms of itself for this record")));
+        scratch->SetMissing();
+        return *scratch;
+      }
+    }
+    return ctx.Get(slot_);
+  }
+
+ private:
+  SlotId slot_;
+};
+
 absl::StatusOr<std::unique_ptr<Expr>> CompileFieldRef(pugi::xml_node el, Scope& scope) {
+  std::string_view fname = AttrView(el, "field");
+  for (auto it = g_compiling_fields.rbegin(); it != g_compiling_fields.rend(); ++it) {
+    if (it->name == fname && it->scope == &scope && g_branch_depth > it->branch_depth &&
+        !HasAttr(el, "mapMissingTo")) {
+      it->referenced = true;
+      auto expr = std::make_unique<SelfRefExpr>(it->slot);
+      expr->set_type(it->type, DefaultOpType(it->type));
+      return std::unique_ptr<Expr>(std::move(expr));
+    }
+  }
   ASSIGN_OR_RETURN(FieldInfo f, ResolveField(el, "field", scope));
   std::unique_ptr<Expr> expr;
   if (HasAttr(el, "mapMissingTo")) {
@@ -609,18 +657,22 @@ class MapValuesExpr : public Expr {
         auto it = num_index_.find(v.num == 0 ? 0.0 : v.num);
         if (it != num_index_.end()) hit = &rows_[it->second];
       }
-      if (hit == nullptr) {
-        std::string key;
-        ToText(v, &key);
-        auto it = str_index_.find(key);
-        if (it != str_index_.end()) {
-          hit = &rows_[it->second];
-        } else if (!v.is_number() && !v.is_bool()) {
-          double d;
-          if (ToDouble(v, &d)) {
-            auto nt = num_index_.find(d == 0 ? 0.0 : d);
-            if (nt != num_index_.end()) hit = &rows_[nt->second];
-          }
+      if (hit == nullptr && !str_index_.empty()) {
+        if (v.is_string() || v.kind == Value::Kind::kInvalid) {
+          auto it = str_index_.find(AV(v.str));  // no copy of the key
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        } else {
+          std::string key;
+          ToText(v, &key);
+          auto it = str_index_.find(key);
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        }
+      }
+      if (hit == nullptr && !num_index_.empty() && !v.is_number() && !v.is_bool()) {
+        double d;
+        if (ToDouble(v, &d)) {
+          auto it = num_index_.find(d == 0 ? 0.0 : d);
+          if (it != num_index_.end()) hit = &rows_[it->second];
         }
       }
     } else {
@@ -718,31 +770,58 @@ std::string_view TrimPunctuation(std::string_view s) {
   return s.substr(b, e - b);
 }
 
+// std::regex matches recursively (deep input can exhaust the stack) and may
+// throw: texts longer than this are refused, and every use is guarded.
+constexpr size_t kMaxRegexText = 20000;
+
 struct Tokenizer {
-  bool word_re = false;  // true: tokens are the matches of `re`; false: `re` separates tokens
+  bool word_re = false;     // true: tokens are the matches of `re`; false: `re` separates tokens
+  bool whitespace = false;  // the separator is \s+ (or \s): split without a regex
   std::regex re;
 
-  void Tokenize(const std::string& s, std::vector<std::string>* out) const {
+  // False (with *err) when the text is too long or the regex fails.
+  bool Tokenize(const std::string& s, std::vector<std::string>* out, std::string* err) const {
     out->clear();
-    if (s.empty()) return;
-    if (word_re) {
-      for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
-        out->push_back(it->str());
-      }
-      return;
-    }
-    size_t pos = 0;
+    if (s.empty()) return true;
     auto add = [&](std::string_view tok) {
       tok = TrimPunctuation(tok);
       if (!tok.empty()) out->emplace_back(tok);
     };
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
-      size_t start = static_cast<size_t>(it->position());
-      if (it->length() == 0) continue;
-      add(std::string_view(s).substr(pos, start - pos));
-      pos = start + static_cast<size_t>(it->length());
+    if (whitespace && !word_re) {
+      size_t i = 0;
+      while (i < s.size()) {
+        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        size_t b = i;
+        while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        if (i > b) add(std::string_view(s).substr(b, i - b));
+      }
+      return true;
     }
-    add(std::string_view(s).substr(pos));
+    if (s.size() > kMaxRegexText) {
+      *err = absl::StrCat("text of ", s.size(), " characters is too long for regular expressions (limit ",
+                          kMaxRegexText, ")");
+      return false;
+    }
+    try {
+      if (word_re) {
+        for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
+          out->push_back(it->str());
+        }
+        return true;
+      }
+      size_t pos = 0;
+      for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
+        size_t start = static_cast<size_t>(it->position());
+        if (it->length() == 0) continue;
+        add(std::string_view(s).substr(pos, start - pos));
+        pos = start + static_cast<size_t>(it->length());
+      }
+      add(std::string_view(s).substr(pos));
+    } catch (const std::exception& e) {
+      *err = absl::StrCat("regular expression failed: ", e.what());
+      return false;
+    }
+    return true;
   }
 };
 
@@ -785,13 +864,23 @@ struct Normalization {
   std::vector<Rule> rules;
   bool recursive = false;
 
-  std::string Apply(std::string s) const {
+  bool Apply(std::string* s, std::string* err) const {
     for (int guard = 0; guard < 1000; ++guard) {
-      std::string before = s;
-      for (const Rule& r : rules) s = std::regex_replace(s, r.re, r.replacement);
-      if (!recursive || s == before) break;
+      if (s->size() > kMaxRegexText) {
+        *err = absl::StrCat("text of ", s->size(), " characters is too long for regular expressions (limit ",
+                            kMaxRegexText, ")");
+        return false;
+      }
+      std::string before = *s;
+      try {
+        for (const Rule& r : rules) *s = std::regex_replace(*s, r.re, r.replacement);
+      } catch (const std::exception& e) {
+        *err = absl::StrCat("regular expression failed: ", e.what());
+        return false;
+      }
+      if (!recursive || *s == before) break;
     }
-    return s;
+    return true;
   }
 };
 
@@ -848,14 +937,21 @@ class TextIndexExpr : public Expr {
     }
     std::string text;
     ToText(tv, &text);
-    for (const Normalization& n : normalizations) text = n.Apply(std::move(text));
+    std::string err;
+    auto fail = [&] {
+      ctx.Fail(absl::InvalidArgumentError(absl::StrCat("TextIndex: ", err)));
+      out->SetMissing();
+    };
+    for (const Normalization& n : normalizations) {
+      if (!n.Apply(&text, &err)) return fail();
+    }
     std::vector<std::string> text_tokens, term_tokens_buf;
-    tokenizer.Tokenize(text, &text_tokens);
+    if (!tokenizer.Tokenize(text, &text_tokens, &err)) return fail();
     const std::vector<std::string>* term_tokens = &const_term_tokens;
     if (!const_term) {
       std::string t;
       ToText(termv, &t);
-      tokenizer.Tokenize(t, &term_tokens_buf);
+      if (!tokenizer.Tokenize(t, &term_tokens_buf, &err)) return fail();
       term_tokens = &term_tokens_buf;
     }
     int max_freq = weights == Weights::kBinary ? 1 : std::numeric_limits<int>::max();
@@ -943,6 +1039,8 @@ absl::StatusOr<Tokenizer> MakeTokenizer(pugi::xml_node el, std::string_view word
     t.word_re = true;
     ASSIGN_OR_RETURN(t.re, CompileRegex(el, std::string(word_re), icase));
   } else {
+    t.whitespace = sep_re.empty() || sep_re == "\\s+" || sep_re == "\\s" || sep_re == "[\\s]+" ||
+                   sep_re == "\\s*";
     ASSIGN_OR_RETURN(t.re, CompileRegex(el, std::string(sep_re.empty() ? "\\s+" : sep_re), false));
   }
   return t;
@@ -1008,7 +1106,8 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileTextIndex(pugi::xml_node el, Scope&
     if (!c->value().missing()) {
       std::string t;
       ToText(c->value(), &t);
-      expr->tokenizer.Tokenize(t, &expr->const_term_tokens);
+      std::string err;
+      if (!expr->tokenizer.Tokenize(t, &expr->const_term_tokens, &err)) return ElementError(el, err);
       expr->const_term = true;
     }
   }
@@ -1055,6 +1154,21 @@ class ExprProducer : public SlotProducer {
 
   std::unique_ptr<Expr> expr_;
   DataType declared_;
+};
+
+// Marks its slot as being produced, for SelfRefExpr.
+class GuardedProducer : public SlotProducer {
+ public:
+  GuardedProducer(SlotId slot, std::unique_ptr<SlotProducer> inner) : slot_(slot), inner_(std::move(inner)) {}
+  void Produce(EvalContext& ctx, Value* out) const override {
+    g_producing.push_back(slot_);
+    inner_->Produce(ctx, out);
+    g_producing.pop_back();
+  }
+
+ private:
+  SlotId slot_;
+  std::unique_ptr<SlotProducer> inner_;
 };
 
 // The body of a DefineFunction: casts the parameter slots to their declared
@@ -1160,6 +1274,9 @@ absl::StatusOr<std::unique_ptr<Expr>> NotSupported(pugi::xml_node el) {
 }  // namespace
 
 namespace expr_internal {
+BranchScope::BranchScope() { ++g_branch_depth; }
+BranchScope::~BranchScope() { --g_branch_depth; }
+
 const DefinedFunction* FindCompilingFunction(std::string_view name) {
   for (auto it = g_compiling_functions.rbegin(); it != g_compiling_functions.rend(); ++it) {
     if ((*it)->name == name) return *it;
@@ -1203,7 +1320,15 @@ std::unique_ptr<SlotProducer> MakeExprProducer(std::unique_ptr<Expr> expr, DataT
 absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scope& scope) {
   std::string name(AttrView(derived_field, "name"));
   if (name.empty()) return ElementError(derived_field, "missing attribute name");
-  ASSIGN_OR_RETURN(std::unique_ptr<Expr> expr, CompileExpressionChild(derived_field, scope));
+  PlanBuilder* builder = scope.builder();
+  SlotId slot = builder->NewSlot(name);
+  ASSIGN_OR_RETURN(DataType declared, DataTypeAttr(derived_field, "dataType", DataType::kDouble));
+  g_compiling_fields.push_back({name, &scope, slot, declared, g_branch_depth});
+  absl::StatusOr<std::unique_ptr<Expr>> compiled = CompileExpressionChild(derived_field, scope);
+  bool guarded = g_compiling_fields.back().referenced;
+  g_compiling_fields.pop_back();
+  if (!compiled.ok()) return compiled.status();
+  std::unique_ptr<Expr> expr = std::move(*compiled);
   DataType type = expr->type();
   if (HasAttr(derived_field, "dataType")) {
     ASSIGN_OR_RETURN(type, DataTypeAttr(derived_field, "dataType", type));
@@ -1214,9 +1339,11 @@ absl::StatusOr<FieldInfo> CompileDerivedField(pugi::xml_node derived_field, Scop
     if (!o.ok()) return ElementError(derived_field, absl::StrCat("unknown optype \"", std::string(AttrView(derived_field, "optype")), "\""));
     optype = *o;
   }
-  PlanBuilder* builder = scope.builder();
-  SlotId slot = builder->NewSlot(name);
-  builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  if (guarded) {
+    builder->SetProducer(slot, std::make_unique<GuardedProducer>(slot, MakeExprProducer(std::move(expr), type)));
+  } else {
+    builder->SetProducer(slot, MakeExprProducer(std::move(expr), type));
+  }
   FieldInfo info;
   info.name = std::move(name);
   info.slot = slot;

@@ -83,6 +83,16 @@ class ConstantExpr : public Expr {
   Value value_;
 };
 
+// While alive, expressions being compiled are in a lazily evaluated branch
+// (the then/else of an `if`), where a reference cycle is checked per record.
+class BranchScope {
+ public:
+  BranchScope();
+  ~BranchScope();
+  BranchScope(const BranchScope&) = delete;
+  BranchScope& operator=(const BranchScope&) = delete;
+};
+
 // A DefineFunction whose body is being compiled on this thread (a call to
 // it is recursive); nullptr when none has this name.
 const DefinedFunction* FindCompilingFunction(std::string_view name);

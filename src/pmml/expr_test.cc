@@ -579,6 +579,10 @@ TEST(ApplyTest, Strings) {
   EXPECT_EQ(R(Ap("matches", C("abc") + C("^b"))), "boolean:false");
   EXPECT_TRUE(Contains(R(Ap("matches", C("abc") + C("(unclosed"))), "COMPILE:"));
   EXPECT_EQ(R(Ap("uppercase", F("s"))), "<missing>");
+  // std::regex recurses per character: very long texts are refused, not crashed on.
+  std::string long_text(50000, 'a');
+  EXPECT_TRUE(Contains(R(Ap("matches", F("s") + C("(a|b)*")), {{"s", S(long_text)}}), "too long"));
+  EXPECT_EQ(R(Text("a", ""), {{"s", S(long_text + " a")}}), "integer:1");
 }
 
 TEST(ApplyTest, FormatNumber) {
@@ -830,6 +834,53 @@ TEST(DerivedFieldTest, CompileAndCastToDeclaredType) {
   EXPECT_TRUE(ctx.Get(d3->slot).missing());
   EXPECT_TRUE(ctx.failed());
   EXPECT_TRUE(Contains(Msg(ctx.status()), "integer")) << ctx.status();
+}
+
+TEST(DerivedFieldTest, CycleThroughAnIfBranchIsCheckedPerRecord) {
+  pugi::xml_document doc;
+  ASSERT_TRUE(doc.load_string(R"(<T>
+    <DerivedField name="sr" optype="continuous" dataType="double"><Apply function="if"><FieldRef field="b"/>
+      <Apply function="+"><FieldRef field="x"/><FieldRef field="sr"/></Apply><FieldRef field="x"/></Apply></DerivedField>
+    <DerivedField name="p" optype="continuous" dataType="double"><Apply function="if"><FieldRef field="b"/>
+      <FieldRef field="q"/><Constant>1</Constant></Apply></DerivedField>
+    <DerivedField name="q" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="p"/><Constant>1</Constant></Apply></DerivedField>
+    <DerivedField name="u1" optype="continuous" dataType="double"><FieldRef field="u2"/></DerivedField>
+    <DerivedField name="u2" optype="continuous" dataType="double"><Apply function="+"><FieldRef field="u1"/><Constant>1</Constant></Apply></DerivedField>
+    </T>)"));
+  PlanBuilder builder;
+  Scope scope(&builder, nullptr);
+  FieldInfo x{"x", builder.NewSlot("x"), DataType::kDouble, OpType::kContinuous, nullptr};
+  FieldInfo b{"b", builder.NewSlot("b"), DataType::kBoolean, OpType::kCategorical, nullptr};
+  ASSERT_TRUE(scope.Define(x).ok());
+  ASSERT_TRUE(scope.Define(b).ok());
+  for (pugi::xml_node c : doc.child("T").children("DerivedField")) {
+    ASSERT_TRUE(scope.DefineLazy(c.attribute("name").value(), c).ok());
+  }
+  auto sr = scope.Resolve("sr");
+  ASSERT_TRUE(sr.ok()) << sr.status();
+  auto q = scope.Resolve("q");
+  ASSERT_TRUE(q.ok()) << q.status();
+  auto u1 = scope.Resolve("u1");
+  ASSERT_FALSE(u1.ok());
+  EXPECT_TRUE(Contains(Msg(u1.status()), "cycle")) << u1.status();
+  auto plan = builder.Finish();
+  EvalContext ctx(*plan);
+  ctx.BeginRecord();
+  ctx.Input(x.slot) = N(1);
+  ctx.Input(b.slot) = B(false);
+  EXPECT_EQ(ctx.Get(sr->slot).num, 1);
+  EXPECT_EQ(ctx.Get(q->slot).num, 2);
+  EXPECT_FALSE(ctx.failed());
+  ctx.BeginRecord();
+  ctx.Input(x.slot) = N(1);
+  ctx.Input(b.slot) = B(true);
+  EXPECT_TRUE(ctx.Get(sr->slot).missing());
+  EXPECT_TRUE(ctx.failed());
+  EXPECT_TRUE(Contains(Msg(ctx.status()), "in terms of itself")) << ctx.status();
+  ctx.BeginRecord();
+  ctx.Input(b.slot) = B(true);
+  ctx.Get(q->slot);
+  EXPECT_TRUE(ctx.failed());
 }
 
 TEST(SpeedTest, NumericExpressionsDoNotAllocate) {

@@ -664,6 +664,9 @@ size_t CodePointOffset(std::string_view s, size_t cp) {
   return i;
 }
 
+// std::regex recurses per matched character; longer texts are refused.
+constexpr size_t kMaxRegexText = 20000;
+
 absl::StatusOr<std::regex> MakeRegex(const std::string& pattern) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
@@ -927,12 +930,19 @@ class StringApply : public ApplyExpr {
           dynamic = std::move(*r);
           re = &*dynamic;
         }
-        if (op_ == Str::kMatches) {
-          out->SetBool(std::regex_search(s, *re));
-        } else {
-          std::string rep;
-          ToText(*a[2], &rep);
-          out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+        if (s.size() > kMaxRegexText) {
+          return Error(ctx, absl::StrCat("text of ", s.size(), " characters is too long for regular expressions"));
+        }
+        try {
+          if (op_ == Str::kMatches) {
+            out->SetBool(std::regex_search(s, *re));
+          } else {
+            std::string rep;
+            ToText(*a[2], &rep);
+            out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+          }
+        } catch (const std::exception& e) {
+          return Error(ctx, absl::StrCat("regular expression failed: ", e.what()));
         }
         return Outcome::kOk;
       }
@@ -1210,8 +1220,11 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
   std::string name(AttrView(el, "function"));
   if (name.empty()) return ElementError(el, "missing attribute function");
   std::vector<std::unique_ptr<Expr>> args;
+  const bool is_if = name == "if";
   for (pugi::xml_node c : el.children()) {
     if (!IsExpressionElement(c)) continue;
+    std::optional<BranchScope> branch;
+    if (is_if && !args.empty()) branch.emplace();
     ASSIGN_OR_RETURN(auto e, CompileExpression(c, scope));
     args.push_back(std::move(e));
   }

@@ -395,6 +395,8 @@ struct PredictorDef {
 
 // Reads a Matrix element (dense rows of Array or sparse MatCells) into `out`.
 absl::Status ReadMatrix(pugi::xml_node m, size_t n, std::vector<std::vector<double>>* out) {
+  // Dense n x n storage: refuse sizes that would exhaust memory.
+  if (n > 4096) return ElementError(m, "contrast matrix with more than 4096 categories");
   out->assign(n, std::vector<double>(n, 0.0));
   std::string kind = m.attribute("kind").value();
   std::vector<pugi::xml_node> arrays = regutil::Children(m, "Array");

@@ -549,11 +549,21 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
   const size_t nf = fast_slots_.size();
   constexpr size_t kStack = 512;
   double stack_x[kStack + 1];
-  thread_local std::vector<double> heap_x;
+  // Wide models use a per-thread buffer, one per nesting level: reading a
+  // slot may evaluate another model that takes this path too.
+  thread_local std::vector<std::vector<double>> heap_x;
+  thread_local size_t depth = 0;
+  struct DepthGuard {
+    size_t* d;
+    explicit DepthGuard(size_t* p) : d(p) { ++*d; }
+    ~DepthGuard() { --*d; }
+  } guard(&depth);
   double* x = stack_x;
   if (nf > kStack) {
-    if (heap_x.size() < nf + 1) heap_x.resize(nf + 1);
-    x = heap_x.data();
+    if (heap_x.size() < depth) heap_x.resize(depth);
+    std::vector<double>& buf = heap_x[depth - 1];
+    if (buf.size() < nf + 1) buf.resize(nf + 1);
+    x = buf.data();
   }
   for (size_t i = 0; i < nf; ++i) {
     const Value& v = ctx.Get(fast_slots_[i]);
@@ -571,10 +581,10 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
 
   // Leaves of every tree first (the generic path is taken on any dead end).
   int32_t leaf_small[256];
-  std::vector<int32_t> leaf_big;
+  thread_local std::vector<int32_t> leaf_big;  // large forests; grows once per thread
   int32_t* leaves = leaf_small;
   if (nt > 256) {
-    leaf_big.resize(nt);
+    if (leaf_big.size() < nt) leaf_big.resize(nt);
     leaves = leaf_big.data();
   }
   if (!bin_nodes_.empty()) {

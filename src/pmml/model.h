@@ -66,8 +66,9 @@ struct ModelResult {
 
   // Tree node id, cluster id, winning rule id, etc. (output "entityId").
   Value entity_id;
-  // Clustering: 1-based index of the winning cluster (output "clusterId");
-  // 0 when not clustering.
+  // Clustering: 1-based index of the winning cluster; 0 when not
+  // clustering. Output "clusterId" is entity_id when set (JPMML: the
+  // cluster's id), else this index.
   int cluster_index = 0;
   // Output "affinity" without rank (winning cluster / neighbor / rule).
   double affinity = NAN;

@@ -568,6 +568,12 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
 
 void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
                                     const ModelResult& r, Value* out) const {
+  // "If the target value is missing, then the result delivered by this
+  // OutputField is missing" (all but transformedValue/decision/warning).
+  if (r.predicted.missing() && feat != Feat::kTransformedValue && feat != Feat::kWarning) {
+    out->SetMissing();
+    return;
+  }
   const size_t rank = spec.rank < 1 ? 0 : static_cast<size_t>(spec.rank - 1);
   switch (feat) {
     case Feat::kPredictedValue: {
@@ -639,10 +645,13 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, co
   break;
     }
     case Feat::kClusterId: {
-    if (r.cluster_index > 0) {
+    // JPMML: the winning cluster's id (its 1-based index when it has none).
+    if (!r.entity_id.missing()) {
+      *out = r.entity_id;
+    } else if (r.cluster_index > 0) {
       out->SetNumber(r.cluster_index, DataType::kInteger);
     } else {
-      *out = r.entity_id;
+      out->SetMissing();
     }
   break;
     }

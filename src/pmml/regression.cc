@@ -298,8 +298,11 @@ absl::StatusOr<FieldInfo> ResolveField(pugi::xml_node el, std::string_view name,
   return *r;
 }
 
+// Distinct (slot, exponent) numeric features across all tables.
+using FeatureIndex = absl::flat_hash_map<std::pair<SlotId, double>, int>;
+
 absl::Status CompileTable(pugi::xml_node tel, Scope& scope, std::vector<NumFeature>* features,
-                          Table* table) {
+                          FeatureIndex* feature_index, Table* table) {
   RETURN_IF_ERROR(regutil::DoubleAttr(tel, "intercept", 0, &table->intercept));
   bool any = false;
   for (pugi::xml_node c = tel.first_child(); c; c = c.next_sibling()) {
@@ -312,15 +315,10 @@ absl::Status CompileTable(pugi::xml_node tel, Scope& scope, std::vector<NumFeatu
       RETURN_IF_ERROR(regutil::RequiredDoubleAttr(c, "coefficient", &nt.coef));
       double exponent;
       RETURN_IF_ERROR(regutil::DoubleAttr(c, "exponent", 1, &exponent));
-      int idx = -1;
-      for (size_t j = 0; j < features->size(); ++j) {
-        if ((*features)[j].slot == f.slot && (*features)[j].exponent == exponent) idx = static_cast<int>(j);
-      }
-      if (idx < 0) {
-        idx = static_cast<int>(features->size());
-        features->push_back(NumFeature{f.slot, exponent});
-      }
-      nt.feature = idx;
+      auto [it, inserted] = feature_index->try_emplace(std::make_pair(f.slot, exponent),
+                                                       static_cast<int>(features->size()));
+      if (inserted) features->push_back(NumFeature{f.slot, exponent});
+      nt.feature = it->second;
       table->numeric.push_back(nt);
     } else if (name == "CategoricalPredictor") {
       any = true;
@@ -361,9 +359,10 @@ absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompile
   std::vector<pugi::xml_node> tables = regutil::Children(el, "RegressionTable");
   if (tables.empty()) return ElementError(el, "no RegressionTable");
 
+  FeatureIndex feature_index;
   for (pugi::xml_node t : tables) {
     Table table;
-    RETURN_IF_ERROR(CompileTable(t, *args.scope, &model->features_, &table));
+    RETURN_IF_ERROR(CompileTable(t, *args.scope, &model->features_, &feature_index, &table));
     model->tables_.push_back(std::move(table));
   }
 

@@ -662,27 +662,30 @@ TEST(MiningModelTest, MissingVotesWithContinue) {
 
 // A random binary forest over f0..f4. `wrap_true` replaces each segment's
 // <True/> by an equivalent compound predicate, which disables the fast path.
+// leaf_pct: chance (percent) that a node below depth 3 is a leaf; sklearn_style: every split
+// is "lessOrEqual" then True, as sklearn2pmml writes them.
 std::string RandomForest(int trees, int depth, const std::string& function, const std::string& method,
-                         bool wrap_true, uint32_t seed) {
+                         bool wrap_true, uint32_t seed, int leaf_pct = 0, bool sklearn_style = false,
+                         int features = 5) {
   std::mt19937 rng(seed);
-  std::uniform_int_distribution<int> feat(0, 4);
+  std::uniform_int_distribution<int> feat(0, features - 1);
   std::uniform_real_distribution<double> thr(-1, 1);
   std::uniform_int_distribution<int> cls(0, 2);
   std::uniform_int_distribution<int> cnt(0, 20);
   const char* ops[][2] = {{"lessOrEqual", "greaterThan"}, {"lessThan", "greaterOrEqual"}};
   std::string dict;
-  for (int f = 0; f < 5; ++f) absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"double\"/>");
+  for (int f = 0; f < features; ++f) absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"double\"/>");
   absl::StrAppend(&dict, R"(<DataField name="t" optype="continuous" dataType="double"/>
     <DataField name="c" optype="categorical" dataType="string"><Value value="k0"/><Value value="k1"/><Value value="k2"/></DataField>)");
   const bool cls_model = function == "classification";
   std::string schema = "<MiningSchema>";
-  for (int f = 0; f < 5; ++f) absl::StrAppend(&schema, "<MiningField name=\"f", f, "\"/>");
+  for (int f = 0; f < features; ++f) absl::StrAppend(&schema, "<MiningField name=\"f", f, "\"/>");
   std::string body;
   int next_id = 0;
   std::function<void(int, const std::string&)> node = [&](int d, const std::string& pred) {
     std::string attrs = absl::StrCat("id=\"", next_id++, "\"");
     std::string inner;
-    if (d == depth) {
+    if (d == depth || (d >= 3 && static_cast<int>(rng() % 100) < leaf_pct)) {
       if (cls_model) {
         int k = cls(rng);
         absl::StrAppend(&attrs, " score=\"k", k, "\"");
@@ -698,8 +701,8 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     }
     int f = feat(rng);
     double t = std::round(thr(rng) * 100) / 100;
-    int opk = static_cast<int>(rng() % 2);
-    bool second_true = rng() % 2 == 0;
+    int opk = sklearn_style ? 0 : static_cast<int>(rng() % 2);
+    bool second_true = sklearn_style || rng() % 2 == 0;
     absl::StrAppend(&attrs, " defaultChild=\"", next_id, "\"");
     if (!cls_model) absl::StrAppend(&attrs, " score=\"0\"");
     absl::StrAppend(&body, "<Node ", attrs, ">", pred);
@@ -784,14 +787,20 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
 // Rough timing of a 100-tree depth-10 forest (the benchmark target is <= 3 us
 // p50 in release builds); only a loose bound is asserted so that sanitizer
 // builds pass.
-double TimeForest(bool generic) {
-  auto m = MustLoad(RandomForest(100, 10, "regression", "average", generic, 3));
+double TimeForest(bool generic, bool realistic = false) {
+  // realistic: sklearn-like classification forest, 16 features, trees pruned
+  // to a few hundred nodes (like a forest trained with max_depth=10).
+  auto m = MustLoad(realistic ? RandomForest(100, 10, "classification", "average", generic, 3, 22, true, 16)
+                              : RandomForest(100, 10, "regression", "average", generic, 3));
   if (m == nullptr) return -1;
   auto ctx = m->NewContext();
-  std::vector<int> idx = m->Bind({"f0", "f1", "f2", "f3", "f4"});
+  const int nf = realistic ? 16 : 5;
+  std::vector<std::string> names;
+  for (int f = 0; f < nf; ++f) names.push_back(absl::StrCat("f", f));
+  std::vector<int> idx = m->Bind(names);
   std::mt19937 rng(5);
   std::uniform_real_distribution<double> val(-1, 1);
-  std::vector<std::vector<double>> rows(1000, std::vector<double>(5));
+  std::vector<std::vector<double>> rows(1000, std::vector<double>(nf));
   for (auto& row : rows)
     for (double& v : row) v = val(rng);
   double checksum = 0;
@@ -806,19 +815,26 @@ double TimeForest(bool generic) {
   for (int r = 0; r < kRecords; ++r) {
     const auto& row = rows[r % rows.size()];
     ctx->BeginRecord();
-    for (int f = 0; f < 5; ++f) m->SetInput(*ctx, idx[f], row[f]);
+    for (int f = 0; f < nf; ++f) m->SetInput(*ctx, idx[f], row[f]);
     if (!m->Evaluate(*ctx).ok()) return -1;
-    checksum += m->Output(*ctx, 0).num;
+    checksum += realistic ? m->Output(*ctx, 1).num : m->Output(*ctx, 0).num;
   }
   double ns = (cpu_ns() - start) / kRecords;
-  std::printf("100 trees, depth 10, %s path: %.0f ns/record (checksum %g)\n",
-              generic ? "generic" : "fast", ns, checksum);
+  std::printf("100 trees, depth 10, %s, %s path: %.0f ns/record (checksum %g)\n",
+              realistic ? "pruned sklearn-like classifier" : "full regression", generic ? "generic" : "fast",
+              ns, checksum);
   return ns;
 }
+
+TEST(ForestFastPathTest, DISABLED_RealisticOnly) { TimeForest(false, true); TimeForest(false, true); }
 
 TEST(ForestFastPathTest, HundredTreesDepthTenTiming) {
   double fast = TimeForest(false);
   double generic = TimeForest(true);
+  double fast_real = TimeForest(false, true);
+  double generic_real = TimeForest(true, true);
+  EXPECT_GT(fast_real, 0);
+  EXPECT_GT(generic_real, 0);
   EXPECT_GT(fast, 0);
   EXPECT_GT(generic, 0);
   EXPECT_LT(fast, 200000);
