@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "pmml/pmml.h"
@@ -639,6 +640,10 @@ TEST(MiningModelTest, MissingPredictionTreatment) {
   auto skip_ok = load(R"(missingPredictionTreatment="skipSegment" missingThreshold="0.5")");
   ASSERT_NE(skip_ok, nullptr);
   EXPECT_DOUBLE_EQ(Num(MustRun(*skip_ok, rec), "t"), 50.5);
+  // JPMML's x- form of the attributes in pre-4.4 documents.
+  auto skip_x = load(R"(x-missingPredictionTreatment="skipSegment" x-missingThreshold="0.2")");
+  ASSERT_NE(skip_x, nullptr);
+  EXPECT_TRUE(Missing(MustRun(*skip_x, rec), "t"));
 }
 
 TEST(MiningModelTest, MissingVotesWithContinue) {
@@ -666,7 +671,8 @@ TEST(MiningModelTest, MissingVotesWithContinue) {
 // is "lessOrEqual" then True, as sklearn2pmml writes them.
 std::string RandomForest(int trees, int depth, const std::string& function, const std::string& method,
                          bool wrap_true, uint32_t seed, int leaf_pct = 0, bool sklearn_style = false,
-                         int features = 5) {
+                         int features = 5, bool float_math = false, bool float_fields = false) {
+  const std::string math = float_math ? " x-mathContext=\"float\"" : "";
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> feat(0, features - 1);
   std::uniform_real_distribution<double> thr(-1, 1);
@@ -674,7 +680,10 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
   std::uniform_int_distribution<int> cnt(0, 20);
   const char* ops[][2] = {{"lessOrEqual", "greaterThan"}, {"lessThan", "greaterOrEqual"}};
   std::string dict;
-  for (int f = 0; f < features; ++f) absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"double\"/>");
+  for (int f = 0; f < features; ++f) {
+    absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"",
+                    float_fields ? "float" : "double", "\"/>");
+  }
   absl::StrAppend(&dict, R"(<DataField name="t" optype="continuous" dataType="double"/>
     <DataField name="c" optype="categorical" dataType="string"><Value value="k0"/><Value value="k1"/><Value value="k2"/></DataField>)");
   const bool cls_model = function == "classification";
@@ -701,15 +710,17 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     }
     int f = feat(rng);
     double t = std::round(thr(rng) * 100) / 100;
+    // float fields: thresholds are floats written in full, as sklearn2pmml does.
+    std::string ts = float_fields ? absl::StrFormat("%.9g", static_cast<float>(t)) : absl::StrCat(t);
     int opk = sklearn_style ? 0 : static_cast<int>(rng() % 2);
     bool second_true = sklearn_style || rng() % 2 == 0;
     absl::StrAppend(&attrs, " defaultChild=\"", next_id, "\"");
     if (!cls_model) absl::StrAppend(&attrs, " score=\"0\"");
     absl::StrAppend(&body, "<Node ", attrs, ">", pred);
-    node(d + 1, absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][0], "\" value=\"", t, "\"/>"));
+    node(d + 1, absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][0], "\" value=\"", ts, "\"/>"));
     node(d + 1, second_true ? "<True/>"
                             : absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][1],
-                                           "\" value=\"", t, "\"/>"));
+                                           "\" value=\"", ts, "\"/>"));
     absl::StrAppend(&body, "</Node>");
   };
   std::string segs;
@@ -720,7 +731,7 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     std::string seg_pred = wrap_true ? "<CompoundPredicate booleanOperator=\"and\"><True/><True/></CompoundPredicate>"
                                      : "<True/>";
     absl::StrAppend(&segs, "<Segment id=\"", i + 1, "\" weight=\"", 1 + i % 3, "\">", seg_pred,
-                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\">",
+                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\"", math, ">",
                     schema, "</MiningSchema>", body, "</TreeModel></Segment>");
   }
   std::string target = cls_model ? "c" : "t";
@@ -729,16 +740,20 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
       <OutputField name="p1" feature="probability" value="k1" dataType="double" optype="continuous"/>
       <OutputField name="p2" feature="probability" value="k2" dataType="double" optype="continuous"/></Output>)"
                                  : "";
-  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\">", schema,
+  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\"", math, ">", schema,
                                 "<MiningField name=\"", target, "\" usageType=\"target\"/></MiningSchema>",
                                 output, "<Segmentation multipleModelMethod=\"", method, "\">", segs,
                                 "</Segmentation></MiningModel>"));
 }
 
-void ExpectFastEqualsGeneric(const std::string& function, const std::string& method) {
-  SCOPED_TRACE(absl::StrCat(function, " ", method));
-  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7));
-  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7));
+void ExpectFastEqualsGeneric(const std::string& function, const std::string& method,
+                             bool float_math = false, bool sklearn_float = false) {
+  SCOPED_TRACE(absl::StrCat(function, " ", method, float_math ? " float" : "",
+                            sklearn_float ? " sklearn-float" : ""));
+  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7, sklearn_float ? 20 : 0,
+                                    sklearn_float, 5, float_math, sklearn_float));
+  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7, sklearn_float ? 20 : 0,
+                                    sklearn_float, 5, float_math, sklearn_float));
   ASSERT_NE(fast, nullptr);
   ASSERT_NE(slow, nullptr);
   auto fctx = fast->NewContext();
@@ -782,6 +797,11 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
   ExpectFastEqualsGeneric("classification", "weightedMajorityVote");
   ExpectFastEqualsGeneric("classification", "average");
   ExpectFastEqualsGeneric("classification", "weightedAverage");
+  ExpectFastEqualsGeneric("regression", "sum", true);  // XGBoost-style float arithmetic
+  ExpectFastEqualsGeneric("regression", "weightedAverage", true);
+  // float fields and float thresholds: the 8-byte node walk.
+  ExpectFastEqualsGeneric("classification", "average", false, true);
+  ExpectFastEqualsGeneric("regression", "sum", true, true);
 }
 
 // Rough timing of a 100-tree depth-10 forest (the benchmark target is <= 3 us
@@ -790,7 +810,8 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
 double TimeForest(bool generic, bool realistic = false) {
   // realistic: sklearn-like classification forest, 16 features, trees pruned
   // to a few hundred nodes (like a forest trained with max_depth=10).
-  auto m = MustLoad(realistic ? RandomForest(100, 10, "classification", "average", generic, 3, 22, true, 16)
+  auto m = MustLoad(realistic ? RandomForest(100, 10, "classification", "average", generic, 3, 22, true, 16,
+                                             false, true)
                               : RandomForest(100, 10, "regression", "average", generic, 3));
   if (m == nullptr) return -1;
   auto ctx = m->NewContext();
