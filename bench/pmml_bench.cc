@@ -508,12 +508,15 @@ void Measure(const Options& o, const std::string& mode, Runner& runner, RunFn ru
   }
   // Auto batch: records one by one unless a record takes under 250 ns, where
   // the two clock reads (~20-40 ns) would distort it; then batches of 64
-  // (the percentiles are then of 64-record means).
-  int batch = o.batch;
+  // (the percentiles are then of 64-record means). Decided on the first mode
+  // and kept for the others, so the modes' percentiles are comparable.
+  static int auto_batch = 0;
+  int batch = o.batch > 0 ? o.batch : auto_batch;
   if (batch <= 0) {
     auto t0 = Clock::now();
     for (int j = 0; j < 10000; ++j) one();
     batch = Nanos(Clock::now() - t0) / 10000 < 250 ? 64 : 1;
+    auto_batch = batch;
   }
   const long samples = std::max(1L, o.latency_records / batch);
   std::vector<double> lat(samples);

@@ -287,7 +287,8 @@ rewrites this block.
   monotonic clock (`steady_clock` / `System.nanoTime`) — unless a record
   takes under 250 ns on average, then batches of 64 records are timed and
   divided (marked ¹; the percentiles are then of 64-record means, which
-  hides tail outliers). 200,000 timed records per evserve mode, 100,000 per
+  hides tail outliers). The choice is made on the first mode (slots / raw)
+  and kept for the tool's other modes. 200,000 timed records per evserve mode, 100,000 per
   JPMML mode.
 - **Throughput**: a separate loop over records with the clock read every 1024
   records, 3 s (evserve) / 5 s (JPMML) per mode, one thread. Two figures:

@@ -45,6 +45,7 @@ import org.jpmml.evaluator.ModelField;
 public final class JpmmlBench {
 
   private static volatile long sink;
+  private static int autoBatch;
 
   private static final class Options {
     String model;
@@ -150,7 +151,7 @@ public final class JpmmlBench {
     // Auto batch: time records one by one unless one record is so fast that
     // the clock reads (~20-30 ns) would distort it (under 250 ns); then time batches of 64
     // and divide (the percentiles are then of 64-record means).
-    int batch = o.batch;
+    int batch = o.batch > 0 ? o.batch : autoBatch;
     if (batch <= 0) {
       long t0 = System.nanoTime();
       for (int j = 0; j < 10_000; j++) {
@@ -159,6 +160,7 @@ public final class JpmmlBench {
       }
       double mean = (System.nanoTime() - t0) / 10_000.0;
       batch = mean < 250 ? 64 : 1;
+      autoBatch = batch; // kept for the other modes, so their percentiles compare
     }
     int samples = (int) Math.max(1, o.latencyRecords / batch);
     double[] lat = new double[samples];
