@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
   if (*send) return Send(so);
   if (*tail) return Tail(to);
   if (*score) {
+    std::ios::sync_with_stdio(false);  // fast stdin/stdout for "-"
     sco.progress_tty = isatty(STDERR_FILENO) != 0;
     if (no_progress) sco.progress_rows = 0, sco.progress_tty = false;
     return Score(sco, std::cerr);

@@ -6,10 +6,13 @@
 // Fast path: when every segment is a TreeModel with predicate True whose
 // splits are numeric SimplePredicates (no Targets, combined by sum, average,
 // their weighted forms or a (weighted) majority vote), the forest is compiled
-// into one struct-of-arrays node table. A record gathers each used slot's
-// number once, then walks the trees without touching Values. Records with a
-// missing or non-numeric value in a used field, or that reach a node without
-// a true child, take the generic path, so the semantics stay exact.
+// into one node table. A record gathers each used slot's number once (into a
+// stack buffer), then walks the trees without touching Values. Forests whose
+// splits are all binary walk 16 trees at a time, level by level, on 16-byte
+// branchless nodes, or 8-byte nodes when thresholds and the record's values
+// are floats. Records with a missing, NaN or non-numeric value in a used
+// field, or that reach a node without a true child, take the generic path,
+// so the semantics stay exact (tests check both paths agree bit for bit).
 
 #include <algorithm>
 #include <cmath>

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -163,6 +164,58 @@ TEST(NaiveBayesTest, DiscreteContinuousAndThreshold) {
   EXPECT_NEAR(h.Num("p_yes"), 0.6, 1e-12);
 }
 
+TEST(NaiveBayesTest, DerivedFieldDiscretizationInBayesInput) {
+  // age is binned by a DerivedField inside the BayesInput: < 30 "young", else "old".
+  const std::string doc = Doc(R"(<DataDictionary>
+      <DataField name="age" optype="continuous" dataType="double"/>
+      <DataField name="class" optype="categorical" dataType="string"><Value value="p"/><Value value="q"/></DataField>
+    </DataDictionary>
+    <NaiveBayesModel functionName="classification" threshold="0.01">
+      <MiningSchema><MiningField name="age"/><MiningField name="class" usageType="target"/></MiningSchema>
+      <Output><OutputField name="pp" feature="probability" value="p"/></Output>
+      <BayesInputs>
+        <BayesInput fieldName="age">
+          <DerivedField name="age_bin" optype="categorical" dataType="string">
+            <Discretize field="age">
+              <DiscretizeBin binValue="young"><Interval closure="closedOpen" rightMargin="30"/></DiscretizeBin>
+              <DiscretizeBin binValue="old"><Interval closure="closedOpen" leftMargin="30"/></DiscretizeBin>
+            </Discretize>
+          </DerivedField>
+          <PairCounts value="young"><TargetValueCounts>
+            <TargetValueCount value="p" count="3"/><TargetValueCount value="q" count="1"/>
+          </TargetValueCounts></PairCounts>
+          <PairCounts value="old"><TargetValueCounts>
+            <TargetValueCount value="p" count="1"/><TargetValueCount value="q" count="3"/>
+          </TargetValueCounts></PairCounts>
+        </BayesInput>
+      </BayesInputs>
+      <BayesOutput fieldName="class"><TargetValueCounts>
+        <TargetValueCount value="p" count="4"/><TargetValueCount value="q" count="4"/>
+      </TargetValueCounts></BayesOutput>
+    </NaiveBayesModel>)");
+  Harness h(doc);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  // young: p 4 * 3/4 = 3, q 4 * 1/4 = 1.
+  ASSERT_TRUE(h.Eval({{"age", N(20)}}).ok());
+  EXPECT_NEAR(h.Num("pp"), 0.75, 1e-12);
+  ASSERT_TRUE(h.Eval({{"age", N(45)}}).ok());
+  EXPECT_NEAR(h.Num("pp"), 0.25, 1e-12);
+  ASSERT_TRUE(h.Eval({}).ok());
+  EXPECT_NEAR(h.Num("pp"), 0.5, 1e-12);
+}
+
+TEST(NaiveBayesTest, BadDocuments) {
+  std::string no_output = Doc(kNaiveBayes);
+  size_t b = no_output.find("<BayesOutput"), e = no_output.find("</BayesOutput>") + 14;
+  no_output.erase(b, e - b);
+  Harness h(no_output);
+  EXPECT_FALSE(h.ok());
+  EXPECT_NE(h.load_status().message().find("/PMML/NaiveBayesModel"), std::string::npos) << h.load_status();
+  std::string bad_variance = Doc(kNaiveBayes);
+  bad_variance.replace(bad_variance.find(R"(variance="1")"), 12, R"(variance="0")");
+  EXPECT_FALSE(Harness(bad_variance).ok());
+}
+
 // ---------------------------------------------------------------------------
 // SupportVectorMachineModel
 
@@ -298,6 +351,32 @@ TEST(SvmTest, AlternateBinaryTargetCategory) {
   EXPECT_FALSE(h.Eval({{"x1", N(3)}, {"x2", N(0)}}).ok());  // neither 0 nor 1
 }
 
+TEST(SvmTest, CategoricalPredictorInVectorFields) {
+  // Vector fields: x1 and (color == "red"); one support vector (1, 1), linear:
+  // f = x1 + [red] - 0.5.
+  const std::string doc = Doc(R"(<DataDictionary>
+      <DataField name="x1" optype="continuous" dataType="double"/>
+      <DataField name="color" optype="categorical" dataType="string"/>
+      <DataField name="y" optype="continuous" dataType="double"/>
+    </DataDictionary>
+    <SupportVectorMachineModel functionName="regression">
+      <MiningSchema><MiningField name="x1"/><MiningField name="color"/><MiningField name="y" usageType="target"/></MiningSchema>
+      <LinearKernelType/>
+      <VectorDictionary>
+        <VectorFields><FieldRef field="x1"/><CategoricalPredictor name="color" value="red" coefficient="1"/></VectorFields>
+        <VectorInstance id="v"><REAL-ARRAY n="2" type="real">1 1</REAL-ARRAY></VectorInstance>
+      </VectorDictionary>
+      <SupportVectorMachine><SupportVectors><SupportVector vectorId="v"/></SupportVectors>
+        <Coefficients absoluteValue="-0.5"><Coefficient value="1"/></Coefficients></SupportVectorMachine>
+    </SupportVectorMachineModel>)");
+  Harness h(doc);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"color", S("red")}}).ok());
+  EXPECT_DOUBLE_EQ(h.Num("y"), 2.5);
+  ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"color", S("blue")}}).ok());
+  EXPECT_DOUBLE_EQ(h.Num("y"), 1.5);
+}
+
 TEST(SvmTest, BadDocuments) {
   Harness unknown(SvmDoc("regression", "", "<LinearKernelType/>", "", "", kUnitVector,
                          R"(<SupportVectorMachine><SupportVectors><SupportVector vectorId="nope"/></SupportVectors>
@@ -342,7 +421,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // (1,1): d1 = sqrt(2), d2 = sqrt(4 + 9).
   ASSERT_TRUE(h.Eval({{"x", N(1)}, {"y", N(1)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c1");
-  EXPECT_EQ(h.Num("cid"), 1);
+  EXPECT_EQ(h.Str("cid"), "c1");  // JPMML: the cluster's id
   EXPECT_EQ(h.Str("display"), "first");
   EXPECT_NEAR(h.Num("aff"), std::sqrt(2.0), 1e-12);
   EXPECT_NEAR(h.Num("aff2"), std::sqrt(13.0), 1e-12);
@@ -350,7 +429,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // y missing: x = 3 scaled by 2/1: d1 = sqrt(18), d2 = 0.
   ASSERT_TRUE(h.Eval({{"x", N(3)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c2");
-  EXPECT_EQ(h.Num("cid"), 2);
+  EXPECT_EQ(h.Str("cid"), "c2");
   EXPECT_NEAR(h.Num("aff"), 0, 1e-12);
   EXPECT_EQ(h.Str("second"), "c1");
 }
@@ -507,6 +586,55 @@ TEST(NearestNeighborTest, ClusteringNeighborIds) {
   EXPECT_EQ(h.Str("n3"), "r2");
 }
 
+TEST(NearestNeighborTest, DerivedInputsAndTransformedInstances) {
+  // KNN input z = 2 * x (a LocalTransformation). Training rows either give x
+  // (z is computed) or, when an InstanceField names z itself, z directly.
+  auto doc = [](bool transformed) {
+    std::string instance = transformed ? R"(<InstanceField field="z" column="data:c"/>)"
+                                       : R"(<InstanceField field="x" column="data:c"/>)";
+    return Doc(std::string(R"(<DataDictionary>
+        <DataField name="x" optype="continuous" dataType="double"/>
+        <DataField name="t" optype="continuous" dataType="double"/>
+      </DataDictionary>
+      <NearestNeighborModel functionName="regression" numberOfNeighbors="1" instanceIdVariable="id">
+        <MiningSchema><MiningField name="x"/><MiningField name="t" usageType="target"/></MiningSchema>
+        <Output><OutputField name="n1" feature="entityId"/><OutputField name="d" feature="affinity"/></Output>
+        <LocalTransformations>
+          <DerivedField name="z" optype="continuous" dataType="double">
+            <Apply function="*"><FieldRef field="x"/><Constant>2</Constant></Apply>
+          </DerivedField>
+        </LocalTransformations>
+        <TrainingInstances>
+          <InstanceFields>)") + instance + R"(<InstanceField field="t" column="data:t"/><InstanceField field="id" column="data:id"/></InstanceFields>
+          <InlineTable>
+            <row><data:c>1</data:c><data:t>10</data:t><data:id>A</data:id></row>
+            <row><data:c>4</data:c><data:t>40</data:t><data:id>B</data:id></row>
+          </InlineTable>
+        </TrainingInstances>
+        <ComparisonMeasure kind="distance"><cityBlock/></ComparisonMeasure>
+        <KNNInputs><KNNInput field="z"/></KNNInputs>
+      </NearestNeighborModel>)");
+  };
+  {
+    // Rows have z = 2 and 8; x = 1.8 -> z = 3.6: nearest A (1.6).
+    Harness h(doc(false));
+    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.Eval({{"x", N(1.8)}}).ok());
+    EXPECT_EQ(h.Str("n1"), "A");
+    EXPECT_NEAR(h.Num("d"), 1.6, 1e-12);
+    EXPECT_DOUBLE_EQ(h.Num("t"), 10);
+  }
+  {
+    // Rows have z = 1 and 4 as given; z = 3.6: nearest B (0.4).
+    Harness h(doc(true));
+    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.Eval({{"x", N(1.8)}}).ok());
+    EXPECT_EQ(h.Str("n1"), "B");
+    EXPECT_NEAR(h.Num("d"), 0.4, 1e-12);
+    EXPECT_DOUBLE_EQ(h.Num("t"), 40);
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Scorecard
 
@@ -644,6 +772,22 @@ TEST(RuleSetTest, SelectionMethods) {
   }
 }
 
+TEST(RuleSetTest, ScoreDistributionGivesProbabilities) {
+  std::string doc = RuleSetDoc("firstHit");
+  // Rule r1 gets a distribution A 6, B 2 (record counts): P(A) = 0.75.
+  doc.replace(doc.find(R"(<SimplePredicate field="x" operator="lessThan" value="5"/></SimpleRule>)"), 71,
+              R"(<SimplePredicate field="x" operator="lessThan" value="5"/>
+                 <ScoreDistribution value="A" recordCount="6"/><ScoreDistribution value="B" recordCount="2"/></SimpleRule>)");
+  doc.replace(doc.find(R"(<OutputField name="conf" feature="confidence"/>)"), 47,
+              R"(<OutputField name="conf" feature="confidence"/><OutputField name="pB" feature="probability" value="B"/>)");
+  Harness h(doc);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.Eval({{"x", N(4)}, {"y", S("z")}}).ok());
+  EXPECT_EQ(h.Str("label"), "A");
+  EXPECT_NEAR(h.Num("conf"), 0.8, 1e-12);
+  EXPECT_NEAR(h.Num("pB"), 0.25, 1e-12);
+}
+
 // ---------------------------------------------------------------------------
 // AssociationModel
 
@@ -704,6 +848,33 @@ TEST(AssociationTest, BasketsAndAlgorithms) {
   EXPECT_EQ(h.Str("rec_id"), "<missing>");
 }
 
+TEST(AssociationTest, CategoricalStyleItems) {
+  // Items name boolean fields ("milk") or field=category ("fruit=apple").
+  const std::string doc = Doc(R"(<DataDictionary>
+      <DataField name="milk" optype="categorical" dataType="boolean"/>
+      <DataField name="fruit" optype="categorical" dataType="string"/>
+    </DataDictionary>
+    <AssociationModel functionName="associationRules" numberOfTransactions="5" minimumSupport="0.1" minimumConfidence="0.1" numberOfItems="3" numberOfItemsets="3" numberOfRules="2">
+      <MiningSchema><MiningField name="milk"/><MiningField name="fruit"/></MiningSchema>
+      <Output><OutputField name="cons" feature="ruleValue" ruleFeature="consequent" algorithm="recommendation"/>
+              <OutputField name="id" feature="ruleValue" ruleFeature="ruleId" algorithm="recommendation"/></Output>
+      <Item id="1" value="milk"/><Item id="2" value="fruit=apple"/><Item id="3" value="fruit=pear"/>
+      <Itemset id="1"><ItemRef itemRef="1"/></Itemset>
+      <Itemset id="2"><ItemRef itemRef="2"/></Itemset>
+      <Itemset id="3"><ItemRef itemRef="3"/></Itemset>
+      <AssociationRule antecedent="1" consequent="2" support="0.4" confidence="0.6"/>
+      <AssociationRule antecedent="3" consequent="1" support="0.2" confidence="0.8"/>
+    </AssociationModel>)");
+  Harness h(doc);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.Eval({{"milk", Value::Bool(true)}, {"fruit", S("pear")}}).ok());
+  EXPECT_EQ(h.Str("id"), "2");
+  ASSERT_TRUE(h.Eval({{"milk", Value::Bool(true)}, {"fruit", S("kiwi")}}).ok());
+  EXPECT_EQ(h.Str("id"), "1");
+  ASSERT_TRUE(h.Eval({{"milk", Value::Bool(false)}, {"fruit", S("kiwi")}}).ok());
+  EXPECT_EQ(h.Str("id"), "<missing>");
+}
+
 // ---------------------------------------------------------------------------
 // AnomalyDetectionModel
 
@@ -749,6 +920,90 @@ TEST(AnomalyDetectionTest, OneClassSvmPassesTheValue) {
 TEST(AnomalyDetectionTest, BadDocuments) {
   EXPECT_FALSE(Harness(AnomalyDoc(R"(algorithmType="iforest")")).ok());  // no sampleDataSize
   EXPECT_FALSE(Harness(AnomalyDoc(R"(algorithmType="bogus")")).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Cross-family checks
+
+TEST(MiscModelsTest, BadDocumentsNameTheElement) {
+  struct Case {
+    std::string doc, path;
+  } cases[] = {
+      // Cluster center of the wrong length.
+      {ClusteringDoc("<euclidean/>", kXY, R"(<Cluster id="c0"><Array n="1" type="real">0</Array></Cluster>)"),
+       "Cluster"},
+      // Unknown comparison measure.
+      {ClusteringDoc("<manhattan/>", kXY), "manhattan"},
+      // table compare function is not supported.
+      {ClusteringDoc("<euclidean/>", R"(<ClusteringField field="x" compareFunction="table"/><ClusteringField field="y"/>)"),
+       "ClusteringField"},
+      // Unknown itemRef.
+      {[] {
+         std::string d = Doc(kAssociation);
+         d.replace(d.find(R"(itemRef="3")"), 11, R"(itemRef="9")");
+         return d;
+       }(),
+       "ItemRef"},
+      // Unknown criterion.
+      {RuleSetDoc("bestHit"), "RuleSelectionMethod"},
+      // Scorecard attribute without a predicate.
+      {[] {
+         std::string d = Doc(kScorecard);
+         d.replace(d.find(R"(<SimplePredicate field="age" operator="lessThan" value="30"/>)"), 61, "");
+         return d;
+       }(),
+       "Attribute"},
+  };
+  for (const Case& c : cases) {
+    Harness h(c.doc);
+    EXPECT_FALSE(h.ok()) << c.path;
+    EXPECT_NE(h.load_status().message().find(c.path), std::string::npos) << h.load_status();
+  }
+  // k-NN with more neighbors than training rows fails every record, clearly.
+  std::string knn = KnnDoc(R"(functionName="classification" numberOfNeighbors="9")",
+                           R"(<DataField name="t" optype="categorical" dataType="string"/>)",
+                           R"(<OutputField name="label" feature="predictedValue"/>)");
+  Harness h(knn);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  absl::Status st = h.Eval({{"x", N(1)}});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("numberOfNeighbors"), std::string::npos) << st;
+}
+
+TEST(MiscModelsTest, ConcurrentEvaluationSharesOneModel) {
+  // The k-NN training table is prepared lazily on the first evaluation; many
+  // threads start at once, each with its own context, and must agree.
+  auto loaded = CompiledModel::Load(KnnDoc(R"(functionName="classification" numberOfNeighbors="2")",
+                                           R"(<DataField name="t" optype="categorical" dataType="string"/>)",
+                                           R"(<OutputField name="label" feature="predictedValue"/>)"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const CompiledModel& model = **loaded;
+  const int x = model.InputIndex("x");
+  int label_out = -1;
+  for (size_t i = 0; i < model.outputs().size(); ++i) {
+    if (model.outputs()[i].name == "label") label_out = static_cast<int>(i);
+  }
+  ASSERT_GE(label_out, 0);
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto ctx = model.NewContext();
+      for (int i = 0; i < 500; ++i) {
+        ctx->BeginRecord();
+        double v = (i % 2) ? 2.4 : 9.5;  // rows 2,3 (b, b) or rows 4,3 (a, b -> tie -> a)
+        model.SetInput(*ctx, x, v);
+        if (!model.Evaluate(*ctx).ok()) {
+          ++wrong[t];
+          continue;
+        }
+        std::string label = FormatValue(model.Output(*ctx, label_out));
+        if (label != ((i % 2) ? "b" : "a")) ++wrong[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
 }
 
 }  // namespace

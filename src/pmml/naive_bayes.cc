@@ -38,14 +38,22 @@ struct ContinuousStat {
   int cls;
   bool poisson = false;
   double mean = 0;
-  double sd = 1;  // gaussian
+  double sd = 1;        // gaussian
+  double log_norm = 0;  // gaussian: ln(sd) + ln(2 pi) / 2
+  double log_mean = 0;  // poisson
 };
+
+// ln of the smallest positive (denormal) double: exp() of anything below
+// underflows to 0.
+constexpr double kLogMinDouble = -744.4400719213812;
 
 struct BayesInputPlan {
   SlotId slot = kNoSlot;
   bool continuous = false;
   std::vector<ContinuousStat> stats;
   std::vector<PairCount> pairs;
+  bool all_string_pairs = false;  // every PairCounts value is a string
+  absl::flat_hash_map<std::string, int> pair_index;  // string value -> pairs index (first wins)
 };
 
 class NaiveBayesModel final : public Model {
@@ -64,23 +72,37 @@ class NaiveBayesModel final : public Model {
           return;
         }
         for (const ContinuousStat& s : in.stats) {
-          double prob;
+          // ln(density) directly (no exp/log round trip); a density that
+          // would underflow to 0 in double counts as 0, as JPMML's does.
+          double log_prob;
           if (s.poisson) {
             double k = std::trunc(x);
-            prob = k < 0 ? 0 : std::exp(k * std::log(s.mean) - s.mean - std::lgamma(k + 1));
+            log_prob = k < 0 ? -INFINITY : k * s.log_mean - s.mean - std::lgamma(k + 1);
           } else {
             double z = (x - s.mean) / s.sd;
-            prob = std::exp(-0.5 * z * z - (std::log(s.sd) + 0.5 * std::log(2 * M_PI)));
+            log_prob = -0.5 * z * z - s.log_norm;
           }
-          if (prob < threshold_) prob = threshold_;
-          p[s.cls] += std::log(prob);
+          if (log_prob < kLogMinDouble) log_prob = -INFINITY;
+          if (log_prob < log_threshold_) log_prob = log_threshold_;
+          p[s.cls] += log_prob;
         }
         continue;
       }
-      for (const PairCount& pc : in.pairs) {
-        if (!ValuesEqual(v, pc.value)) continue;
-        for (const ClassTerm& t : pc.terms) p[t.cls] += t.log_prob;
-        break;
+      const PairCount* hit = nullptr;
+      if (v.is_string() && in.all_string_pairs) {
+        // String categories compare as exact text (JPMML): one hash lookup.
+        auto it = in.pair_index.find(v.str);
+        if (it != in.pair_index.end()) hit = &in.pairs[it->second];
+      } else {
+        for (const PairCount& pc : in.pairs) {
+          if (ValuesEqual(v, pc.value)) {
+            hit = &pc;
+            break;
+          }
+        }
+      }
+      if (hit != nullptr) {
+        for (const ClassTerm& t : hit->terms) p[t.cls] += t.log_prob;
       }
     }
     double max = -INFINITY;
@@ -105,6 +127,7 @@ class NaiveBayesModel final : public Model {
   std::vector<double> log_prior_;
   std::vector<BayesInputPlan> inputs_;
   double threshold_ = 0;
+  double log_threshold_ = -INFINITY;  // ln(threshold)
 };
 
 int ClassIndex(NaiveBayesModel* m, absl::flat_hash_map<std::string, int>* index,
@@ -130,6 +153,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
   auto threshold = ReqDouble(el, "threshold");
   if (!threshold.ok()) return threshold.status();
   model->threshold_ = *threshold;
+  model->log_threshold_ = *threshold > 0 ? std::log(*threshold) : -INFINITY;
   DataType ttype = args.target->type;
 
   pugi::xml_node output = Child(el, "BayesOutput");
@@ -169,11 +193,13 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
           if (!(*var > 0)) return ElementError(g, "variance must be positive");
           s.mean = *mean;
           s.sd = std::sqrt(*var);
+          s.log_norm = std::log(s.sd) + 0.5 * std::log(2 * M_PI);
         } else if (pugi::xml_node po = Child(st, "PoissonDistribution")) {
           auto mean = ReqDouble(po, "mean");
           if (!mean.ok()) return mean.status();
           s.poisson = true;
           s.mean = *mean;
+          s.log_mean = std::log(*mean);
         } else {
           return ElementError(st, "only Gaussian and Poisson distributions are allowed in NaiveBayesModel");
         }
@@ -213,6 +239,12 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
       }
       plan.pairs.push_back(std::move(pair));
     }
+    plan.all_string_pairs = !plan.pairs.empty();
+    for (size_t i = 0; i < plan.pairs.size(); ++i) {
+      if (!plan.pairs[i].value.is_string()) plan.all_string_pairs = false;
+      if (plan.all_string_pairs) plan.pair_index.emplace(plan.pairs[i].value.str, static_cast<int>(i));
+    }
+    if (!plan.all_string_pairs) plan.pair_index.clear();
     model->inputs_.push_back(std::move(plan));
   }
   return std::unique_ptr<Model>(std::move(model));

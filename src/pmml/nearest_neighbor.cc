@@ -166,7 +166,8 @@ class NearestNeighborModelImpl final : public Model {
         for (size_t i = 0; i < k; ++i) s.med.push_back(training_.targets[s.order[i]].num);
         std::sort(s.med.begin(), s.med.end());
         size_t m = s.med.size();
-        value = m % 2 ? s.med[m / 2] : (s.med[m / 2 - 1] + s.med[m / 2]) / 2;
+        // As commons-math's Percentile(50) (JPMML): lo + 0.5 * (hi - lo).
+        value = m % 2 ? s.med[m / 2] : s.med[m / 2 - 1] + 0.5 * (s.med[m / 2] - s.med[m / 2 - 1]);
       } else if (cont_ == ContMethod::kAverage) {
         for (size_t i = 0; i < k; ++i) value += training_.targets[s.order[i]].num;
         value /= static_cast<double>(k);
@@ -228,14 +229,14 @@ class NearestNeighborModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     const std::string& f = spec.feature;
-    if (f != "entityId" && f != "affinity" && f != "entityAffinity" && f != "clusterAffinity") return false;
+    if (!misc::Is(f, "entityId") && !misc::Is(f, "affinity") && !misc::Is(f, "entityAffinity") && !misc::Is(f, "clusterAffinity")) return false;
     out->SetMissing();
     int rank = spec.rank < 1 ? 1 : spec.rank;
-    if (f == "entityId") {
+    if (misc::Is(f, "entityId")) {
       if (rank <= static_cast<int>(result.ranked_ids.size())) *out = result.ranked_ids[rank - 1];
       return true;
     }
-    if (!spec.value.missing() && f != "affinity") {
+    if (!spec.value.missing() && !misc::Is(f, "affinity")) {
       for (size_t i = 0; i < result.ranked_ids.size(); ++i) {
         if (ValuesEqual(result.ranked_ids[i], spec.value)) {
           out->SetNumber(result.ranked_scores[i]);
@@ -273,7 +274,10 @@ class NearestNeighborModelImpl final : public Model {
         }
       }
       for (size_t i = 0; i < dim; ++i) {
-        const Value& v = sub.Get(slots_[i]);
+        Value direct;
+        int col = direct_columns_[i];
+        if (col >= 0 && row[col].second) direct = misc::ParseTyped(row[col].first, input_types_[i]);
+        const Value& v = col >= 0 ? direct : sub.Get(slots_[i]);
         t.values.push_back(v);
         double num = NAN;
         if (!v.missing()) misc::AsNumber(v, &num);
@@ -325,6 +329,11 @@ class NearestNeighborModelImpl final : public Model {
   Measure measure_;
   std::vector<SlotId> slots_;
   std::vector<CompareField> fields_;
+  // Per KNN input: the InstanceField column that holds its value directly
+  // (a transformed field, isTransformed="true"), or -1 to compute it.
+  std::vector<int> direct_columns_;
+  std::vector<DataType> input_types_;
+  std::vector<std::string> input_names_;
   size_t k_ = 1;
   size_t keep_ = 1;  // ranked neighbors kept per record (k and the largest output rank)
   double threshold_ = 0.001;
@@ -392,8 +401,11 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNearestNeighborModel(const ModelCo
     if (!field.ok()) return field.status();
     model->slots_.push_back(info->slot);
     model->fields_.push_back(*field);
+    model->input_types_.push_back(info->type);
+    model->input_names_.push_back(in.attribute("field").value());
   }
   if (model->slots_.empty()) return ElementError(knn, "no KNNInput");
+  model->direct_columns_.assign(model->slots_.size(), -1);
 
   const TargetInfo& target = *args.target;
   if (args.function == MiningFunction::kClustering || target.name.empty()) {
@@ -416,6 +428,13 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNearestNeighborModel(const ModelCo
     std::string field = f.attribute("field").value();
     col.column = f.attribute("column") ? f.attribute("column").value() : field;
     int index = static_cast<int>(model->columns_.size());
+    for (size_t i = 0; i < model->input_names_.size(); ++i) {
+      // A KNN input that is not a plain DataField view takes the column as is.
+      auto info = args.scope->Resolve(field);
+      if (model->input_names_[i] == field && info.ok() && info->data_field == nullptr) {
+        model->direct_columns_[i] = index;
+      }
+    }
     if (!id_var.empty() && field == id_var) {
       model->id_column_ = index;
     } else {
@@ -440,9 +459,14 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNearestNeighborModel(const ModelCo
     std::vector<std::pair<std::string, bool>> cells(model->columns_.size());
     for (pugi::xml_node cell = row.first_child(); cell; cell = cell.next_sibling()) {
       if (cell.type() != pugi::node_element) continue;
+      // Columns may carry a namespace prefix ("data:x1"): match the full
+      // element name or the local parts.
+      std::string_view full = cell.name();
       std::string_view name = LocalName(cell);
       for (size_t c = 0; c < model->columns_.size(); ++c) {
-        if (model->columns_[c].column == name) {
+        std::string_view col = model->columns_[c].column;
+        std::string_view col_local = col.substr(col.find(':') == std::string_view::npos ? 0 : col.find(':') + 1);
+        if (col == full || col_local == name) {
           cells[c] = {cell.child_value(), true};
         }
       }

@@ -220,7 +220,7 @@ class EvalContext {
   // Nesting of producers computing one another; bounded so that a document
   // with a very long chain of derived fields fails the record instead of
   // overflowing the stack.
-  static constexpr int kMaxComputeDepth = 2000;
+  static constexpr int kMaxComputeDepth = 1000;
   int depth_ = 0;
   const Plan* plan_;
   uint32_t epoch_ = 1;

@@ -12,6 +12,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/score.h"
 #include "pmml/pmml.h"
@@ -415,20 +416,22 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
 
   res.rows = static_cast<int64_t>(records.size());
 
-  // Model variants and the text rewrites each needs.
+  // Model variants and the text rewrites each needs: the model as is, or one
+  // per RuleSet criterion, or (derived layout) one per derived field, so that
+  // a field that does not compile fails only its own rows.
+  const bool derived = item.layout == "derived";
   std::vector<std::string> variants = {""};
   const std::vector<std::string> criteria = SplitList(Option(item, "criteria"), ',');
   for (const std::string& c : criteria) variants.push_back(c);
   const std::string rule_output = Option(item, "rule_output");
-  std::string derived_fields_xml;
-  const int derived_name_col = item.layout == "derived" ? FindOccurrence(expected.header, "derived_field") : -1;
-  if (item.layout == "derived") {
+  const int derived_name_col = derived ? FindOccurrence(expected.header, "derived_field") : -1;
+  std::map<std::string, int> derived_run;  // derived field -> its variant
+  if (derived) {
     if (derived_name_col < 0) return fail("items file: derived layout needs a derived_field column");
-    std::set<std::string> names;
-    for (const auto& row : expected.rows) names.insert(row[derived_name_col]);
-    for (const std::string& n : names)
-      absl::StrAppend(&derived_fields_xml, "<OutputField name=\"", XmlAttr(DerivedOutputName(n)),
-                      "\" feature=\"transformedValue\"><FieldRef field=\"", XmlAttr(n), "\"/></OutputField>");
+    variants.clear();
+    for (const auto& row : expected.rows)
+      if (derived_run.emplace(row[derived_name_col], static_cast<int>(variants.size())).second)
+        variants.push_back(row[derived_name_col]);
   }
 
   std::vector<Run> runs;
@@ -436,17 +439,31 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
     auto rewrite = [&](std::string* xml) -> absl::Status {
       if (Option(item, "rewrite") == "fmtwidth")
         ReplaceAll(xml, "<Constant>FMTWIDTH</Constant>", "<FieldRef field=\"FMTWIDTH\"/>");
-      if (!variant.empty()) {
+      std::string inject;
+      if (derived) {
+        absl::StrAppend(&inject, "<OutputField name=\"", XmlAttr(DerivedOutputName(variant)),
+                        "\" feature=\"transformedValue\"><FieldRef field=\"", XmlAttr(variant),
+                        "\"/></OutputField>");
+      } else if (!variant.empty()) {
         absl::Status s = MoveCriterionFirst(xml, variant);
         if (!s.ok()) return s;
       }
-      std::string inject = derived_fields_xml;
       if (!rule_output.empty())
         absl::StrAppend(&inject, "<OutputField name=\"", XmlAttr(rule_output), "\" feature=\"entityId\"/>");
       if (!inject.empty()) return InjectOutputFields(xml, inject);
       return absl::OkStatus();
     };
     auto model = cli::LoadModelFile(JoinPath(root, item.model), rewrite);
+    if (!model.ok() && derived) {
+      Run run;
+      run.variant = variant;
+      std::string msg = absl::StrCat("load: ", model.status().message());
+      if (!root.empty()) ReplaceAll(&msg, root.back() == '/' ? root : root + "/", "");
+      run.status.assign(records.size(), absl::InvalidArgumentError(msg));
+      run.values.resize(records.size());
+      runs.push_back(std::move(run));
+      continue;
+    }
     if (!model.ok()) return fail(absl::StrCat("load: ", model.status().message()));
     const pmml::CompiledModel& m = **model;
     Run run;
@@ -550,11 +567,13 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
       const std::string& exp = expected.rows[r][t.exp_col];
       if (exp.empty() && std::find(unchecked_blank.begin(), unchecked_blank.end(), t.label) != unchecked_blank.end())
         continue;
-      const Run& run = runs[t.run];
+      const int run_index = derived ? derived_run[expected.rows[r][derived_name_col]] : t.run;
+      const Run& run = runs[run_index];
       if (!run.status[r].ok()) {
-        if (failed_runs.insert(t.run).second)
-          mm.Add(row_no, absl::StrCat("row ", row_no, run.variant.empty() ? "" : " (" + run.variant + ")",
-                                      ": evaluation failed: ", run.status[r].message()));
+        if (failed_runs.insert(run_index).second)
+          mm.Add(row_no, absl::StrCat("row ", row_no, run.variant.empty() ? "" : " (" + run.variant + ")", ": ",
+                                      absl::StartsWith(run.status[r].message(), "load: ") ? "" : "evaluation failed: ",
+                                      run.status[r].message()));
         continue;
       }
       int out = t.out;
