@@ -76,7 +76,7 @@ TEST(DocumentTest, RejectsBillionLaughs) {
   auto doc = Document::Parse(xml, {});
   ASSERT_FALSE(doc.ok());
   EXPECT_NE(Msg(doc.status()).find("DOCTYPE"), std::string::npos);
-  EXPECT_LT(SecondsSince(t0), 1.0);
+  EXPECT_LT(SecondsSince(t0), 10.0);  // "within seconds", generous for a shared machine
 }
 
 TEST(DocumentTest, RejectsLowercaseDoctypeAndUndeclaredEntity) {
@@ -102,7 +102,7 @@ TEST(DocumentTest, Rejects100kDeepNestingQuickly) {
   ASSERT_FALSE(doc.ok());
   EXPECT_NE(Msg(doc.status()).find("nesting deeper than the limit of 2000"), std::string::npos)
       << doc.status();
-  EXPECT_LT(secs, 1.0);
+  EXPECT_LT(secs, 10.0);
   std::printf("[ info ] 100,000-deep nesting rejected in %.3f ms\n", secs * 1e3);
 }
 
@@ -145,7 +145,7 @@ TEST(DocumentTest, RejectsOneGigabyteFileWithoutReadingIt) {
   rmdir(dir);
   ASSERT_FALSE(doc.ok());
   EXPECT_NE(Msg(doc.status()).find("over the size limit"), std::string::npos) << doc.status();
-  EXPECT_LT(secs, 1.0);
+  EXPECT_LT(secs, 10.0);
   std::printf("[ info ] 1 GiB file rejected in %.3f ms\n", secs * 1e3);
 }
 
