@@ -645,6 +645,7 @@ class MapValuesExpr : public Expr {
       for (size_t i = 0; i < rows_.size(); ++i) {
         const Value& k = rows_[i].keys[0];
         if (k.is_number() || k.is_bool()) {
+          if (std::isnan(k.num)) continue;  // NaN matches nothing (and would break the hash map)
           num_index_.try_emplace(k.num == 0 ? 0.0 : k.num, i);
         } else {
           str_index_.try_emplace(FormatValue(k), i);
@@ -660,7 +661,7 @@ class MapValuesExpr : public Expr {
     if (slots_.size() == 1) {
       const Value& v = ctx.Get(slots_[0]);
       if (v.missing()) return map_missing_to_;
-      if (v.is_number() || v.is_bool()) {
+      if ((v.is_number() || v.is_bool()) && !std::isnan(v.num)) {
         auto it = num_index_.find(v.num == 0 ? 0.0 : v.num);
         if (it != num_index_.end()) hit = &rows_[it->second];
       }
@@ -677,7 +678,7 @@ class MapValuesExpr : public Expr {
       }
       if (hit == nullptr && !num_index_.empty() && !v.is_number() && !v.is_bool()) {
         double d;
-        if (ToDouble(v, &d)) {
+        if (ToDouble(v, &d) && !std::isnan(d)) {
           auto it = num_index_.find(d == 0 ? 0.0 : d);
           if (it != num_index_.end()) hit = &rows_[it->second];
         }

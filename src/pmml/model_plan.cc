@@ -129,7 +129,9 @@ class MiningFieldProducer : public SlotProducer {
   // The DataField's Value lists as hash maps (first declaration wins, as in
   // JPMML's document-order scan), so a record costs one lookup per field.
   absl::flat_hash_map<std::string, State> string_status;
-  absl::flat_hash_map<double, State> number_status;
+  absl::flat_hash_map<double, State> number_status;  // never holds NaN (NaN != NaN)
+  bool has_nan_status = false;
+  State nan_status = State::kValid;  // a listed "NaN" value (XGBoost models list it as missing)
   bool has_lists = false;
   bool has_valid_values = false;
 
@@ -138,7 +140,12 @@ class MiningFieldProducer : public SlotProducer {
     auto add = [&](const std::vector<Value>& values, State st) {
       for (const Value& v : values) {
         if (v.is_number() || v.is_bool()) {
-          number_status.emplace(v.num, st);
+          if (std::isnan(v.num)) {
+            if (!has_nan_status) nan_status = st;
+            has_nan_status = true;
+          } else {
+            number_status.emplace(v.num == 0 ? 0.0 : v.num, st);
+          }
         } else if (!v.missing()) {
           string_status.emplace(FormatValue(v), st);
         }
@@ -149,7 +156,7 @@ class MiningFieldProducer : public SlotProducer {
     add(df->missing_values, State::kMissing);
     add(df->invalid_values, State::kInvalid);
     add(df->valid_values, State::kValid);
-    has_lists = !number_status.empty() || !string_status.empty();
+    has_lists = !number_status.empty() || !string_status.empty() || has_nan_status;
     has_valid_values = !df->valid_values.empty();
   }
 
@@ -158,8 +165,12 @@ class MiningFieldProducer : public SlotProducer {
     if (df == nullptr) return in.kind == Value::Kind::kInvalid ? State::kInvalid : State::kValid;
     if (has_lists) {
       if (in.is_number() || in.is_bool()) {
-        auto it = number_status.find(in.num);
-        if (it != number_status.end()) return it->second;
+        if (std::isnan(in.num)) {
+          if (has_nan_status) return nan_status;
+        } else {
+          auto it = number_status.find(in.num == 0 ? 0.0 : in.num);
+          if (it != number_status.end()) return it->second;
+        }
       } else if (in.is_string() || in.kind == Value::Kind::kInvalid) {
         auto it = string_status.find(in.str);
         if (it != string_status.end()) return it->second;
