@@ -607,11 +607,18 @@ void MiningModel::WalkBinary8(const float* x, int32_t* leaves) const {
     int32_t n[kBatch];
     for (size_t j = 0; j < m; ++j) n[j] = fast_roots_[t + j];
     const int d = batch_depth_[b];
-    for (int s = 0; s < d; ++s) {
-      for (size_t j = 0; j < m; ++j) {
-        const BinNode8 nd = nodes[n[j]];
-        n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
-               !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    auto step = [&](size_t j) {
+      const BinNode8 nd = nodes[n[j]];
+      n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
+             !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    };
+    if (m == kBatch) {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < kBatch; ++j) step(j);
+      }
+    } else {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < m; ++j) step(j);
       }
     }
     for (size_t j = 0; j < m; ++j) leaves[t + j] = bin_leaf_[n[j]];
@@ -811,7 +818,28 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
   }
   // Average of probability distributions.
   double wsum = 0;
-  for (size_t t = 0; t < nt; ++t) {
+  if (nl == 2) {
+    // Binary classifiers: the sums in registers (same additions, same order).
+    double a0 = 0, a1 = 0;
+    if (method_ == Method::kWeightedAverage) {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        double w = fast_weights_[t];
+        a0 += w * p[0];
+        a1 += w * p[1];
+        wsum += w;
+      }
+    } else {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        a0 += p[0];
+        a1 += p[1];
+      }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+  }
+  for (size_t t = 0; t < nt && nl != 2; ++t) {
     const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * nl;
     if (method_ == Method::kWeightedAverage) {
       double w = fast_weights_[t];
