@@ -382,7 +382,7 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
       leaf.a = static_cast<int32_t>(fast_values_.size());
       fast_values_.push_back(n.score_num);
     } else if (kind == 2) {
-      if (!n.has_score) return false;
+      if (!n.has_score || n.dist_undefined) return false;  // the generic path fails the record
       int li = FindLabel(labels_, n.score);
       if (li < 0) return false;
       leaf.a = static_cast<int32_t>(fast_labels_.size());
@@ -445,7 +445,13 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
       work.pop_back();
       const TreeNode& n = nodes[ni];
       if (n.num_children == 0) {
-        if (!make_leaf(tree, n, fi)) return;
+        if (kind == 2 && n.has_score && n.dist_undefined) {
+          fnodes[fi].kind = 0;
+          fnodes[fi].a = -1;  // the generic path fails the record (distribution sums to 0)
+          fast_dead_ends_ = true;
+        } else if (!make_leaf(tree, n, fi)) {
+          return;  // leaves the fast path cannot use: the whole forest takes the generic path
+        }
         continue;
       }
       tests.clear();
