@@ -382,7 +382,7 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
       leaf.a = static_cast<int32_t>(fast_values_.size());
       fast_values_.push_back(n.score_num);
     } else if (kind == 2) {
-      if (!n.has_score) return false;
+      if (!n.has_score || n.dist_undefined) return false;  // the generic path fails the record
       int li = FindLabel(labels_, n.score);
       if (li < 0) return false;
       leaf.a = static_cast<int32_t>(fast_labels_.size());
@@ -445,7 +445,13 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
       work.pop_back();
       const TreeNode& n = nodes[ni];
       if (n.num_children == 0) {
-        if (!make_leaf(tree, n, fi)) return;
+        if (kind == 2 && n.has_score && n.dist_undefined) {
+          fnodes[fi].kind = 0;
+          fnodes[fi].a = -1;  // the generic path fails the record (distribution sums to 0)
+          fast_dead_ends_ = true;
+        } else if (!make_leaf(tree, n, fi)) {
+          return;  // leaves the fast path cannot use: the whole forest takes the generic path
+        }
         continue;
       }
       tests.clear();
@@ -607,11 +613,18 @@ void MiningModel::WalkBinary8(const float* x, int32_t* leaves) const {
     int32_t n[kBatch];
     for (size_t j = 0; j < m; ++j) n[j] = fast_roots_[t + j];
     const int d = batch_depth_[b];
-    for (int s = 0; s < d; ++s) {
-      for (size_t j = 0; j < m; ++j) {
-        const BinNode8 nd = nodes[n[j]];
-        n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
-               !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    auto step = [&](size_t j) {
+      const BinNode8 nd = nodes[n[j]];
+      n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
+             !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    };
+    if (m == kBatch) {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < kBatch; ++j) step(j);
+      }
+    } else {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < m; ++j) step(j);
       }
     }
     for (size_t j = 0; j < m; ++j) leaves[t + j] = bin_leaf_[n[j]];
@@ -811,7 +824,28 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
   }
   // Average of probability distributions.
   double wsum = 0;
-  for (size_t t = 0; t < nt; ++t) {
+  if (nl == 2) {
+    // Binary classifiers: the sums in registers (same additions, same order).
+    double a0 = 0, a1 = 0;
+    if (method_ == Method::kWeightedAverage) {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        double w = fast_weights_[t];
+        a0 += w * p[0];
+        a1 += w * p[1];
+        wsum += w;
+      }
+    } else {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        a0 += p[0];
+        a1 += p[1];
+      }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+  }
+  for (size_t t = 0; t < nt && nl != 2; ++t) {
     const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * nl;
     if (method_ == Method::kWeightedAverage) {
       double w = fast_weights_[t];

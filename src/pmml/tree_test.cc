@@ -1045,5 +1045,39 @@ TEST(ForestFastPathTest, ScoredSingleChildNodesByHand) {
   }
 }
 
+// A vote forest whose leaf has a ScoreDistribution summing to 0: records
+// reaching it fail on both paths (TreeModel reports the distribution), others
+// are voted.
+TEST(ForestFastPathTest, ZeroSumDistributionFailsTheRecordOnBothPaths) {
+  const std::string dict = R"(<DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="c" optype="categorical" dataType="string"><Value value="a"/><Value value="b"/></DataField>)";
+  auto forest = [&](const std::string& seg_pred) {
+    std::string tree = absl::StrCat(
+        "<TreeModel functionName=\"classification\"><MiningSchema><MiningField name=\"x\"/></MiningSchema>",
+        "<Node><True/>",
+        "<Node score=\"a\"><SimplePredicate field=\"x\" operator=\"lessOrEqual\" value=\"0\"/>",
+        "<ScoreDistribution value=\"a\" recordCount=\"0\"/><ScoreDistribution value=\"b\" recordCount=\"0\"/></Node>",
+        "<Node score=\"b\"><True/>",
+        "<ScoreDistribution value=\"a\" recordCount=\"1\"/><ScoreDistribution value=\"b\" recordCount=\"3\"/></Node>",
+        "</Node></TreeModel>");
+    return Doc(dict, absl::StrCat(
+        "<MiningModel functionName=\"classification\"><MiningSchema><MiningField name=\"x\"/>",
+        "<MiningField name=\"c\" usageType=\"target\"/></MiningSchema>",
+        "<Segmentation multipleModelMethod=\"majorityVote\">",
+        "<Segment id=\"1\">", seg_pred, tree, "</Segment><Segment id=\"2\">", seg_pred, tree, "</Segment>",
+        "</Segmentation></MiningModel>"));
+  };
+  for (const char* pred : {"<True/>", "<CompoundPredicate booleanOperator=\"and\"><True/><True/></CompoundPredicate>"}) {
+    SCOPED_TRACE(pred);
+    auto m = MustLoad(forest(pred));
+    ASSERT_NE(m, nullptr);
+    auto ctx = m->NewContext();
+    auto ok = RunRecord(*m, *ctx, {{"x", "1"}});
+    ASSERT_TRUE(ok.ok()) << ok.status();
+    EXPECT_EQ(Str(*ok, "c"), "b");
+    EXPECT_FALSE(RunRecord(*m, *ctx, {{"x", "-1"}}).ok());
+  }
+}
+
 }  // namespace
 }  // namespace evs::pmml
