@@ -73,12 +73,17 @@ struct PmmlEnv {
                                  int port = 0) {
     std::vector<std::string> args = {"pmml-job", "-c", path, "--job", "p"};
     if (!instance.empty()) args.insert(args.end(), {"--instance", instance});
-    if (port) args.insert(args.end(), {"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
-    return std::make_unique<Proc>(args, env.id + "-" + tag);
+    if (!port) port = FreePort();
+    args.insert(args.end(), {"--metrics-listen", "127.0.0.1:" + std::to_string(port)});
+    auto proc = std::make_unique<Proc>(args, env.id + "-" + tag);
+    // Ready = the registry was read to its end and the runner started.
+    EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 30000)) << proc->log();
+    return proc;
   }
   int Cli(const std::vector<std::string>& args, std::string* out) {
     std::vector<std::string> a = args;
-    a.insert(a.end(), {"-c", path, "--timeout", "60"});
+    a.insert(a.end(), {"-c", path});
+    if (args[1] != "list") a.insert(a.end(), {"--timeout", "60"});
     return RunCli(a, out, 90000);
   }
 };
@@ -104,6 +109,7 @@ TEST(PmmlE2E, AddAModelAndScore) {
   std::string out;
   ASSERT_EQ(p.Cli({"model", "add", "iris", FixturePath("iris_tree.pmml")}, &out), 0) << out << job->log();
   EXPECT_NE(out.find(p.module + ": applied iris version 1"), std::string::npos) << out;
+  std::cout << out;
   ProduceAll(p.requests, {Request("a", "iris", kSetosa), Request("b", "iris", kVirginica),
                           Request("c", "iris@1", kSetosa)});
   auto got = ByKey(Consume(p.env.results, 3, 60000, 500));
@@ -119,6 +125,7 @@ TEST(PmmlE2E, AddAModelAndScore) {
   }
   ASSERT_EQ(p.Cli({"model", "list"}, &out), 0) << out;
   EXPECT_NE(out.find("iris  version 1"), std::string::npos) << out;
+  std::cout << out;
   EXPECT_EQ(job->Terminate(), 0);
 }
 
@@ -265,8 +272,6 @@ TEST(PmmlE2E, RestartRecoversTheSameVersions) {
   EXPECT_EQ(job->Terminate(), 0);
 
   auto job2 = p.StartJob("job2", "", port);
-  ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 30000))
-      << job2->log();
   std::string status = HttpGet(port, "/status");
   EXPECT_NE(status.find("\"registry_caught_up\":true"), std::string::npos) << status;
   ProduceAll(p.requests, {Request("a", "tree", kSetosa), Request("b", "tree@2", kSetosa),
