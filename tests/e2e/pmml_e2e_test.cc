@@ -150,7 +150,7 @@ TEST(PmmlE2E, FiveSwapsUnderSteadyLoadLoseAndDuplicateNothing) {
   });
   for (int v = 2; v <= 6; ++v) {
     const std::string f = v % 2 ? "iris_tree.pmml" : "iris_forest.pmml";
-    std::this_thread::sleep_for(std::chrono::milliseconds(700));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
     ASSERT_EQ(p.Cli({"model", "update", "iris", FixturePath(f)}, &out), 0) << out;
     EXPECT_NE(out.find("applied iris version " + std::to_string(v)), std::string::npos) << out;
     digest_of[std::to_string(v)] = models::Sha256Hex(Fixture(f));
@@ -296,6 +296,9 @@ TEST(PmmlE2E, TwoInstancesInOneGroupBothServeAndStoppingOneLosesNothing) {
   // Both instances report (one module name, two reports).
   size_t reports = 0;
   for (size_t pos = 0; (pos = out.find(p.module + ": applied", pos)) != std::string::npos; ++pos) ++reports;
+  // Both members hold partitions (the group rebalances when b joins).
+  auto assigned = [](int port) { return HttpGet(port, "/status").find("\"assigned\":true") != std::string::npos; };
+  ASSERT_TRUE(WaitFor([&] { return assigned(port_a) && assigned(port_b); }, 60000)) << a->log() << b->log();
   const int kEvents = 3000;
   std::vector<Rec> first, second;
   for (int k = 0; k < kEvents; ++k)
