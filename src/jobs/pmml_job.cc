@@ -1,5 +1,6 @@
 #include "jobs/pmml_job.h"
 
+#include <chrono>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,27 @@ PmmlJob::PmmlJob(std::string module, std::string job, std::shared_ptr<const conf
       diag_(cfg_->limits.max_depth) {
   in_ = registry_->GetCounter("evs_records_in_total", "Records consumed, by route",
                               {{"module", module_}, {"route", "(requests)"}});
+  eval_seconds_ = registry_->GetHistogram("evs_eval_seconds",
+                                          "Model evaluation time per record (inputs, evaluate, outputs)",
+                                          {{"module", module_}});
+  registry_->AddCollector([this] {
+    if (watcher_) {
+      registry_->GetGauge("evs_model_loads", "Model versions loaded since start", {{"module", module_}})
+          ->Set(static_cast<double>(watcher_->loads()));
+      registry_->GetGauge("evs_model_load_failures", "Model versions rejected since start",
+                          {{"module", module_}})
+          ->Set(static_cast<double>(watcher_->failures()));
+    }
+    for (const auto& [name, e] : *store_->Snapshot()) {
+      const metrics::Labels l = {{"module", module_}, {"model", name}};
+      registry_->GetGauge("evs_model_version", "Current version per model", l)
+          ->Set(static_cast<double>(e.current->version));
+      registry_->GetGauge("evs_model_load_ms", "Load time of the current version (read, check, compile, warm up)", l)
+          ->Set(e.current->load_ms);
+      registry_->GetGauge("evs_model_versions_loaded", "Versions held per model", l)
+          ->Set(static_cast<double>(e.loaded.size()));
+    }
+  });
   Init();
   Refresh();
 }
@@ -98,6 +120,7 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
          out);
     return;
   }
+  const auto t0 = std::chrono::steady_clock::now();
   Ctx* c = ContextFor(m);
   const pmml::CompiledModel& model = *m->model;
   pmml::EvalContext& ctx = *c->ctx;
@@ -180,6 +203,7 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.front()))) raw.remove_prefix(1);
   r.value.append(raw.data(), raw.size());
   r.value += '}';
+  eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   r.headers = in.Headers();
   r.headers.emplace_back(hdr::kModelVersion, std::to_string(m->version));
   r.headers.emplace_back(hdr::kModelDigest, m->sha256);

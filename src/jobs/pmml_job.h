@@ -60,6 +60,7 @@ class PmmlJob : public adapters::ProcessorBase {
   std::unique_ptr<Json> json_;
   codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
   metrics::Counter* in_;
+  metrics::Histogram* eval_seconds_;
 };
 
 }  // namespace evs::jobs
