@@ -115,13 +115,13 @@ class AssociationModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     std::string feature = spec.feature;
-    if (feature == "ruleValue") {
+    if (misc::Is(feature, "ruleValue")) {
       feature = spec.rule_feature.empty() ? "consequent" : spec.rule_feature;
-    } else if (feature == "entityId") {
+    } else if (misc::Is(feature, "entityId")) {
       feature = "ruleId";
-    } else if (feature != "antecedent" && feature != "consequent" && feature != "rule" &&
-               feature != "ruleId" && feature != "support" && feature != "confidence" &&
-               feature != "lift" && feature != "leverage" && feature != "affinity") {
+    } else if (!misc::Is(feature, "antecedent") && !misc::Is(feature, "consequent") && !misc::Is(feature, "rule") &&
+               !misc::Is(feature, "ruleId") && !misc::Is(feature, "support") && !misc::Is(feature, "confidence") &&
+               !misc::Is(feature, "lift") && !misc::Is(feature, "leverage") && !misc::Is(feature, "affinity")) {
       return false;
     }
     out->SetMissing();
@@ -194,23 +194,23 @@ class AssociationModelImpl final : public Model {
         out->SetNumber(v);
       }
     };
-    if (feature == "antecedent") {
+    if (misc::Is(feature, "antecedent")) {
       items(r.antecedent);
-    } else if (feature == "consequent") {
+    } else if (misc::Is(feature, "consequent")) {
       items(r.consequent);
-    } else if (feature == "rule") {
+    } else if (misc::Is(feature, "rule")) {
       out->SetString(r.text);
-    } else if (feature == "ruleId") {
+    } else if (misc::Is(feature, "ruleId")) {
       out->SetString(r.id);
-    } else if (feature == "support") {
+    } else if (misc::Is(feature, "support")) {
       number(r.support);
-    } else if (feature == "confidence") {
+    } else if (misc::Is(feature, "confidence")) {
       number(r.confidence);
-    } else if (feature == "lift") {
+    } else if (misc::Is(feature, "lift")) {
       number(r.lift);
-    } else if (feature == "leverage") {
+    } else if (misc::Is(feature, "leverage")) {
       number(r.leverage);
-    } else if (feature == "affinity") {
+    } else if (misc::Is(feature, "affinity")) {
       number(r.affinity);
     } else {
       out->SetMissing();

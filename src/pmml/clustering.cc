@@ -4,8 +4,9 @@
 // nearest cluster (distance) or the most similar one (similarity); ties go
 // to the first cluster in document order.
 //
-// Results: predicted value and entityId = the cluster's id attribute, or
-// its 1-based index when it has none (as text); clusterId = 1-based index;
+// Results: predicted value, entityId and clusterId = the cluster's id
+// attribute, or its 1-based index when it has none (as text; JPMML);
+// ModelResult::cluster_index = the 1-based index;
 // labels/probabilities = cluster ids and their affinities (distances or
 // similarities, scores_not_probabilities); predictedDisplayValue = the
 // cluster's name. Missing inputs are skipped and the distance is scaled by
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "pmml/document.h"
 #include "pmml/misc_util.h"
 #include "pmml/model.h"
@@ -126,18 +128,19 @@ class ClusteringModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     const std::string& f = spec.feature;
-    if (f != "clusterId" && f != "entityId" && f != "affinity" && f != "clusterAffinity" &&
-        f != "entityAffinity" && f != "predictedDisplayValue") {
+    if (!misc::Is(f, "clusterId") && !misc::Is(f, "entityId") && !misc::Is(f, "affinity") && !misc::Is(f, "clusterAffinity") &&
+        !misc::Is(f, "entityAffinity") && !misc::Is(f, "predictedDisplayValue")) {
       return false;
     }
     out->SetMissing();
     if (result.cluster_index <= 0 || result.probabilities.size() != ids_.size()) return true;
     int win = result.cluster_index - 1;
-    if (f == "clusterId") {
-      out->SetNumber(result.cluster_index, DataType::kInteger);
+    if (misc::Is(f, "clusterId")) {
+      // JPMML: the winning cluster's id (its 1-based index when it has none).
+      *out = ids_[win];
       return true;
     }
-    if (f == "predictedDisplayValue") {
+    if (misc::Is(f, "predictedDisplayValue")) {
       if (!names_[win].empty()) {
         out->SetString(names_[win]);
       } else {
@@ -145,7 +148,7 @@ class ClusteringModelImpl final : public Model {
       }
       return true;
     }
-    bool ranked = spec.rank > 1 && (f == "entityId" || f == "affinity");
+    bool ranked = spec.rank > 1 && (misc::Is(f, "entityId") || misc::Is(f, "affinity"));
     if (ranked) {
       Scratch& s = ThreadScratch();
       s.order.resize(ids_.size());
@@ -156,27 +159,22 @@ class ClusteringModelImpl final : public Model {
                        [&](int l, int r) { return sim ? a[l] > a[r] : a[l] < a[r]; });
       if (spec.rank > static_cast<int>(s.order.size())) return true;
       int c = s.order[spec.rank - 1];
-      if (f == "entityId") {
+      if (misc::Is(f, "entityId")) {
         *out = ids_[c];
       } else {
         out->SetNumber(a[c]);
       }
       return true;
     }
-    if (f == "entityId") {
+    if (misc::Is(f, "entityId")) {
       *out = ids_[win];
       return true;
     }
     // affinity / clusterAffinity / entityAffinity: the named cluster, else the winner.
     int c = win;
     if (!spec.value.missing()) {
-      c = -1;
-      for (size_t i = 0; i < ids_.size(); ++i) {
-        if (ValuesEqual(ids_[i], spec.value)) {
-          c = static_cast<int>(i);
-          break;
-        }
-      }
+      auto known = value_index_.find(spec.element.internal_object());
+      c = known != value_index_.end() ? known->second : FindCluster(spec.value);
       if (c < 0) {
         if (!measure_.similarity) out->SetNumber(INFINITY);  // JPMML: unknown entity = worst distance
         else out->SetNumber(0);
@@ -189,6 +187,13 @@ class ClusteringModelImpl final : public Model {
 
   const std::vector<Value>* labels() const override { return &ids_; }
 
+  int FindCluster(const Value& id) const {
+    for (size_t i = 0; i < ids_.size(); ++i) {
+      if (ValuesEqual(ids_[i], id)) return static_cast<int>(i);
+    }
+    return -1;
+  }
+
   Measure measure_;
   std::vector<SlotId> slots_;
   std::vector<CompareField> fields_;
@@ -197,6 +202,9 @@ class ClusteringModelImpl final : public Model {
   std::vector<double> centers_;
   std::vector<Value> ids_;
   std::vector<std::string> names_;
+  // OutputField element -> index of the cluster its value attribute names
+  // (-1: none), resolved at compile time.
+  absl::flat_hash_map<const void*, int> value_index_;
 };
 
 }  // namespace
@@ -245,6 +253,12 @@ absl::StatusOr<std::unique_ptr<Model>> CompileClusteringModel(const ModelCompile
   }
   model->num_clusters_ = index;
   if (index == 0) return ElementError(el, "no Cluster");
+  if (pugi::xml_node output = Child(el, "Output")) {
+    for (pugi::xml_node of : Children(output, "OutputField")) {
+      if (!of.attribute("value")) continue;
+      model->value_index_[of.internal_object()] = model->FindCluster(Value::String(of.attribute("value").value()));
+    }
+  }
   return std::unique_ptr<Model>(std::move(model));
 }
 

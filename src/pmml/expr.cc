@@ -657,18 +657,22 @@ class MapValuesExpr : public Expr {
         auto it = num_index_.find(v.num == 0 ? 0.0 : v.num);
         if (it != num_index_.end()) hit = &rows_[it->second];
       }
-      if (hit == nullptr) {
-        std::string key;
-        ToText(v, &key);
-        auto it = str_index_.find(key);
-        if (it != str_index_.end()) {
-          hit = &rows_[it->second];
-        } else if (!v.is_number() && !v.is_bool()) {
-          double d;
-          if (ToDouble(v, &d)) {
-            auto nt = num_index_.find(d == 0 ? 0.0 : d);
-            if (nt != num_index_.end()) hit = &rows_[nt->second];
-          }
+      if (hit == nullptr && !str_index_.empty()) {
+        if (v.is_string() || v.kind == Value::Kind::kInvalid) {
+          auto it = str_index_.find(AV(v.str));  // no copy of the key
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        } else {
+          std::string key;
+          ToText(v, &key);
+          auto it = str_index_.find(key);
+          if (it != str_index_.end()) hit = &rows_[it->second];
+        }
+      }
+      if (hit == nullptr && !num_index_.empty() && !v.is_number() && !v.is_bool()) {
+        double d;
+        if (ToDouble(v, &d)) {
+          auto it = num_index_.find(d == 0 ? 0.0 : d);
+          if (it != num_index_.end()) hit = &rows_[it->second];
         }
       }
     } else {
@@ -766,31 +770,58 @@ std::string_view TrimPunctuation(std::string_view s) {
   return s.substr(b, e - b);
 }
 
+// std::regex matches recursively (deep input can exhaust the stack) and may
+// throw: texts longer than this are refused, and every use is guarded.
+constexpr size_t kMaxRegexText = 20000;
+
 struct Tokenizer {
-  bool word_re = false;  // true: tokens are the matches of `re`; false: `re` separates tokens
+  bool word_re = false;     // true: tokens are the matches of `re`; false: `re` separates tokens
+  bool whitespace = false;  // the separator is \s+ (or \s): split without a regex
   std::regex re;
 
-  void Tokenize(const std::string& s, std::vector<std::string>* out) const {
+  // False (with *err) when the text is too long or the regex fails.
+  bool Tokenize(const std::string& s, std::vector<std::string>* out, std::string* err) const {
     out->clear();
-    if (s.empty()) return;
-    if (word_re) {
-      for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
-        out->push_back(it->str());
-      }
-      return;
-    }
-    size_t pos = 0;
+    if (s.empty()) return true;
     auto add = [&](std::string_view tok) {
       tok = TrimPunctuation(tok);
       if (!tok.empty()) out->emplace_back(tok);
     };
-    for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
-      size_t start = static_cast<size_t>(it->position());
-      if (it->length() == 0) continue;
-      add(std::string_view(s).substr(pos, start - pos));
-      pos = start + static_cast<size_t>(it->length());
+    if (whitespace && !word_re) {
+      size_t i = 0;
+      while (i < s.size()) {
+        while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        size_t b = i;
+        while (i < s.size() && !std::isspace(static_cast<unsigned char>(s[i]))) ++i;
+        if (i > b) add(std::string_view(s).substr(b, i - b));
+      }
+      return true;
     }
-    add(std::string_view(s).substr(pos));
+    if (s.size() > kMaxRegexText) {
+      *err = absl::StrCat("text of ", s.size(), " characters is too long for regular expressions (limit ",
+                          kMaxRegexText, ")");
+      return false;
+    }
+    try {
+      if (word_re) {
+        for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
+          out->push_back(it->str());
+        }
+        return true;
+      }
+      size_t pos = 0;
+      for (auto it = std::sregex_iterator(s.begin(), s.end(), re); it != std::sregex_iterator(); ++it) {
+        size_t start = static_cast<size_t>(it->position());
+        if (it->length() == 0) continue;
+        add(std::string_view(s).substr(pos, start - pos));
+        pos = start + static_cast<size_t>(it->length());
+      }
+      add(std::string_view(s).substr(pos));
+    } catch (const std::exception& e) {
+      *err = absl::StrCat("regular expression failed: ", e.what());
+      return false;
+    }
+    return true;
   }
 };
 
@@ -833,13 +864,23 @@ struct Normalization {
   std::vector<Rule> rules;
   bool recursive = false;
 
-  std::string Apply(std::string s) const {
+  bool Apply(std::string* s, std::string* err) const {
     for (int guard = 0; guard < 1000; ++guard) {
-      std::string before = s;
-      for (const Rule& r : rules) s = std::regex_replace(s, r.re, r.replacement);
-      if (!recursive || s == before) break;
+      if (s->size() > kMaxRegexText) {
+        *err = absl::StrCat("text of ", s->size(), " characters is too long for regular expressions (limit ",
+                            kMaxRegexText, ")");
+        return false;
+      }
+      std::string before = *s;
+      try {
+        for (const Rule& r : rules) *s = std::regex_replace(*s, r.re, r.replacement);
+      } catch (const std::exception& e) {
+        *err = absl::StrCat("regular expression failed: ", e.what());
+        return false;
+      }
+      if (!recursive || *s == before) break;
     }
-    return s;
+    return true;
   }
 };
 
@@ -896,14 +937,21 @@ class TextIndexExpr : public Expr {
     }
     std::string text;
     ToText(tv, &text);
-    for (const Normalization& n : normalizations) text = n.Apply(std::move(text));
+    std::string err;
+    auto fail = [&] {
+      ctx.Fail(absl::InvalidArgumentError(absl::StrCat("TextIndex: ", err)));
+      out->SetMissing();
+    };
+    for (const Normalization& n : normalizations) {
+      if (!n.Apply(&text, &err)) return fail();
+    }
     std::vector<std::string> text_tokens, term_tokens_buf;
-    tokenizer.Tokenize(text, &text_tokens);
+    if (!tokenizer.Tokenize(text, &text_tokens, &err)) return fail();
     const std::vector<std::string>* term_tokens = &const_term_tokens;
     if (!const_term) {
       std::string t;
       ToText(termv, &t);
-      tokenizer.Tokenize(t, &term_tokens_buf);
+      if (!tokenizer.Tokenize(t, &term_tokens_buf, &err)) return fail();
       term_tokens = &term_tokens_buf;
     }
     int max_freq = weights == Weights::kBinary ? 1 : std::numeric_limits<int>::max();
@@ -991,6 +1039,8 @@ absl::StatusOr<Tokenizer> MakeTokenizer(pugi::xml_node el, std::string_view word
     t.word_re = true;
     ASSIGN_OR_RETURN(t.re, CompileRegex(el, std::string(word_re), icase));
   } else {
+    t.whitespace = sep_re.empty() || sep_re == "\\s+" || sep_re == "\\s" || sep_re == "[\\s]+" ||
+                   sep_re == "\\s*";
     ASSIGN_OR_RETURN(t.re, CompileRegex(el, std::string(sep_re.empty() ? "\\s+" : sep_re), false));
   }
   return t;
@@ -1056,7 +1106,8 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileTextIndex(pugi::xml_node el, Scope&
     if (!c->value().missing()) {
       std::string t;
       ToText(c->value(), &t);
-      expr->tokenizer.Tokenize(t, &expr->const_term_tokens);
+      std::string err;
+      if (!expr->tokenizer.Tokenize(t, &expr->const_term_tokens, &err)) return ElementError(el, err);
       expr->const_term = true;
     }
   }

@@ -579,6 +579,10 @@ TEST(ApplyTest, Strings) {
   EXPECT_EQ(R(Ap("matches", C("abc") + C("^b"))), "boolean:false");
   EXPECT_TRUE(Contains(R(Ap("matches", C("abc") + C("(unclosed"))), "COMPILE:"));
   EXPECT_EQ(R(Ap("uppercase", F("s"))), "<missing>");
+  // std::regex recurses per character: very long texts are refused, not crashed on.
+  std::string long_text(50000, 'a');
+  EXPECT_TRUE(Contains(R(Ap("matches", F("s") + C("(a|b)*")), {{"s", S(long_text)}}), "too long"));
+  EXPECT_EQ(R(Text("a", ""), {{"s", S(long_text + " a")}}), "integer:1");
 }
 
 TEST(ApplyTest, FormatNumber) {

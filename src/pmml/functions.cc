@@ -18,6 +18,7 @@
 #include <ctime>
 #include <limits>
 #include <memory>
+#include <new>
 #include <optional>
 #include <regex>
 #include <string>
@@ -63,37 +64,17 @@ class ApplyExpr : public Expr {
       : c_(std::move(c)), args_(std::move(args)), tolerant_(tolerant) {}
 
   void Eval(EvalContext& ctx, Value* out) const override {
-    constexpr int kInline = 4;
     const int n = static_cast<int>(args_.size());
-    Value scratch[kInline];
-    const Value* refs[kInline];
-    std::vector<Value> big_scratch;
-    std::vector<const Value*> big_refs;
-    Value* sc = scratch;
-    const Value** a = refs;
-    if (n > kInline) {
-      big_scratch.resize(n);
-      big_refs.resize(n);
-      sc = big_scratch.data();
-      a = big_refs.data();
+    if (n <= kInline) {
+      // Only as many scratch Values as there are arguments are constructed.
+      Scratch scratch(n);
+      const Value* refs[kInline];
+      EvalWith(ctx, scratch.values(), refs, n, out);
+    } else {
+      std::vector<Value> big_scratch(n);
+      std::vector<const Value*> big_refs(n);
+      EvalWith(ctx, big_scratch.data(), big_refs.data(), n, out);
     }
-    bool any_missing = false;
-    for (int i = 0; i < n; ++i) {
-      a[i] = &args_[i]->EvalRef(ctx, &sc[i]);
-      if (a[i]->missing()) {
-        if (c_.has_map_missing) {
-          *out = c_.map_missing_to;
-          return;
-        }
-        any_missing = true;
-      }
-    }
-    if (any_missing && !tolerant_) {
-      out->SetMissing();
-      Finish(ctx, Outcome::kOk, out);
-      return;
-    }
-    Finish(ctx, Compute(ctx, a, n, out), out);
   }
 
  protected:
@@ -154,6 +135,44 @@ class ApplyExpr : public Expr {
     } else {
       out->SetMissing();
     }
+  }
+
+  static constexpr int kInline = 4;
+
+  // Uninitialised room for kInline Values; the first n are constructed.
+  class Scratch {
+   public:
+    explicit Scratch(int n) : n_(n) {
+      for (int i = 0; i < n_; ++i) new (&values()[i]) Value();
+    }
+    ~Scratch() {
+      for (int i = 0; i < n_; ++i) values()[i].~Value();
+    }
+    Value* values() { return reinterpret_cast<Value*>(raw_); }
+
+   private:
+    alignas(Value) unsigned char raw_[kInline * sizeof(Value)];
+    int n_;
+  };
+
+  void EvalWith(EvalContext& ctx, Value* sc, const Value** a, int n, Value* out) const {
+    bool any_missing = false;
+    for (int i = 0; i < n; ++i) {
+      a[i] = &args_[i]->EvalRef(ctx, &sc[i]);
+      if (a[i]->missing()) {
+        if (c_.has_map_missing) {
+          *out = c_.map_missing_to;
+          return;
+        }
+        any_missing = true;
+      }
+    }
+    if (any_missing && !tolerant_) {
+      out->SetMissing();
+      Finish(ctx, Outcome::kOk, out);
+      return;
+    }
+    Finish(ctx, Compute(ctx, a, n, out), out);
   }
 
   const Common& common() const { return c_; }
@@ -664,6 +683,9 @@ size_t CodePointOffset(std::string_view s, size_t cp) {
   return i;
 }
 
+// std::regex recurses per matched character; longer texts are refused.
+constexpr size_t kMaxRegexText = 20000;
+
 absl::StatusOr<std::regex> MakeRegex(const std::string& pattern) {
   try {
     return std::regex(pattern, std::regex::ECMAScript);
@@ -927,12 +949,19 @@ class StringApply : public ApplyExpr {
           dynamic = std::move(*r);
           re = &*dynamic;
         }
-        if (op_ == Str::kMatches) {
-          out->SetBool(std::regex_search(s, *re));
-        } else {
-          std::string rep;
-          ToText(*a[2], &rep);
-          out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+        if (s.size() > kMaxRegexText) {
+          return Error(ctx, absl::StrCat("text of ", s.size(), " characters is too long for regular expressions"));
+        }
+        try {
+          if (op_ == Str::kMatches) {
+            out->SetBool(std::regex_search(s, *re));
+          } else {
+            std::string rep;
+            ToText(*a[2], &rep);
+            out->SetString(std::regex_replace(s, *re, ReplacementToEcma(rep)));
+          }
+        } catch (const std::exception& e) {
+          return Error(ctx, absl::StrCat("regular expression failed: ", e.what()));
         }
         return Outcome::kOk;
       }

@@ -6,10 +6,13 @@
 // Fast path: when every segment is a TreeModel with predicate True whose
 // splits are numeric SimplePredicates (no Targets, combined by sum, average,
 // their weighted forms or a (weighted) majority vote), the forest is compiled
-// into one struct-of-arrays node table. A record gathers each used slot's
-// number once, then walks the trees without touching Values. Records with a
-// missing or non-numeric value in a used field, or that reach a node without
-// a true child, take the generic path, so the semantics stay exact.
+// into one node table. A record gathers each used slot's number once (into a
+// stack buffer), then walks the trees without touching Values. Forests whose
+// splits are all binary walk 16 trees at a time, level by level, on 16-byte
+// branchless nodes, or 8-byte nodes when thresholds and the record's values
+// are floats. Records with a missing, NaN or non-numeric value in a used
+// field, or that reach a node without a true child, take the generic path,
+// so the semantics stay exact (tests check both paths agree bit for bit).
 
 #include <algorithm>
 #include <cmath>
@@ -145,8 +148,16 @@ struct BinNode {
   uint8_t pad = 0;
 };
 
-template <int kMode>
-inline bool SplitCond(int mode, double x, double t) {
+// The 8-byte form used when every threshold is a float and the record's
+// values are floats (sklearn, XGBoost, LightGBM forests): comparing the
+// float values is then exactly the double comparison.
+struct BinNode8 {
+  float thr = 0;
+  uint32_t next_feat = 0;  // next node (low 24 bits), feature (high 8 bits)
+};
+
+template <int kMode, class T>
+inline bool SplitCond(int mode, T x, T t) {
   const int m = kMode >= 0 ? kMode : mode;
   bool c;
   switch (m & 3) {
@@ -175,6 +186,8 @@ class MiningModel : public Model {
   void BuildBinaryForest();
   template <int kMode>
   void WalkBinary(const double* x, int32_t* leaves) const;
+  template <int kMode>
+  void WalkBinary8(const float* x, int32_t* leaves) const;
   // Adds seg's probabilities (aligned to labels_) times `w` into acc.
   bool AddProbabilities(const Segment& seg, const ModelResult& r, double w, double* acc,
                         EvalContext& ctx) const;
@@ -205,6 +218,7 @@ class MiningModel : public Model {
   std::vector<int32_t> bin_leaf_;     // leaf value index per node
   std::vector<uint8_t> batch_depth_;  // steps for each batch of kBatch trees
   int bin_mode_ = -1;                 // the one split mode of all nodes, or -1
+  std::vector<BinNode8> bin8_;        // same nodes; empty when not applicable
   static constexpr int kBatch = 16;
 };
 
@@ -512,6 +526,40 @@ void MiningModel::BuildBinaryForest() {
   bin_nodes_ = std::move(bin);
   bin_leaf_ = std::move(leaf);
   bin_mode_ = uniform >= 0 ? uniform : -1;
+
+  bool can8 = bin_mode_ >= 0 && nf + 1 <= 255 && bin_nodes_.size() < (1u << 24);
+  for (size_t i = 0; can8 && i < bin_nodes_.size(); ++i) {
+    const double t = bin_nodes_[i].thr;
+    can8 = static_cast<double>(static_cast<float>(t)) == t;
+  }
+  if (can8) {
+    bin8_.resize(bin_nodes_.size());
+    for (size_t i = 0; i < bin_nodes_.size(); ++i) {
+      bin8_[i].thr = static_cast<float>(bin_nodes_[i].thr);
+      bin8_[i].next_feat = static_cast<uint32_t>(bin_nodes_[i].next) |
+                           (static_cast<uint32_t>(bin_nodes_[i].feat) << 24);
+    }
+  }
+}
+
+template <int kMode>
+void MiningModel::WalkBinary8(const float* x, int32_t* leaves) const {
+  const BinNode8* nodes = bin8_.data();
+  const size_t nt = fast_roots_.size();
+  for (size_t t = 0, b = 0; t < nt; t += kBatch, ++b) {
+    const size_t m = std::min<size_t>(kBatch, nt - t);
+    int32_t n[kBatch];
+    for (size_t j = 0; j < m; ++j) n[j] = fast_roots_[t + j];
+    const int d = batch_depth_[b];
+    for (int s = 0; s < d; ++s) {
+      for (size_t j = 0; j < m; ++j) {
+        const BinNode8 nd = nodes[n[j]];
+        n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
+               !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+      }
+    }
+    for (size_t j = 0; j < m; ++j) leaves[t + j] = bin_leaf_[n[j]];
+  }
 }
 
 // Walks kBatch trees at a time, level by level, so that their memory loads
@@ -587,7 +635,27 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
     if (leaf_big.size() < nt) leaf_big.resize(nt);
     leaves = leaf_big.data();
   }
-  if (!bin_nodes_.empty()) {
+  bool walked = false;
+  if (!bin8_.empty()) {
+    float xf[256];
+    bool exact = true;
+    for (size_t i = 0; i <= nf; ++i) {
+      xf[i] = static_cast<float>(x[i]);
+      exact &= static_cast<double>(xf[i]) == x[i];
+    }
+    if (exact) {
+      walked = true;
+      switch (bin_mode_) {
+        case 0: WalkBinary8<0>(xf, leaves); break;
+        case 1: WalkBinary8<1>(xf, leaves); break;
+        case 2: WalkBinary8<2>(xf, leaves); break;
+        case 4: WalkBinary8<4>(xf, leaves); break;
+        case 5: WalkBinary8<5>(xf, leaves); break;
+        default: WalkBinary8<6>(xf, leaves); break;
+      }
+    }
+  }
+  if (!bin_nodes_.empty() && !walked) {
     switch (bin_mode_) {
       case 0: WalkBinary<0>(x, leaves); break;
       case 1: WalkBinary<1>(x, leaves); break;
@@ -747,7 +815,6 @@ void MiningModel::Evaluate(EvalContext& ctx, ModelResult* result) const {
 
 void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
   const size_t nl = labels_.size();
-  const bool weighted = IsWeighted(method_);
   // Aggregation state.
   double sum = 0, wsum = 0;
   float fsum = 0, fwsum = 0;
@@ -815,13 +882,7 @@ void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
       continue;
     }
     if (vote) {
-      int li = -1;
-      if (r.labels == seg.seg_labels && seg.seg_labels != nullptr && !r.probabilities.empty()) {
-        // Fast lookup through the predicted label's position in the segment labels.
-        li = FindLabel(labels_, r.predicted);
-      } else {
-        li = FindLabel(labels_, r.predicted);
-      }
+      const int li = FindLabel(labels_, r.predicted);
       if (li < 0) {
         ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
             "MiningModel: segment ", seg.id, " predicts \"", FormatValue(r.predicted),
@@ -1062,7 +1123,6 @@ void MiningModel::EvaluateGeneric(EvalContext& ctx, ModelResult* result) const {
       ctx.Fail(absl::InvalidArgumentError("MiningModel: multipleModelMethod not valid here"));
       return;
   }
-  (void)weighted;
   result->predicted.SetNumber(y, float_math_ ? DataType::kFloat : DataType::kDouble);
 }
 

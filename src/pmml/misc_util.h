@@ -19,6 +19,9 @@
 
 namespace evs::pmml::misc {
 
+// Cheap equality for feature names on per-record paths (size first).
+inline bool Is(std::string_view s, std::string_view literal) { return s == literal; }
+
 inline bool IsElement(pugi::xml_node n, std::string_view name) {
   return n.type() == pugi::node_element && LocalName(n) == name;
 }

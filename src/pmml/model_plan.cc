@@ -756,7 +756,10 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
     return ElementError(mf, absl::StrCat("unknown invalidValueTreatment '", AV(invalid), "'"));
   }
   if (HasAttr(mf, "invalidValueReplacement")) {
-    if (!HasAttr(mf, "invalidValueTreatment")) p->invalid = InvalidTreatment::kAsValue;
+    // PMML 4.3 spelled asValue as asIs plus a replacement (JPMML reads it so).
+    if (!HasAttr(mf, "invalidValueTreatment") || p->invalid == InvalidTreatment::kAsIs) {
+      p->invalid = InvalidTreatment::kAsValue;
+    }
     if (!ParseValue(mf.attribute("invalidValueReplacement").value(), type, &p->invalid_replacement).ok())
       return ElementError(mf, absl::StrCat("invalidValueReplacement '", mf.attribute("invalidValueReplacement").value(),
                                            "' is not a valid ", AV(DataTypeName(type))));

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -420,7 +421,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // (1,1): d1 = sqrt(2), d2 = sqrt(4 + 9).
   ASSERT_TRUE(h.Eval({{"x", N(1)}, {"y", N(1)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c1");
-  EXPECT_EQ(h.Num("cid"), 1);
+  EXPECT_EQ(h.Str("cid"), "c1");  // JPMML: the cluster's id
   EXPECT_EQ(h.Str("display"), "first");
   EXPECT_NEAR(h.Num("aff"), std::sqrt(2.0), 1e-12);
   EXPECT_NEAR(h.Num("aff2"), std::sqrt(13.0), 1e-12);
@@ -428,7 +429,7 @@ TEST(ClusteringTest, EuclideanOutputs) {
   // y missing: x = 3 scaled by 2/1: d1 = sqrt(18), d2 = 0.
   ASSERT_TRUE(h.Eval({{"x", N(3)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c2");
-  EXPECT_EQ(h.Num("cid"), 2);
+  EXPECT_EQ(h.Str("cid"), "c2");
   EXPECT_NEAR(h.Num("aff"), 0, 1e-12);
   EXPECT_EQ(h.Str("second"), "c1");
 }
@@ -903,6 +904,90 @@ TEST(AnomalyDetectionTest, OneClassSvmPassesTheValue) {
 TEST(AnomalyDetectionTest, BadDocuments) {
   EXPECT_FALSE(Harness(AnomalyDoc(R"(algorithmType="iforest")")).ok());  // no sampleDataSize
   EXPECT_FALSE(Harness(AnomalyDoc(R"(algorithmType="bogus")")).ok());
+}
+
+// ---------------------------------------------------------------------------
+// Cross-family checks
+
+TEST(MiscModelsTest, BadDocumentsNameTheElement) {
+  struct Case {
+    std::string doc, path;
+  } cases[] = {
+      // Cluster center of the wrong length.
+      {ClusteringDoc("<euclidean/>", kXY, R"(<Cluster id="c0"><Array n="1" type="real">0</Array></Cluster>)"),
+       "Cluster"},
+      // Unknown comparison measure.
+      {ClusteringDoc("<manhattan/>", kXY), "manhattan"},
+      // table compare function is not supported.
+      {ClusteringDoc("<euclidean/>", R"(<ClusteringField field="x" compareFunction="table"/><ClusteringField field="y"/>)"),
+       "ClusteringField"},
+      // Unknown itemRef.
+      {[] {
+         std::string d = Doc(kAssociation);
+         d.replace(d.find(R"(itemRef="3")"), 11, R"(itemRef="9")");
+         return d;
+       }(),
+       "ItemRef"},
+      // Unknown criterion.
+      {RuleSetDoc("bestHit"), "RuleSelectionMethod"},
+      // Scorecard attribute without a predicate.
+      {[] {
+         std::string d = Doc(kScorecard);
+         d.replace(d.find(R"(<SimplePredicate field="age" operator="lessThan" value="30"/>)"), 61, "");
+         return d;
+       }(),
+       "Attribute"},
+  };
+  for (const Case& c : cases) {
+    Harness h(c.doc);
+    EXPECT_FALSE(h.ok()) << c.path;
+    EXPECT_NE(h.load_status().message().find(c.path), std::string::npos) << h.load_status();
+  }
+  // k-NN with more neighbors than training rows fails every record, clearly.
+  std::string knn = KnnDoc(R"(functionName="classification" numberOfNeighbors="9")",
+                           R"(<DataField name="t" optype="categorical" dataType="string"/>)",
+                           R"(<OutputField name="label" feature="predictedValue"/>)");
+  Harness h(knn);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  absl::Status st = h.Eval({{"x", N(1)}});
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("numberOfNeighbors"), std::string::npos) << st;
+}
+
+TEST(MiscModelsTest, ConcurrentEvaluationSharesOneModel) {
+  // The k-NN training table is prepared lazily on the first evaluation; many
+  // threads start at once, each with its own context, and must agree.
+  auto loaded = CompiledModel::Load(KnnDoc(R"(functionName="classification" numberOfNeighbors="2")",
+                                           R"(<DataField name="t" optype="categorical" dataType="string"/>)",
+                                           R"(<OutputField name="label" feature="predictedValue"/>)"));
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  const CompiledModel& model = **loaded;
+  const int x = model.InputIndex("x");
+  int label_out = -1;
+  for (size_t i = 0; i < model.outputs().size(); ++i) {
+    if (model.outputs()[i].name == "label") label_out = static_cast<int>(i);
+  }
+  ASSERT_GE(label_out, 0);
+  std::vector<std::thread> threads;
+  std::vector<int> wrong(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto ctx = model.NewContext();
+      for (int i = 0; i < 500; ++i) {
+        ctx->BeginRecord();
+        double v = (i % 2) ? 2.4 : 9.5;  // rows 2,3 (b, b) or rows 4,3 (a, b -> tie -> a)
+        model.SetInput(*ctx, x, v);
+        if (!model.Evaluate(*ctx).ok()) {
+          ++wrong[t];
+          continue;
+        }
+        std::string label = FormatValue(model.Output(*ctx, label_out));
+        if (label != ((i % 2) ? "b" : "a")) ++wrong[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(wrong[t], 0) << "thread " << t;
 }
 
 }  // namespace

@@ -52,6 +52,8 @@ struct BayesInputPlan {
   bool continuous = false;
   std::vector<ContinuousStat> stats;
   std::vector<PairCount> pairs;
+  bool all_string_pairs = false;  // every PairCounts value is a string
+  absl::flat_hash_map<std::string, int> pair_index;  // string value -> pairs index (first wins)
 };
 
 class NaiveBayesModel final : public Model {
@@ -86,10 +88,21 @@ class NaiveBayesModel final : public Model {
         }
         continue;
       }
-      for (const PairCount& pc : in.pairs) {
-        if (!ValuesEqual(v, pc.value)) continue;
-        for (const ClassTerm& t : pc.terms) p[t.cls] += t.log_prob;
-        break;
+      const PairCount* hit = nullptr;
+      if (v.is_string() && in.all_string_pairs) {
+        // String categories compare as exact text (JPMML): one hash lookup.
+        auto it = in.pair_index.find(v.str);
+        if (it != in.pair_index.end()) hit = &in.pairs[it->second];
+      } else {
+        for (const PairCount& pc : in.pairs) {
+          if (ValuesEqual(v, pc.value)) {
+            hit = &pc;
+            break;
+          }
+        }
+      }
+      if (hit != nullptr) {
+        for (const ClassTerm& t : hit->terms) p[t.cls] += t.log_prob;
       }
     }
     double max = -INFINITY;
@@ -226,6 +239,12 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNaiveBayesModel(const ModelCompile
       }
       plan.pairs.push_back(std::move(pair));
     }
+    plan.all_string_pairs = !plan.pairs.empty();
+    for (size_t i = 0; i < plan.pairs.size(); ++i) {
+      if (!plan.pairs[i].value.is_string()) plan.all_string_pairs = false;
+      if (plan.all_string_pairs) plan.pair_index.emplace(plan.pairs[i].value.str, static_cast<int>(i));
+    }
+    if (!plan.all_string_pairs) plan.pair_index.clear();
     model->inputs_.push_back(std::move(plan));
   }
   return std::unique_ptr<Model>(std::move(model));

@@ -166,7 +166,8 @@ class NearestNeighborModelImpl final : public Model {
         for (size_t i = 0; i < k; ++i) s.med.push_back(training_.targets[s.order[i]].num);
         std::sort(s.med.begin(), s.med.end());
         size_t m = s.med.size();
-        value = m % 2 ? s.med[m / 2] : (s.med[m / 2 - 1] + s.med[m / 2]) / 2;
+        // As commons-math's Percentile(50) (JPMML): lo + 0.5 * (hi - lo).
+        value = m % 2 ? s.med[m / 2] : s.med[m / 2 - 1] + 0.5 * (s.med[m / 2] - s.med[m / 2 - 1]);
       } else if (cont_ == ContMethod::kAverage) {
         for (size_t i = 0; i < k; ++i) value += training_.targets[s.order[i]].num;
         value /= static_cast<double>(k);
@@ -228,14 +229,14 @@ class NearestNeighborModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     const std::string& f = spec.feature;
-    if (f != "entityId" && f != "affinity" && f != "entityAffinity" && f != "clusterAffinity") return false;
+    if (!misc::Is(f, "entityId") && !misc::Is(f, "affinity") && !misc::Is(f, "entityAffinity") && !misc::Is(f, "clusterAffinity")) return false;
     out->SetMissing();
     int rank = spec.rank < 1 ? 1 : spec.rank;
-    if (f == "entityId") {
+    if (misc::Is(f, "entityId")) {
       if (rank <= static_cast<int>(result.ranked_ids.size())) *out = result.ranked_ids[rank - 1];
       return true;
     }
-    if (!spec.value.missing() && f != "affinity") {
+    if (!spec.value.missing() && !misc::Is(f, "affinity")) {
       for (size_t i = 0; i < result.ranked_ids.size(); ++i) {
         if (ValuesEqual(result.ranked_ids[i], spec.value)) {
           out->SetNumber(result.ranked_scores[i]);

@@ -109,6 +109,10 @@ absl::Status Scope::DefineLazy(std::string name, pugi::xml_node derived_field) {
   return absl::OkStatus();
 }
 
+namespace {
+constexpr int kMaxLazyDepth = 250;
+}  // namespace
+
 absl::StatusOr<FieldInfo> Scope::Resolve(std::string_view name) {
   std::string key(name);
   for (Scope* s = this; s != nullptr; s = s->parent_) {
@@ -119,8 +123,13 @@ absl::StatusOr<FieldInfo> Scope::Resolve(std::string_view name) {
     if (s->compiling_[key]) {
       return ElementError(node, absl::StrCat("field '", key, "' is defined in terms of itself (reference cycle)"));
     }
+    if (builder_->lazy_depth_ >= kMaxLazyDepth) {
+      return ElementError(node, absl::StrCat("derived fields nested more than ", kMaxLazyDepth, " deep"));
+    }
     s->compiling_[key] = true;
+    ++builder_->lazy_depth_;
     auto compiled = CompileDerivedField(node, *s);
+    --builder_->lazy_depth_;
     s->compiling_[key] = false;
     if (!compiled.ok()) return compiled.status();
     FieldInfo info = std::move(*compiled);
@@ -158,6 +167,7 @@ void EvalContext::BeginRecord() {
     epoch_ = 1;
   }
   if (!status_.ok()) status_ = absl::OkStatus();
+  depth_ = 0;
 }
 
 ModelResult& EvalContext::model_result(int index) { return *model_results_[static_cast<size_t>(index)]; }
@@ -167,8 +177,14 @@ const Value& EvalContext::Compute(SlotId slot) {
   const SlotProducer* p = plan_->producer(slot);
   if (p == nullptr) {
     v.SetMissing();  // an input not set in this record
+  } else if (depth_ >= kMaxComputeDepth) {
+    Fail(absl::ResourceExhaustedError(absl::StrCat("field '", plan_->slot_name(slot), "': derived fields nested more than ",
+                                                   kMaxComputeDepth, " deep")));
+    v.SetMissing();
   } else {
+    ++depth_;
     p->Produce(*this, &v);
+    --depth_;
   }
   stamp_[static_cast<size_t>(slot)] = epoch_;
   return v;

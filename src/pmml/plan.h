@@ -124,6 +124,7 @@ class PlanBuilder {
   absl::flat_hash_map<std::string, pugi::xml_node> function_nodes_;
   absl::flat_hash_map<std::string, std::unique_ptr<DefinedFunction>> functions_;
   absl::flat_hash_map<std::string, int> functions_in_progress_;
+  int lazy_depth_ = 0;  // nesting of lazy DerivedField compiles (bounded: no stack overflow)
 };
 
 // Name resolution at compile time. A model's scope sees its own MiningFields,
@@ -216,6 +217,11 @@ class EvalContext {
  private:
   const Value& Compute(SlotId slot);
 
+  // Nesting of producers computing one another; bounded so that a document
+  // with a very long chain of derived fields fails the record instead of
+  // overflowing the stack.
+  static constexpr int kMaxComputeDepth = 1000;
+  int depth_ = 0;
   const Plan* plan_;
   uint32_t epoch_ = 1;
   std::vector<Value> values_;

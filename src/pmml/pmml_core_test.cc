@@ -43,7 +43,8 @@ class SumModel : public Model {
   void Evaluate(EvalContext& ctx, ModelResult* r) const override {
     if (always_missing_) return;
     double sum = 0;
-    for (SlotId s : slots_) {
+    for (size_t i = 0; i < slots_.size(); ++i) {
+      SlotId s = slots_[reverse_ ? slots_.size() - 1 - i : i];
       const Value& v = ctx.Get(s);
       if (v.missing()) return;  // no prediction
       if (!v.is_number() && !v.is_bool()) {
@@ -69,6 +70,7 @@ class SumModel : public Model {
   std::vector<SlotId> slots_;
   bool classification_ = false;
   bool always_missing_ = false;
+  bool reverse_ = false;  // read the fields last to first
   std::vector<Value> labels_;
 };
 
@@ -77,6 +79,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileSumModel(const ModelCompileArgs& a
   pugi::xml_node sum = Child(args.element, "Sum");
   if (!sum) return ElementError(args.element, "TestModel without Sum");
   m->always_missing_ = std::string_view(sum.attribute("missing").value()) == "true";
+  m->reverse_ = std::string_view(sum.attribute("reverse").value()) == "true";
   std::istringstream names(sum.attribute("fields").value());
   std::string name;
   while (names >> name) {
@@ -193,7 +196,10 @@ TEST_F(CoreTest, InvalidValueTreatments) {
   auto ret = MustLoad(RegressionDoc(dict, R"(<MiningField name="x1"/>)", "x1"));
   auto as_missing_repl = MustLoad(RegressionDoc(
       dict, R"(<MiningField name="x1" invalidValueTreatment="asMissing" missingValueReplacement="3"/>)", "x1"));
-  ASSERT_TRUE(as_is && as_missing && as_value && ret && as_missing_repl);
+  auto as_is_repl = MustLoad(RegressionDoc(
+      dict, R"(<MiningField name="x1" invalidValueTreatment="asIs" invalidValueReplacement="8"/>)", "x1"));
+  ASSERT_TRUE(as_is && as_missing && as_value && ret && as_missing_repl && as_is_repl);
+  EXPECT_EQ(Eval1(*as_is_repl, {"10"}), "8");
   // 10 is outside [0, 10): invalid.
   EXPECT_EQ(Eval1(*ret, {"10"}), "ERR: field 'x1': invalid value '10'");
   EXPECT_EQ(Eval1(*ret, {"9.5"}), "9.5");
@@ -507,6 +513,41 @@ TEST_F(CoreTest, ModelChainExposesTheLastSegmentsOutputs) {
   EXPECT_EQ(outs[2].name, "top");
   EXPECT_EQ(Eval1(**m, {"2"}, 1), "104");
   EXPECT_EQ(Eval1(**m, {"2"}, 2), "104");
+}
+
+// A chain d1 <- d2 <- ... <- dN of LocalTransformations.
+std::string ChainDoc(int n, const std::string& sum_fields, bool reverse) {
+  std::string xml = R"(<PMML version="4.4"><DataDictionary>
+    <DataField name="x" optype="continuous" dataType="double"/>
+    <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+    <TestModel functionName="regression"><MiningSchema><MiningField name="x"/>
+    <MiningField name="y" usageType="target"/></MiningSchema><LocalTransformations>)";
+  for (int i = 1; i <= n; ++i) {
+    absl::StrAppend(&xml, "<DerivedField name=\"d", i, "\" optype=\"continuous\" dataType=\"double\">",
+                    "<Apply function=\"+\"><FieldRef field=\"", i == 1 ? std::string("x") : absl::StrCat("d", i - 1),
+                    "\"/><Constant>1</Constant></Apply></DerivedField>");
+  }
+  absl::StrAppend(&xml, "</LocalTransformations><Sum fields=\"", sum_fields, "\" reverse=\"", reverse ? "true" : "false",
+                  "\"/></TestModel></PMML>");
+  return xml;
+}
+
+TEST_F(CoreTest, LongDerivedFieldChainsFailCleanly) {
+  // Compiled lazily from the far end: the compile nesting is bounded.
+  auto m = CompiledModel::Load(ChainDoc(400, "d400", false));
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(Msg(m.status()).find("nested more than 250 deep"), std::string::npos) << m.status();
+  // Compiled in order (shallow) but read from the far end at run time: the
+  // record fails instead of overflowing the stack.
+  std::string all;
+  for (int i = 1; i <= 1500; ++i) absl::StrAppend(&all, i > 1 ? " " : "", "d", i);
+  auto deep = MustLoad(ChainDoc(1500, all, true));
+  ASSERT_TRUE(deep);
+  EXPECT_NE(Eval1(*deep, {"1"}).find("nested more than 1000 deep"), std::string::npos);
+  // A moderate chain works.
+  auto ok = MustLoad(ChainDoc(200, "d200", false));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(Eval1(*ok, {"1"}), "201");
 }
 
 TEST_F(CoreTest, NoAllocationPerRecord) {

@@ -929,5 +929,62 @@ TEST(NeuralNetwork, OutputThroughDerivedFieldAndSparseConnections) {
   EXPECT_NEAR(h.Num("y"), -4, 1e-12);
 }
 
+TEST(RegressionFamilies, BadDocumentsAreRefusedWithThePath) {
+  // A connection from a neuron of the same or a later layer.
+  Harness nn(Doc(Sub(kOneNeuron, {{"ACT", "identity"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0"}})));
+  ASSERT_TRUE(nn.ok());
+  std::string forward = Sub(kOneNeuron, {{"ACT", "identity"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0"}});
+  forward.replace(forward.find(R"(from="1")"), 8, R"(from="n")");
+  Harness nn_bad(Doc(forward));
+  ASSERT_FALSE(nn_bad.ok());
+  EXPECT_NE(std::string(nn_bad.status().message()).find("/PMML/NeuralNetwork/NeuralLayer/Neuron/Con"),
+            std::string::npos)
+      << nn_bad.status();
+  // An output neuron that does not exist.
+  std::string no_out = Sub(kOneNeuron, {{"ACT", "identity"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0"}});
+  no_out.replace(no_out.find(R"(outputNeuron="n")"), 16, R"(outputNeuron="q")");
+  EXPECT_FALSE(Harness(Doc(no_out)).ok());
+
+  // A PPCell whose predictor is in neither list.
+  std::string glm = Sub(kGlmRegression, {{"TYPE", "regression"}, {"ATTRS", ""}, {"B0", "1"}, {"B2", "3"}});
+  glm.replace(glm.find(R"(<FactorList><Predictor name="color"/></FactorList>)"), 50, "");
+  Harness glm_bad(Doc(glm));
+  ASSERT_FALSE(glm_bad.ok());
+  EXPECT_NE(std::string(glm_bad.status().message()).find("PPCell"), std::string::npos) << glm_bad.status();
+  // Unknown model type; multinomialLogistic declared as regression.
+  EXPECT_FALSE(Harness(Doc(Sub(kGlmRegression, {{"TYPE", "bogus"}, {"ATTRS", ""}, {"B0", "1"}, {"B2", "3"}}))).ok());
+  EXPECT_FALSE(
+      Harness(Doc(Sub(kGlmRegression, {{"TYPE", "multinomialLogistic"}, {"ATTRS", ""}, {"B0", "1"}, {"B2", "3"}})))
+          .ok());
+  // Cox without its baseline tables.
+  std::string cox = Sub(kCox, {{"STRATA", ""}, {"MAX", R"(maxTime="1")"}, {"TABLES", ""}});
+  cox.replace(cox.find("<BaseCumHazardTables"), cox.find("</BaseCumHazardTables>") + 22 - cox.find("<BaseCumHazardTables"), "");
+  EXPECT_FALSE(Harness(Doc(cox)).ok());
+}
+
+TEST(NeuralNetwork, WideLayersUseTheHeapBufferAndStayCorrect) {
+  // 300 identity neurons (more than the inline buffer), each x * (i + 1); the
+  // output neuron sums them with weight 1: x * 300 * 301 / 2.
+  std::string neurons, cons;
+  for (int i = 0; i < 300; ++i) {
+    neurons += "<Neuron id=\"h" + std::to_string(i) + "\"><Con from=\"in\" weight=\"" + std::to_string(i + 1) + "\"/></Neuron>";
+    cons += "<Con from=\"h" + std::to_string(i) + "\" weight=\"1\"/>";
+  }
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/><DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="identity">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <NeuralInputs><NeuralInput id="in"><DerivedField optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField></NeuralInput></NeuralInputs>
+  <NeuralLayer>)" + neurons + R"(</NeuralLayer>
+  <NeuralLayer><Neuron id="o">)" + cons + R"(</Neuron></NeuralLayer>
+  <NeuralOutputs><NeuralOutput outputNeuron="o"><DerivedField optype="continuous" dataType="double"><FieldRef field="y"/></DerivedField></NeuralOutput></NeuralOutputs>
+</NeuralNetwork>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 2.0 * 300 * 301 / 2, 1e-9);
+}
+
 }  // namespace
 }  // namespace evs::pmml

@@ -126,18 +126,18 @@ class RuleSetModelImpl final : public Model {
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
     const std::string& f = spec.feature;
-    if (f == "entityId" || (f == "ruleValue" && spec.rule_feature == "ruleId")) {
+    if (misc::Is(f, "entityId") || (misc::Is(f, "ruleValue") && misc::Is(spec.rule_feature, "ruleId"))) {
       *out = result.entity_id;
       return true;
     }
-    if (f == "confidence" || f == "probability" ||
-        (f == "ruleValue" && (spec.rule_feature == "confidence" || spec.rule_feature.empty()))) {
+    if (misc::Is(f, "confidence") || misc::Is(f, "probability") ||
+        (misc::Is(f, "ruleValue") && (misc::Is(spec.rule_feature, "confidence") || spec.rule_feature.empty()))) {
       out->SetMissing();
       if (result.probabilities.size() != labels_.size()) return true;
-      const Value& which = spec.value.missing() || f == "ruleValue" ? result.predicted : spec.value;
+      const Value& which = spec.value.missing() || misc::Is(f, "ruleValue") ? result.predicted : spec.value;
       if (which.missing()) return true;
       int l = LabelIndex(which);
-      if (f == "probability") {
+      if (misc::Is(f, "probability")) {
         // A winning rule with a ScoreDistribution gives class probabilities.
         const RuleNode* w = WinningRule(result);
         if (w != nullptr && !w->distribution.empty()) {
@@ -152,9 +152,9 @@ class RuleSetModelImpl final : public Model {
       out->SetNumber(l < 0 ? 0.0 : result.probabilities[l]);
       return true;
     }
-    if (f == "ruleValue") {
+    if (misc::Is(f, "ruleValue")) {
       out->SetMissing();
-      if (spec.rule_feature == "consequent") *out = result.predicted;
+      if (misc::Is(spec.rule_feature, "consequent")) *out = result.predicted;
       return true;
     }
     return false;

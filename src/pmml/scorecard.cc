@@ -106,7 +106,7 @@ class ScorecardModel final : public Model {
 
   bool Feature(const OutputFeatureSpec& spec, EvalContext& ctx, const ModelResult& result,
                Value* out) const override {
-    if (spec.feature != "reasonCode") return false;
+    if (!misc::Is(spec.feature, "reasonCode")) return false;
     out->SetMissing();
     int rank = spec.rank < 1 ? 1 : spec.rank;
     if (rank <= static_cast<int>(result.reason_codes.size())) out->SetString(result.reason_codes[rank - 1]);

@@ -87,31 +87,44 @@ class SvmModel final : public Model {
         return;
       }
     }
-    // Kernel value for every support vector.
-    s.k.resize(num_vectors_);
+    // Kernel value for every support vector, kBlock vectors at a time: the
+    // block is stored dimension-major, so the kBlock independent sums run
+    // side by side (and vectorize) while each vector's sum keeps the
+    // sequential order JPMML uses, bit for bit.
+    s.k.resize(static_cast<size_t>(num_blocks_) * kBlock);
     const double* x = s.x.data();
-    for (int j = 0; j < num_vectors_; ++j) {
-      const double* v = &vectors_[static_cast<size_t>(j) * dim];
-      double acc = 0;
-      if (kernel_.kind == KernelKind::kRbf) {
+    const bool rbf = kernel_.kind == KernelKind::kRbf;
+    for (int b = 0; b < num_blocks_; ++b) {
+      const double* v = &blocked_[static_cast<size_t>(b) * dim * kBlock];
+      double acc[kBlock] = {};
+      if (rbf) {
         for (size_t i = 0; i < dim; ++i) {
-          double d = x[i] - v[i];
-          acc += d * d;
+          const double xi = x[i];
+          for (int j = 0; j < kBlock; ++j) {
+            double d = xi - v[i * kBlock + j];
+            acc[j] += d * d;
+          }
         }
-        s.k[j] = std::exp(-acc * kernel_.gamma);
       } else {
-        for (size_t i = 0; i < dim; ++i) acc += x[i] * v[i];
+        for (size_t i = 0; i < dim; ++i) {
+          const double xi = x[i];
+          for (int j = 0; j < kBlock; ++j) acc[j] += xi * v[i * kBlock + j];
+        }
+      }
+      double* k = &s.k[static_cast<size_t>(b) * kBlock];
+      for (int j = 0; j < kBlock; ++j) {
         switch (kernel_.kind) {
+          case KernelKind::kRbf:
+            k[j] = std::exp(-acc[j] * kernel_.gamma);
+            break;
           case KernelKind::kLinear:
-            s.k[j] = acc;
+            k[j] = acc[j];
             break;
           case KernelKind::kPolynomial:
-            s.k[j] = std::pow(acc * kernel_.gamma + kernel_.coef0, kernel_.degree);
+            k[j] = std::pow(acc[j] * kernel_.gamma + kernel_.coef0, kernel_.degree);
             break;
           case KernelKind::kSigmoid:
-            s.k[j] = std::tanh(acc * kernel_.gamma + kernel_.coef0);
-            break;
-          default:
+            k[j] = std::tanh(acc[j] * kernel_.gamma + kernel_.coef0);
             break;
         }
       }
@@ -191,8 +204,13 @@ class SvmModel final : public Model {
 
   Kernel kernel_;
   std::vector<InputField> inputs_;
+  static constexpr int kBlock = 4;
   int num_vectors_ = 0;
-  std::vector<double> vectors_;  // num_vectors_ x inputs_.size()
+  int num_blocks_ = 0;
+  // Support vectors in blocks of kBlock, each block dimension-major:
+  // blocked_[(b * dim + i) * kBlock + j] = component i of vector b * kBlock + j
+  // (zero padding after the last vector).
+  std::vector<double> blocked_;
   std::vector<Machine> machines_;
   Method method_ = Method::kRegression;
   bool max_wins_ = false;
@@ -319,6 +337,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileSupportVectorMachineModel(const Mo
     model->inputs_.push_back(std::move(f));
   }
   const size_t dim = model->inputs_.size();
+  if (dim == 0) return ElementError(vfields, "VectorFields is empty");
 
   absl::flat_hash_map<std::string, int> vector_index;
   for (pugi::xml_node vi : Children(dict, "VectorInstance")) {
@@ -326,8 +345,14 @@ absl::StatusOr<std::unique_ptr<Model>> CompileSupportVectorMachineModel(const Mo
     if (vector_index.contains(id)) return ElementError(vi, "duplicate VectorInstance id " + id);
     auto values = InstanceValues(vi, dim);
     if (!values.ok()) return values.status();
-    vector_index.emplace(id, model->num_vectors_++);
-    model->vectors_.insert(model->vectors_.end(), values->begin(), values->end());
+    int j = model->num_vectors_++;
+    vector_index.emplace(id, j);
+    if (j % SvmModel::kBlock == 0) {
+      model->blocked_.resize(model->blocked_.size() + dim * SvmModel::kBlock, 0.0);
+      ++model->num_blocks_;
+    }
+    double* block = &model->blocked_[static_cast<size_t>(j / SvmModel::kBlock) * dim * SvmModel::kBlock];
+    for (size_t i = 0; i < dim; ++i) block[i * SvmModel::kBlock + j % SvmModel::kBlock] = (*values)[i];
   }
 
   // Labels: the target's categories, then any category only the machines name.

@@ -264,6 +264,7 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
       bool use_prob = static_cast<bool>(dists[0].attribute("probability"));
       bool any_conf = false;
       double sum = 0, count_sum = 0;
+      float fsum = 0;
       for (pugi::xml_node d : dists) {
         int li = FindLabel(m->labels_, ParseLabel(d.attribute("value").value(), m->target_type_));
         double v = 0;
@@ -279,6 +280,7 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
         }
         if (m->float_math_) v = static_cast<float>(v);
         sum += v;
+        fsum += static_cast<float>(v);
         m->probs_[node.dist + li] = v;
         if (d.attribute("recordCount")) {
           ASSIGN_OR_RETURN(double rc, NumberAttr(d, "recordCount"));
@@ -290,9 +292,14 @@ absl::StatusOr<std::unique_ptr<TreeModel>> TreeModel::Compile(const ModelCompile
         }
         if (d.attribute("confidence")) any_conf = true;
       }
+      if (m->float_math_) sum = fsum;  // x-mathContext="float": JPMML sums and divides in float
       if (sum != 1.0) {
         if (sum == 0) {
           node.dist_undefined = true;
+        } else if (m->float_math_) {
+          for (size_t k = 0; k < num_labels; ++k) {
+            m->probs_[node.dist + k] = static_cast<float>(m->probs_[node.dist + k]) / static_cast<float>(sum);
+          }
         } else {
           for (size_t k = 0; k < num_labels; ++k) m->probs_[node.dist + k] /= sum;
         }

@@ -9,9 +9,11 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
 #include "gtest/gtest.h"
 #include "pmml/pmml.h"
@@ -639,6 +641,10 @@ TEST(MiningModelTest, MissingPredictionTreatment) {
   auto skip_ok = load(R"(missingPredictionTreatment="skipSegment" missingThreshold="0.5")");
   ASSERT_NE(skip_ok, nullptr);
   EXPECT_DOUBLE_EQ(Num(MustRun(*skip_ok, rec), "t"), 50.5);
+  // JPMML's x- form of the attributes in pre-4.4 documents.
+  auto skip_x = load(R"(x-missingPredictionTreatment="skipSegment" x-missingThreshold="0.2")");
+  ASSERT_NE(skip_x, nullptr);
+  EXPECT_TRUE(Missing(MustRun(*skip_x, rec), "t"));
 }
 
 TEST(MiningModelTest, MissingVotesWithContinue) {
@@ -666,7 +672,8 @@ TEST(MiningModelTest, MissingVotesWithContinue) {
 // is "lessOrEqual" then True, as sklearn2pmml writes them.
 std::string RandomForest(int trees, int depth, const std::string& function, const std::string& method,
                          bool wrap_true, uint32_t seed, int leaf_pct = 0, bool sklearn_style = false,
-                         int features = 5) {
+                         int features = 5, bool float_math = false, bool float_fields = false) {
+  const std::string math = float_math ? " x-mathContext=\"float\"" : "";
   std::mt19937 rng(seed);
   std::uniform_int_distribution<int> feat(0, features - 1);
   std::uniform_real_distribution<double> thr(-1, 1);
@@ -674,7 +681,10 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
   std::uniform_int_distribution<int> cnt(0, 20);
   const char* ops[][2] = {{"lessOrEqual", "greaterThan"}, {"lessThan", "greaterOrEqual"}};
   std::string dict;
-  for (int f = 0; f < features; ++f) absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"double\"/>");
+  for (int f = 0; f < features; ++f) {
+    absl::StrAppend(&dict, "<DataField name=\"f", f, "\" optype=\"continuous\" dataType=\"",
+                    float_fields ? "float" : "double", "\"/>");
+  }
   absl::StrAppend(&dict, R"(<DataField name="t" optype="continuous" dataType="double"/>
     <DataField name="c" optype="categorical" dataType="string"><Value value="k0"/><Value value="k1"/><Value value="k2"/></DataField>)");
   const bool cls_model = function == "classification";
@@ -701,15 +711,17 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     }
     int f = feat(rng);
     double t = std::round(thr(rng) * 100) / 100;
+    // float fields: thresholds are floats written in full, as sklearn2pmml does.
+    std::string ts = float_fields ? absl::StrFormat("%.9g", static_cast<float>(t)) : absl::StrCat(t);
     int opk = sklearn_style ? 0 : static_cast<int>(rng() % 2);
     bool second_true = sklearn_style || rng() % 2 == 0;
     absl::StrAppend(&attrs, " defaultChild=\"", next_id, "\"");
     if (!cls_model) absl::StrAppend(&attrs, " score=\"0\"");
     absl::StrAppend(&body, "<Node ", attrs, ">", pred);
-    node(d + 1, absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][0], "\" value=\"", t, "\"/>"));
+    node(d + 1, absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][0], "\" value=\"", ts, "\"/>"));
     node(d + 1, second_true ? "<True/>"
                             : absl::StrCat("<SimplePredicate field=\"f", f, "\" operator=\"", ops[opk][1],
-                                           "\" value=\"", t, "\"/>"));
+                                           "\" value=\"", ts, "\"/>"));
     absl::StrAppend(&body, "</Node>");
   };
   std::string segs;
@@ -720,7 +732,7 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
     std::string seg_pred = wrap_true ? "<CompoundPredicate booleanOperator=\"and\"><True/><True/></CompoundPredicate>"
                                      : "<True/>";
     absl::StrAppend(&segs, "<Segment id=\"", i + 1, "\" weight=\"", 1 + i % 3, "\">", seg_pred,
-                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\">",
+                    "<TreeModel functionName=\"", function, "\" missingValueStrategy=\"defaultChild\"", math, ">",
                     schema, "</MiningSchema>", body, "</TreeModel></Segment>");
   }
   std::string target = cls_model ? "c" : "t";
@@ -729,16 +741,20 @@ std::string RandomForest(int trees, int depth, const std::string& function, cons
       <OutputField name="p1" feature="probability" value="k1" dataType="double" optype="continuous"/>
       <OutputField name="p2" feature="probability" value="k2" dataType="double" optype="continuous"/></Output>)"
                                  : "";
-  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\">", schema,
+  return Doc(dict, absl::StrCat("<MiningModel functionName=\"", function, "\"", math, ">", schema,
                                 "<MiningField name=\"", target, "\" usageType=\"target\"/></MiningSchema>",
                                 output, "<Segmentation multipleModelMethod=\"", method, "\">", segs,
                                 "</Segmentation></MiningModel>"));
 }
 
-void ExpectFastEqualsGeneric(const std::string& function, const std::string& method) {
-  SCOPED_TRACE(absl::StrCat(function, " ", method));
-  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7));
-  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7));
+void ExpectFastEqualsGeneric(const std::string& function, const std::string& method,
+                             bool float_math = false, bool sklearn_float = false) {
+  SCOPED_TRACE(absl::StrCat(function, " ", method, float_math ? " float" : "",
+                            sklearn_float ? " sklearn-float" : ""));
+  auto fast = MustLoad(RandomForest(20, 6, function, method, false, 7, sklearn_float ? 20 : 0,
+                                    sklearn_float, 5, float_math, sklearn_float));
+  auto slow = MustLoad(RandomForest(20, 6, function, method, true, 7, sklearn_float ? 20 : 0,
+                                    sklearn_float, 5, float_math, sklearn_float));
   ASSERT_NE(fast, nullptr);
   ASSERT_NE(slow, nullptr);
   auto fctx = fast->NewContext();
@@ -782,6 +798,52 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
   ExpectFastEqualsGeneric("classification", "weightedMajorityVote");
   ExpectFastEqualsGeneric("classification", "average");
   ExpectFastEqualsGeneric("classification", "weightedAverage");
+  ExpectFastEqualsGeneric("regression", "sum", true);  // XGBoost-style float arithmetic
+  ExpectFastEqualsGeneric("regression", "weightedAverage", true);
+  // float fields and float thresholds: the 8-byte node walk.
+  ExpectFastEqualsGeneric("classification", "average", false, true);
+  ExpectFastEqualsGeneric("regression", "sum", true, true);
+}
+
+TEST(ForestFastPathTest, ConcurrentEvaluationMatchesSingleThread) {
+  auto m = MustLoad(RandomForest(30, 6, "classification", "average", false, 9, 20, true, 5, false, true));
+  ASSERT_NE(m, nullptr);
+  std::vector<Record> records;
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<double> val(-1.2, 1.2);
+  for (int r = 0; r < 200; ++r) {
+    Record rec;
+    for (int f = 0; f < 5; ++f) {
+      if (r % 7 == 0 && f == 2) continue;  // some records take the generic path
+      rec[absl::StrCat("f", f)] = absl::StrCat(std::round(val(rng) * 100) / 100);
+    }
+    records.push_back(std::move(rec));
+  }
+  std::vector<double> expected;
+  {
+    auto ctx = m->NewContext();
+    for (const Record& rec : records) {
+      auto out = RunRecord(*m, *ctx, rec);
+      ASSERT_TRUE(out.ok()) << out.status();
+      expected.push_back(Num(*out, "p0"));
+    }
+  }
+  std::vector<int> mismatches(4, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto ctx = m->NewContext();
+      for (int rep = 0; rep < 20; ++rep) {
+        for (size_t i = 0; i < records.size(); ++i) {
+          auto out = RunRecord(*m, *ctx, records[i]);
+          double p = out.ok() ? Num(*out, "p0") : -1;
+          if (!(p == expected[i] || (std::isnan(p) && std::isnan(expected[i])))) ++mismatches[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < 4; ++t) EXPECT_EQ(mismatches[t], 0) << "thread " << t;
 }
 
 // Rough timing of a 100-tree depth-10 forest (the benchmark target is <= 3 us
@@ -790,7 +852,8 @@ TEST(ForestFastPathTest, SameResultsAsGenericPath) {
 double TimeForest(bool generic, bool realistic = false) {
   // realistic: sklearn-like classification forest, 16 features, trees pruned
   // to a few hundred nodes (like a forest trained with max_depth=10).
-  auto m = MustLoad(realistic ? RandomForest(100, 10, "classification", "average", generic, 3, 22, true, 16)
+  auto m = MustLoad(realistic ? RandomForest(100, 10, "classification", "average", generic, 3, 22, true, 16,
+                                             false, true)
                               : RandomForest(100, 10, "regression", "average", generic, 3));
   if (m == nullptr) return -1;
   auto ctx = m->NewContext();
@@ -811,7 +874,7 @@ double TimeForest(bool generic, bool realistic = false) {
     return ts.tv_sec * 1e9 + ts.tv_nsec;
   };
   const double start = cpu_ns();
-  const int kRecords = 20000;
+  const int kRecords = generic ? 2000 : 20000;
   for (int r = 0; r < kRecords; ++r) {
     const auto& row = rows[r % rows.size()];
     ctx->BeginRecord();

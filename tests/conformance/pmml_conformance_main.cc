@@ -136,6 +136,7 @@ void PrintResult(const conf::Item& item, const conf::ItemResult& r, bool verbose
   std::cout << "\n";
   if (verbose && !r.pass)
     for (const auto& d : r.details) std::cout << "        " << d << "\n";
+  std::cout << std::flush;
 }
 
 int WriteDoc(const std::string& path, const std::vector<conf::Item>& items,
@@ -167,6 +168,9 @@ int WriteDoc(const std::string& path, const std::vector<conf::Item>& items,
     << "cmake --build build/release --target pmml_conformance\n"
     << "./build/release/bin/pmml_conformance --write-doc docs/conformance.md --update-passing\n"
     << "```\n\n"
+    << "Other uses: `pmml_conformance --filter Tree -v` runs the matching items and prints their\n"
+    << "first mismatches; `--check` is what ctest runs; `--fixtures tests/fixtures/pmml/fixtures.tsv`\n"
+    << "runs the project's own fixtures; `scripts/test.sh -L conformance` runs the three ctests.\n\n"
     << "## How items are compared\n\n"
     << "- The item list is `tests/conformance/pmml_items.tsv`: model, input CSV, expected CSV,\n"
     << "  layout, tolerance, column mappings and in-memory model fixes, transcribed from the\n"
@@ -183,6 +187,15 @@ int WriteDoc(const std::string& path, const std::vector<conf::Item>& items,
     << "  (JPMML unit-test values; empty = missing), `derived` (one derived field per row,\n"
     << "  read through an OutputField added in memory), `basket` (long transaction/item rows\n"
     << "  grouped into one collection per transaction).\n"
+    << "- Adaptations upstream made too, applied in memory: SAS models get\n"
+    << "  `<Constant>FMTWIDTH</Constant>` replaced by `<FieldRef field=\"FMTWIDTH\"/>` and their\n"
+    << "  `EM_CLASSIFICATION`/`EM_EVENTPROBABILITY` columns are compared with the target and\n"
+    << "  `P_Adjusted1`; RuleSet unit tests are also loaded with each RuleSelectionMethod moved\n"
+    << "  first and an `entityId` OutputField added (`selected_rule_id(<criterion>)`). Expected\n"
+    << "  columns of OutputFields with isFinalResult=\"false\" are skipped (they are not outputs\n"
+    << "  of the API). cPMML's duplicate `class` column is the second `class`.\n"
+    << "- The MANIFEST counts 104 scored PMML items; its tables list 103 (plus the model-only\n"
+    << "  cPMML `AuditBinaryReg`), and those 103 are the items here.\n"
     << "- ctest: `pmml_conformance` runs `--check`: it fails when an item listed in\n"
     << "  `tests/conformance/pmml_passing.txt` fails (a regression). `pmml_fixtures` runs the\n"
     << "  project's own fixtures (`tests/fixtures/pmml/fixtures.tsv`), which must all pass, and\n"
