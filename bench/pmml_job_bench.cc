@@ -69,6 +69,8 @@ struct Options {
   std::string iris_model = EVS_SOURCE_DIR "/tests/fixtures/pmml/iris_tree.pmml";
   std::string forest_model;  // default: <workdir>/forest100.pmml from bench/make_forest.py
   int swap_ms = 1000;
+  double latency_rate = 0;        // 0: half the slowest measured rate, at most latency_cap
+  double latency_cap = 20000;
   std::string evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
   std::string out;
   int partitions = 4;
@@ -93,6 +95,11 @@ latency at half of each measured rate, and latency during hot swaps.
   --iris FILE             the iris model (default tests/fixtures/pmml/iris_tree.pmml)
   --forest FILE           the 100-tree forest (default <workdir>/forest100.pmml)
   --swap-ms MS            hot-swap interval in the swap phase (default 1000)
+  --latency-rate R        paced rate of every latency row (default: half of the slowest
+                          measured throughput, at most --latency-cap)
+  --latency-cap R         upper bound of the default latency rate (default 20000 ev/s: what
+                          the bench's own paced producer sustains next to the contenders on
+                          a small machine)
   --evserve PATH          evserve binary (default build/release/bin/evserve)
   --out FILE              write the markdown fragment there too
   --partitions P          partitions of source and destination topics (default 4)
@@ -122,6 +129,8 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     else if (a == "--iris") o->iris_model = need("--iris");
     else if (a == "--forest") o->forest_model = need("--forest");
     else if (a == "--swap-ms") o->swap_ms = std::atoi(need("--swap-ms"));
+    else if (a == "--latency-rate") o->latency_rate = std::atof(need("--latency-rate"));
+    else if (a == "--latency-cap") o->latency_cap = std::atof(need("--latency-cap"));
     else if (a == "--out") o->out = need("--out");
     else if (a == "--partitions") o->partitions = std::atoi(need("--partitions"));
     else if (a == "--latency-seconds") o->latency_seconds = std::atoi(need("--latency-seconds"));
@@ -999,11 +1008,16 @@ int main(int argc, char** argv) {
   std::vector<LatencyResult> lr;
   double swap_ratio_iris = 0, swap_ratio_forest = 0;
   if (!g_opt.skip_latency) {
-    lr.push_back(RunLatency(&chain, chain_rate / 2, chain.Name()));
-    lr.push_back(RunLatency(&iris, ir.rate / 2, iris.Name() + ", steady"));
-    lr.push_back(RunLatency(&iris, ir.rate / 2, iris.Name() + ", hot swap every " + std::to_string(g_opt.swap_ms) + " ms", &iris));
-    lr.push_back(RunLatency(&forest, fo.rate / 2, forest.Name() + ", steady"));
-    lr.push_back(RunLatency(&forest, fo.rate / 2, forest.Name() + ", hot swap every " + std::to_string(g_opt.swap_ms) + " ms", &forest));
+    // One rate for every row, so the rows compare: half the slowest
+    // contender's maximum, capped at what the paced producer sustains.
+    double rate = g_opt.latency_rate;
+    if (rate <= 0) rate = std::min({chain_rate / 2, ir.rate / 2, fo.rate / 2, g_opt.latency_cap});
+    const std::string swaps = ", hot swap every " + std::to_string(g_opt.swap_ms) + " ms";
+    lr.push_back(RunLatency(&chain, rate, chain.Name()));
+    lr.push_back(RunLatency(&iris, rate, iris.Name() + ", steady"));
+    lr.push_back(RunLatency(&iris, rate, iris.Name() + swaps, &iris));
+    lr.push_back(RunLatency(&forest, rate, forest.Name() + ", steady"));
+    lr.push_back(RunLatency(&forest, rate, forest.Name() + swaps, &forest));
     swap_ratio_iris = div(lr[2].p99_ms, lr[1].p99_ms);
     swap_ratio_forest = div(lr[4].p99_ms, lr[3].p99_ms);
   }
@@ -1033,7 +1047,8 @@ int main(int argc, char** argv) {
   md << "**Target (evserve >= " << static_cast<int>(g_opt.target * 100 + 0.5) << "% of the chain): "
      << (pass ? "PASS" : "FAIL") << "**" << (all_ok ? "" : " (a run did not complete)") << "\n\n";
   if (!lr.empty()) {
-    md << "Latency at half of each contender's measured throughput (send time in the event -> consumer on the "
+    md << "Latency, every row at the same paced rate (half the slowest measured throughput, capped at "
+       << Thousands(g_opt.latency_cap) << " ev/s unless --latency-rate; send time in the event -> consumer on the "
           "destination; "
        << g_opt.latency_seconds << " s paced):\n\n";
     md << "| contender | target rate (ev/s) | achieved rate | events | received | swaps | p50 ms | p99 ms | "
