@@ -49,9 +49,10 @@ step "Validating the config and creating topics"
 
 step "Loading the demo models into the registry (evs.models)"
 # Added once; a running or restarted pmml job loads them from the topic.
+registry=$("$EVS" model list -c "$CONFIG")
 for m in "iris-tree|tests/fixtures/pmml/iris_tree.pmml" "iris-forest|tests/fixtures/pmml/iris_forest.pmml"; do
   IFS='|' read -r model file <<<"$m"
-  if "$EVS" model list -c "$CONFIG" | grep -q "^$model "; then
+  if grep -q "^$model " <<<"$registry"; then
     echo "$model already in the registry"
   else
     "$EVS" model add "$model" "$file" -c "$CONFIG" --no-wait
