@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -290,12 +291,15 @@ int ScoreStream(const pmml::CompiledModel& model, std::istream& in, std::ostream
   auto last_report = start;
   auto report = [&]() {
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    err << "evserve: scored " << sum.rows << " rows in " << static_cast<int64_t>(secs) << " s";
+    char secs_text[32];
+    std::snprintf(secs_text, sizeof secs_text, "%.1f", secs);
+    err << "evserve: scored " << sum.rows << " rows in " << secs_text << " s";
     if (secs > 0) err << " (" << static_cast<int64_t>(sum.rows / secs) << " rows/s)";
     if (sum.failed_rows) err << ", " << sum.failed_rows << " could not be evaluated";
     err << "\n" << std::flush;
   };
   bool reported = false;
+  int64_t reported_rows = 0;
   while (reader.Next(&fields)) {
     // A blank line is no record (unless the input has a single column, where
     // it is a row whose one cell is missing).
@@ -345,12 +349,14 @@ int ScoreStream(const pmml::CompiledModel& model, std::istream& in, std::ostream
     if (opts.progress_rows > 0 && sum.rows % opts.progress_rows == 0) {
       report();
       reported = true;
+      reported_rows = sum.rows;
       last_report = std::chrono::steady_clock::now();
     } else if (opts.progress_tty && opts.progress_seconds > 0 && (sum.rows & 255) == 0) {
       auto now = std::chrono::steady_clock::now();
       if (std::chrono::duration<double>(now - last_report).count() >= opts.progress_seconds) {
         report();
         reported = true;
+        reported_rows = sum.rows;
         last_report = now;
       }
     }
@@ -364,7 +370,7 @@ int ScoreStream(const pmml::CompiledModel& model, std::istream& in, std::ostream
     err << "evserve: " << opts.output << ": write failed\n";
     return kExitFailure;
   }
-  if (reported) report();
+  if (reported && reported_rows != sum.rows) report();
   if (sum.failed_rows > 0)
     err << "evserve: " << sum.failed_rows << " of " << sum.rows
         << " row(s) could not be evaluated and were written as N/A\n";

@@ -26,8 +26,8 @@ size_t LineOf(std::string_view text, size_t offset) {
 }
 
 absl::Status ScanError(std::string_view xml, size_t offset, std::string_view msg) {
-  return absl::InvalidArgumentError(absl::StrCat("XML error at line ", LineOf(xml, offset), " (offset ", offset,
-                                                 "): ", AV(msg)));
+  return absl::InvalidArgumentError(
+      absl::StrCat("XML error at line ", LineOf(xml, offset), " (offset ", offset, "): ", AV(msg)));
 }
 
 bool StartsWith(std::string_view s, size_t pos, std::string_view prefix) {
@@ -70,15 +70,17 @@ absl::Status PreScan(std::string_view xml, const LoadOptions& opts) {
       continue;
     }
     if (StartsWithIgnoreCase(xml, i, "<!DOCTYPE")) {
-      return ScanError(xml, start,
-                       "DOCTYPE declarations are not allowed in PMML documents (no DTDs or entities)");
+      return ScanError(
+          xml, start,
+          "DOCTYPE declarations are not allowed in PMML documents (no DTDs or entities)");
     }
     if (StartsWith(xml, i, "<!ENTITY") || StartsWith(xml, i, "<!")) {
       return ScanError(xml, start, "markup declarations are not allowed in PMML documents");
     }
     if (StartsWith(xml, i, "<?")) {
       size_t end = xml.find("?>", i + 2);
-      if (end == std::string_view::npos) return ScanError(xml, start, "unterminated processing instruction");
+      if (end == std::string_view::npos)
+        return ScanError(xml, start, "unterminated processing instruction");
       i = end + 2;
       continue;
     }
@@ -110,7 +112,8 @@ absl::Status PreScan(std::string_view xml, const LoadOptions& opts) {
       ++elements;
     }
     if (elements > opts.max_elements) {
-      return ScanError(xml, start, absl::StrCat("more elements than the limit of ", opts.max_elements));
+      return ScanError(xml, start,
+                       absl::StrCat("more elements than the limit of ", opts.max_elements));
     }
     i = j + 1;
   }
@@ -119,24 +122,29 @@ absl::Status PreScan(std::string_view xml, const LoadOptions& opts) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Document>> Document::Parse(std::string_view xml, const LoadOptions& opts) {
+absl::StatusOr<std::unique_ptr<Document>> Document::Parse(std::string_view xml,
+                                                          const LoadOptions& opts) {
   if (xml.size() > opts.max_bytes) {
     return absl::InvalidArgumentError(absl::StrCat("PMML document of ", xml.size(),
-                                                   " bytes exceeds the size limit of ", opts.max_bytes, " bytes"));
+                                                   " bytes exceeds the size limit of ",
+                                                   opts.max_bytes, " bytes"));
   }
   // UTF-8 only (with or without a BOM): the pre-scan works on ASCII markup,
   // so UTF-16/32 text could hide a DOCTYPE from it.
-  if (xml.size() >= 2 && ((static_cast<unsigned char>(xml[0]) == 0xFE && static_cast<unsigned char>(xml[1]) == 0xFF) ||
-                          (static_cast<unsigned char>(xml[0]) == 0xFF && static_cast<unsigned char>(xml[1]) == 0xFE) ||
-                          xml[0] == '\0' || xml[1] == '\0')) {
-    return absl::InvalidArgumentError("PMML document is not UTF-8 (UTF-16/32 text is not supported)");
+  if (xml.size() >= 2 &&
+      ((static_cast<unsigned char>(xml[0]) == 0xFE && static_cast<unsigned char>(xml[1]) == 0xFF) ||
+       (static_cast<unsigned char>(xml[0]) == 0xFF && static_cast<unsigned char>(xml[1]) == 0xFE) ||
+       xml[0] == '\0' || xml[1] == '\0')) {
+    return absl::InvalidArgumentError(
+        "PMML document is not UTF-8 (UTF-16/32 text is not supported)");
   }
   if (auto st = PreScan(xml, opts); !st.ok()) return st;
 
   auto doc = std::unique_ptr<Document>(new Document());
   // parse_default without DOCTYPE handling; pugixml never expands custom entities.
   const unsigned flags = pugi::parse_default & ~pugi::parse_doctype;
-  pugi::xml_parse_result res = doc->doc_.load_buffer(xml.data(), xml.size(), flags, pugi::encoding_utf8);
+  pugi::xml_parse_result res =
+      doc->doc_.load_buffer(xml.data(), xml.size(), flags, pugi::encoding_utf8);
   if (!res) {
     size_t off = static_cast<size_t>(res.offset);
     return ScanError(xml, off, res.description());
@@ -151,15 +159,18 @@ absl::StatusOr<std::unique_ptr<Document>> Document::Parse(std::string_view xml, 
   if (!version) return ElementError(root, "missing version attribute");
   doc->version_ = version.value();
   if (doc->version_.empty() || (doc->version_[0] != '3' && doc->version_[0] != '4')) {
-    return ElementError(root, absl::StrCat("unsupported PMML version '", doc->version_, "' (3.x and 4.x are)"));
+    return ElementError(
+        root, absl::StrCat("unsupported PMML version '", doc->version_, "' (3.x and 4.x are)"));
   }
   return doc;
 }
 
-absl::StatusOr<std::unique_ptr<Document>> Document::ParseFile(const std::string& path, const LoadOptions& opts) {
+absl::StatusOr<std::unique_ptr<Document>> Document::ParseFile(const std::string& path,
+                                                              const LoadOptions& opts) {
   FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
-    return absl::NotFoundError(absl::StrCat("cannot open PMML file ", path, ": ", std::strerror(errno)));
+    return absl::NotFoundError(
+        absl::StrCat("cannot open PMML file ", path, ": ", std::strerror(errno)));
   }
   struct stat st;
   if (fstat(fileno(f), &st) != 0) {
@@ -175,7 +186,8 @@ absl::StatusOr<std::unique_ptr<Document>> Document::ParseFile(const std::string&
   if (static_cast<uint64_t>(st.st_size) > opts.max_bytes) {
     std::fclose(f);
     return absl::InvalidArgumentError(absl::StrCat("PMML file ", path, " has ", st.st_size,
-                                                   " bytes, over the size limit of ", opts.max_bytes, " bytes"));
+                                                   " bytes, over the size limit of ",
+                                                   opts.max_bytes, " bytes"));
   }
   std::string text;
   text.resize(static_cast<size_t>(st.st_size));
@@ -184,9 +196,10 @@ absl::StatusOr<std::unique_ptr<Document>> Document::ParseFile(const std::string&
   if (got != text.size()) return absl::InternalError(absl::StrCat("short read on ", path));
   auto doc = Parse(text, opts);
   if (!doc.ok()) {
-    return absl::Status(doc.status().code(), absl::StrCat(path, ": ", AV(std::string_view(
-                                                                         Msg(doc.status()).data(),
-                                                                         Msg(doc.status()).size()))));
+    return absl::Status(
+        doc.status().code(),
+        absl::StrCat(path, ": ",
+                     AV(std::string_view(Msg(doc.status()).data(), Msg(doc.status()).size()))));
   }
   return doc;
 }

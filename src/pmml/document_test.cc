@@ -67,7 +67,8 @@ TEST(DocumentTest, RejectsBillionLaughs) {
   std::string xml = "<?xml version=\"1.0\"?>\n<!DOCTYPE lolz [\n <!ENTITY lol \"lol\">\n";
   for (int i = 1; i < 10; ++i) {
     xml += " <!ENTITY lol" + std::to_string(i) + " \"";
-    for (int j = 0; j < 10; ++j) xml += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
+    for (int j = 0; j < 10; ++j)
+      xml += "&lol" + (i == 1 ? std::string() : std::to_string(i - 1)) + ";";
     xml += "\">\n";
   }
   xml += "]>\n<PMML version=\"4.4\"><Header description=\"&lol9;\"/></PMML>";
@@ -83,7 +84,8 @@ TEST(DocumentTest, RejectsLowercaseDoctypeAndUndeclaredEntity) {
   // An entity that was never declared is a plain parse error, never a lookup.
   auto doc = Document::Parse("<PMML version=\"4.4\"><Header description=\"&ext;\"/></PMML>", {});
   if (doc.ok()) {
-    EXPECT_EQ(std::string((*doc)->root().child("Header").attribute("description").value()), "&ext;");
+    EXPECT_EQ(std::string((*doc)->root().child("Header").attribute("description").value()),
+              "&ext;");
   }
 }
 
@@ -98,7 +100,8 @@ TEST(DocumentTest, Rejects100kDeepNestingQuickly) {
   auto doc = Document::Parse(xml, {});
   double secs = SecondsSince(t0);
   ASSERT_FALSE(doc.ok());
-  EXPECT_NE(Msg(doc.status()).find("nesting deeper than the limit of 2000"), std::string::npos) << doc.status();
+  EXPECT_NE(Msg(doc.status()).find("nesting deeper than the limit of 2000"), std::string::npos)
+      << doc.status();
   EXPECT_LT(secs, 1.0);
   std::printf("[ info ] 100,000-deep nesting rejected in %.3f ms\n", secs * 1e3);
 }
@@ -134,7 +137,7 @@ TEST(DocumentTest, RejectsOneGigabyteFileWithoutReadingIt) {
   std::fputs("<PMML version=\"4.4\">", f);
   std::fclose(f);
   ASSERT_EQ(truncate(path.c_str(), off_t{1} << 30), 0);  // sparse: no disk, no time
-  LoadOptions opts;  // default 512 MiB cap
+  LoadOptions opts;                                      // default 512 MiB cap
   auto t0 = std::chrono::steady_clock::now();
   auto doc = Document::ParseFile(path, opts);
   double secs = SecondsSince(t0);
@@ -195,7 +198,8 @@ TEST(DocumentTest, CommentsCdataAndQuotedMarkupDoNotConfuseTheScan) {
   opts.max_depth = 2;
   auto doc = Document::Parse(xml, opts);
   ASSERT_TRUE(doc.ok()) << doc.status();
-  EXPECT_EQ(std::string((*doc)->root().child("Header").attribute("copyright").value()), "a > b <c>");
+  EXPECT_EQ(std::string((*doc)->root().child("Header").attribute("copyright").value()),
+            "a > b <c>");
 }
 
 }  // namespace

@@ -1,3 +1,10 @@
+// Expressions other than Apply (functions.cc): Constant, FieldRef,
+// NormContinuous, NormDiscrete, Discretize, MapValues, TextIndex; derived
+// field producers, DefineFunction bodies, Array parsing, shared helpers.
+// Everything that can be precomputed (parsed constants, sorted LinearNorms,
+// MapValues hash indexes, compiled regexes, tokenized constant terms) is
+// done at compile time.
+
 #include "pmml/expr.h"
 
 #include <algorithm>

@@ -14,10 +14,14 @@
 //
 // Expressions (Constant, FieldRef, NormContinuous, NormDiscrete, Discretize,
 // MapValues, TextIndex, Apply with the built-in function library and
-// DefineFunctions, Aggregate where possible) compile against a Scope into a
-// tree of Expr nodes whose field references are slots. Eval() is const and
-// reads the record through the EvalContext; errors go to ctx.Fail() and the
-// result is then missing.
+// DefineFunctions) compile against a Scope into a tree of Expr nodes whose
+// field references are slots. Aggregate and Lag need several records and
+// are compile errors. Eval() is const and reads the record through the
+// EvalContext; errors go to ctx.Fail() and the result is then missing.
+// Semantics follow JPMML-Evaluator (integer "/" truncates, a NaN result is
+// an invalid value for invalidValueTreatment, recursive DefineFunctions and
+// reference cycles through an `if` branch are allowed), except that a
+// missing argument gives a missing result where JPMML throws.
 
 namespace evs::pmml {
 

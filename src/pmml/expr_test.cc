@@ -407,6 +407,19 @@ TEST(ApplyTest, InvalidValueTreatment) {
   EXPECT_TRUE(Contains(R(Ap("*", F("i") + F("i")), {{"i", I(100000)}}), "ERR:"));
 }
 
+TEST(ApplyTest, ConstantArgumentsAreFoldedAtCompileTime) {
+  Harness h(Ap("*", Ap("+", C("1") + C("2")) + C("1.5")));
+  ASSERT_TRUE(h.compile_status().ok());
+  h.Begin({});
+  Value scratch;
+  const Value& v = h.expr()->EvalRef(h.ctx(), &scratch);
+  EXPECT_NE(&v, &scratch);  // a constant's own value
+  EXPECT_EQ(v.num, 4.5);
+  EXPECT_EQ(h.expr()->type(), DataType::kDouble);
+  // Not folded when evaluation fails: the failure is per record.
+  EXPECT_TRUE(Contains(R(Ap("/", C("1") + C("0"))), "ERR:"));
+}
+
 TEST(ApplyTest, ArgumentCountAndUnknownFunction) {
   EXPECT_TRUE(Contains(R(Ap("+", C("1"))), "takes 2 arguments, got 1"));
   EXPECT_TRUE(Contains(R(Ap("if", C("1"))), "takes 2 to 3 arguments"));

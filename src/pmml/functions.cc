@@ -176,7 +176,11 @@ class ApplyExpr : public Expr {
   }
 
   const Common& common() const { return c_; }
+
+ public:
   const std::vector<std::unique_ptr<Expr>>& args() const { return args_; }
+
+ protected:
 
  private:
   Common c_;
@@ -1358,6 +1362,26 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
     }
   }
   expr->set_type(type, optype);
+  // Constant folding: a built-in applied to constants only is evaluated
+  // once, here, unless that fails (then it fails per record, as written).
+  if (defined == nullptr) {
+    bool all_constant = true;
+    for (const auto& arg : expr->args()) {
+      if (dynamic_cast<const ConstantExpr*>(arg.get()) == nullptr) all_constant = false;
+    }
+    if (all_constant) {
+      Plan empty_plan;
+      EvalContext ctx(empty_plan);
+      ctx.BeginRecord();
+      Value v;
+      expr->Eval(ctx, &v);
+      if (!ctx.failed()) {
+        auto folded = std::make_unique<ConstantExpr>(std::move(v));
+        folded->set_type(type, optype);
+        return std::unique_ptr<Expr>(std::move(folded));
+      }
+    }
+  }
   return std::unique_ptr<Expr>(std::move(expr));
 }
 

@@ -356,8 +356,13 @@ void SetNumberOrMissing(double v, Value* out) {
 // An OutputField's slot.
 class OutputProducer : public SlotProducer {
  public:
-  OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast, std::unique_ptr<Expr> expr)
-      : plan_(plan), spec_(std::move(spec)), feat_(ParseFeat(spec_.feature)), cast_(cast), expr_(std::move(expr)) {}
+  OutputProducer(const ModelPlanImpl* plan, OutputFeatureSpec spec, bool cast,
+                 std::unique_ptr<Expr> expr)
+      : plan_(plan),
+        spec_(std::move(spec)),
+        feat_(ParseFeat(spec_.feature)),
+        cast_(cast),
+        expr_(std::move(expr)) {}
   void Produce(EvalContext& ctx, Value* out) const override;
 
   // For probability outputs with a value: where that label sits in the
@@ -435,7 +440,8 @@ class ModelPlanImpl : public CoreModelPlan {
   }
 
   void ApplyTargets(ModelResult* r) const {
-    if (function_ == MiningFunction::kClustering || function_ == MiningFunction::kAssociationRules) return;
+    if (function_ == MiningFunction::kClustering || function_ == MiningFunction::kAssociationRules)
+      return;
     if (IsRegression()) {
       if (r->predicted.missing() && targets_.has_default) {
         r->predicted.SetNumber(targets_.default_value);  // then rescaled like a prediction
@@ -444,8 +450,10 @@ class ModelPlanImpl : public CoreModelPlan {
       if (targets_.present) Rescale(r);
       // The result takes the target field's type (JPMML casts it too).
       if (target_.type == DataType::kFloat) {
-        r->predicted.SetNumber(static_cast<double>(static_cast<float>(r->predicted.num)), DataType::kFloat);
-      } else if (target_.type == DataType::kInteger && r->predicted.num == std::trunc(r->predicted.num)) {
+        r->predicted.SetNumber(static_cast<double>(static_cast<float>(r->predicted.num)),
+                               DataType::kFloat);
+      } else if (target_.type == DataType::kInteger &&
+                 r->predicted.num == std::trunc(r->predicted.num)) {
         r->predicted.type = DataType::kInteger;
       }
       return;
@@ -474,33 +482,34 @@ class ModelPlanImpl : public CoreModelPlan {
   }
 
   void Rescale(ModelResult* r) const {
-      double v = r->predicted.num;
-      if (v < targets_.min) v = targets_.min;
-      if (v > targets_.max) v = targets_.max;
-      v = v * targets_.rescale_factor + targets_.rescale_constant;
-      DataType t = r->predicted.type;
-      switch (targets_.cast) {
-        case TargetSpec::Cast::kNone:
-          break;
-        case TargetSpec::Cast::kRound:
-          v = std::floor(v + 0.5);  // half up, as Java's Math.round
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kCeiling:
-          v = std::ceil(v);
-          t = DataType::kInteger;
-          break;
-        case TargetSpec::Cast::kFloor:
-          v = std::floor(v);
-          t = DataType::kInteger;
-          break;
-      }
-      r->predicted.SetNumber(v, t);
+    double v = r->predicted.num;
+    if (v < targets_.min) v = targets_.min;
+    if (v > targets_.max) v = targets_.max;
+    v = v * targets_.rescale_factor + targets_.rescale_constant;
+    DataType t = r->predicted.type;
+    switch (targets_.cast) {
+      case TargetSpec::Cast::kNone:
+        break;
+      case TargetSpec::Cast::kRound:
+        v = std::floor(v + 0.5);  // half up, as Java's Math.round
+        t = DataType::kInteger;
+        break;
+      case TargetSpec::Cast::kCeiling:
+        v = std::ceil(v);
+        t = DataType::kInteger;
+        break;
+      case TargetSpec::Cast::kFloor:
+        v = std::floor(v);
+        t = DataType::kInteger;
+        break;
+    }
+    r->predicted.SetNumber(v, t);
   }
 };
 
 void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
-  pugi::xml_node segmentation = LocalName(element_) == "MiningModel" ? Child(element_, "Segmentation") : pugi::xml_node();
+  pugi::xml_node segmentation =
+      LocalName(element_) == "MiningModel" ? Child(element_, "Segmentation") : pugi::xml_node();
   if (segmentation) {
     std::vector<pugi::xml_node> segments;
     for (pugi::xml_node c = segmentation.first_child(); c; c = c.next_sibling())
@@ -543,7 +552,9 @@ void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
   out->insert(out->end(), output_slots_.begin(), output_slots_.end());
 }
 
-void TargetProducer::Produce(EvalContext& ctx, Value* out) const { *out = plan_->Evaluate(ctx).predicted; }
+void TargetProducer::Produce(EvalContext& ctx, Value* out) const {
+  *out = plan_->Evaluate(ctx).predicted;
+}
 
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   const ModelResult& r = plan_->Evaluate(ctx);
@@ -566,8 +577,8 @@ void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
   }
 }
 
-void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr, EvalContext& ctx,
-                                    const ModelResult& r, Value* out) const {
+void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, const Expr* expr,
+                                    EvalContext& ctx, const ModelResult& r, Value* out) const {
   // "If the target value is missing, then the result delivered by this
   // OutputField is missing" (all but transformedValue/decision/warning).
   if (r.predicted.missing() && feat != Feat::kTransformedValue && feat != Feat::kWarning) {
@@ -577,134 +588,135 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, co
   const size_t rank = spec.rank < 1 ? 0 : static_cast<size_t>(spec.rank - 1);
   switch (feat) {
     case Feat::kPredictedValue: {
-    *out = r.predicted;
-  break;
+      *out = r.predicted;
+      break;
     }
     case Feat::kPredictedDisplayValue: {
-    if (!r.display_value.empty()) {
-      out->SetString(r.display_value);
-      return;
-    }
-    if (r.predicted.missing()) {
-      out->SetMissing();
-      return;
-    }
-    for (size_t i = 0; i < targets_.values.size(); ++i) {
-      if (!targets_.displays[i].empty() && ValuesEqual(targets_.values[i], r.predicted)) {
-        out->SetString(targets_.displays[i]);
+      if (!r.display_value.empty()) {
+        out->SetString(r.display_value);
         return;
       }
-    }
-    if (const DataFieldInfo* df = target_df_) {
-      for (size_t i = 0; i < df->valid_values.size() && i < df->display_values.size(); ++i) {
-        if (!df->display_values[i].empty() && ValuesEqual(df->valid_values[i], r.predicted)) {
-          out->SetString(df->display_values[i]);
+      if (r.predicted.missing()) {
+        out->SetMissing();
+        return;
+      }
+      for (size_t i = 0; i < targets_.values.size(); ++i) {
+        if (!targets_.displays[i].empty() && ValuesEqual(targets_.values[i], r.predicted)) {
+          out->SetString(targets_.displays[i]);
           return;
         }
       }
-    }
-    out->str.clear();
-    FormatValue(r.predicted, &out->str);
-    out->kind = Value::Kind::kString;
-    out->type = DataType::kString;
-  break;
+      if (const DataFieldInfo* df = target_df_) {
+        for (size_t i = 0; i < df->valid_values.size() && i < df->display_values.size(); ++i) {
+          if (!df->display_values[i].empty() && ValuesEqual(df->valid_values[i], r.predicted)) {
+            out->SetString(df->display_values[i]);
+            return;
+          }
+        }
+      }
+      out->str.clear();
+      FormatValue(r.predicted, &out->str);
+      out->kind = Value::Kind::kString;
+      out->type = DataType::kString;
+      break;
     }
     case Feat::kTransformedValue: {
-    if (expr != nullptr) {
-      expr->Eval(ctx, out);
-    } else {
-      *out = r.predicted;
-    }
-  break;
+      if (expr != nullptr) {
+        expr->Eval(ctx, out);
+      } else {
+        *out = r.predicted;
+      }
+      break;
     }
     case Feat::kProbability: {
-    const Value& label = spec.value.missing() ? r.predicted : spec.value;
-    if (label.missing()) {
-      out->SetMissing();
-      return;
-    }
-    double p = r.ProbabilityOf(label);
-    // A label the model knows but gave no probability for counts as 0.
-    if (std::isnan(p) && r.labels != nullptr && !r.probabilities.empty()) p = 0;
-    SetNumberOrMissing(p, out);
-  break;
+      const Value& label = spec.value.missing() ? r.predicted : spec.value;
+      if (label.missing()) {
+        out->SetMissing();
+        return;
+      }
+      double p = r.ProbabilityOf(label);
+      // A label the model knows but gave no probability for counts as 0.
+      if (std::isnan(p) && r.labels != nullptr && !r.probabilities.empty()) p = 0;
+      SetNumberOrMissing(p, out);
+      break;
     }
     case Feat::kAffinity: {
-    if (!spec.value.missing()) {
-      SetNumberOrMissing(r.ProbabilityOf(spec.value), out);
-    } else if (rank < r.ranked_scores.size()) {
-      out->SetNumber(r.ranked_scores[rank]);
-    } else if (rank == 0) {
-      double a = r.affinity;
-      if (std::isnan(a) && r.cluster_index > 0 && static_cast<size_t>(r.cluster_index) <= r.probabilities.size())
-        a = r.probabilities[static_cast<size_t>(r.cluster_index - 1)];
-      SetNumberOrMissing(a, out);
-    } else {
-      out->SetMissing();
-    }
-  break;
-    }
-    case Feat::kClusterId: {
-    // JPMML: the winning cluster's id (its 1-based index when it has none).
-    if (!r.entity_id.missing()) {
-      *out = r.entity_id;
-    } else if (r.cluster_index > 0) {
-      out->SetNumber(r.cluster_index, DataType::kInteger);
-    } else {
-      out->SetMissing();
-    }
-  break;
-    }
-    case Feat::kEntityId: {
-    if (rank < r.ranked_ids.size()) {
-      *out = r.ranked_ids[rank];
-    } else if (rank == 0) {
-      *out = r.entity_id;
-    } else {
-      out->SetMissing();
-    }
-  break;
-    }
-    case Feat::kReasonCode: {
-    if (rank < r.reason_codes.size()) {
-      out->SetString(r.reason_codes[rank]);
-    } else {
-      out->SetMissing();
-    }
-  break;
-    }
-    case Feat::kStandardError: {
-    SetNumberOrMissing(r.standard_error, out);
-  break;
-    }
-    case Feat::kWarning: {
-    if (r.warning.empty()) {
-      out->SetMissing();
-    } else {
-      out->SetString(r.warning);
-    }
-  break;
-    }
-    case Feat::kResidual: {
-    if (observed_target_slot_ == kNoSlot || r.predicted.missing()) {
-      out->SetMissing();
-      return;
-    }
-    const Value& observed = ctx.Get(observed_target_slot_);
-    if (observed.missing()) {
-      out->SetMissing();
-    } else if (IsRegression()) {
-      if (observed.is_number() && r.predicted.is_number()) {
-        out->SetNumber(observed.num - r.predicted.num);
+      if (!spec.value.missing()) {
+        SetNumberOrMissing(r.ProbabilityOf(spec.value), out);
+      } else if (rank < r.ranked_scores.size()) {
+        out->SetNumber(r.ranked_scores[rank]);
+      } else if (rank == 0) {
+        double a = r.affinity;
+        if (std::isnan(a) && r.cluster_index > 0 &&
+            static_cast<size_t>(r.cluster_index) <= r.probabilities.size())
+          a = r.probabilities[static_cast<size_t>(r.cluster_index - 1)];
+        SetNumberOrMissing(a, out);
       } else {
         out->SetMissing();
       }
-    } else {
-      const Value& label = spec.value.missing() ? r.predicted : spec.value;
-      double p = r.ProbabilityOf(label);
-      if (std::isnan(p)) p = 0;
-      out->SetNumber((ValuesEqual(observed, label) ? 1.0 : 0.0) - p);
+      break;
     }
+    case Feat::kClusterId: {
+      // JPMML: the winning cluster's id (its 1-based index when it has none).
+      if (!r.entity_id.missing()) {
+        *out = r.entity_id;
+      } else if (r.cluster_index > 0) {
+        out->SetNumber(r.cluster_index, DataType::kInteger);
+      } else {
+        out->SetMissing();
+      }
+      break;
+    }
+    case Feat::kEntityId: {
+      if (rank < r.ranked_ids.size()) {
+        *out = r.ranked_ids[rank];
+      } else if (rank == 0) {
+        *out = r.entity_id;
+      } else {
+        out->SetMissing();
+      }
+      break;
+    }
+    case Feat::kReasonCode: {
+      if (rank < r.reason_codes.size()) {
+        out->SetString(r.reason_codes[rank]);
+      } else {
+        out->SetMissing();
+      }
+      break;
+    }
+    case Feat::kStandardError: {
+      SetNumberOrMissing(r.standard_error, out);
+      break;
+    }
+    case Feat::kWarning: {
+      if (r.warning.empty()) {
+        out->SetMissing();
+      } else {
+        out->SetString(r.warning);
+      }
+      break;
+    }
+    case Feat::kResidual: {
+      if (observed_target_slot_ == kNoSlot || r.predicted.missing()) {
+        out->SetMissing();
+        return;
+      }
+      const Value& observed = ctx.Get(observed_target_slot_);
+      if (observed.missing()) {
+        out->SetMissing();
+      } else if (IsRegression()) {
+        if (observed.is_number() && r.predicted.is_number()) {
+          out->SetNumber(observed.num - r.predicted.num);
+        } else {
+          out->SetMissing();
+        }
+      } else {
+        const Value& label = spec.value.missing() ? r.predicted : spec.value;
+        double p = r.ProbabilityOf(label);
+        if (std::isnan(p)) p = 0;
+        out->SetNumber((ValuesEqual(observed, label) ? 1.0 : 0.0) - p);
+      }
       break;
     }
     case Feat::kOther:
@@ -715,16 +727,16 @@ void ModelPlanImpl::StandardFeature(const OutputFeatureSpec& spec, Feat feat, co
 
 // ------------------------------------------------------------ compile
 
-absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* parent, PlanBuilder* builder,
-                                                   bool top) {
+absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* parent,
+                                                   PlanBuilder* builder, bool top) {
   MiningFieldView view;
   view.name = mf.attribute("name").value();
   if (view.name.empty()) return ElementError(mf, "MiningField without a name");
   view.usage = HasAttr(mf, "usageType") ? mf.attribute("usageType").value() : "active";
   absl::StatusOr<FieldInfo> src = parent->Resolve(view.name);
   if (!src.ok()) {
-    return ElementError(mf, absl::StrCat("MiningField '", view.name, "' refers to an unknown field: ",
-                                         AV(Msg(src.status()))));
+    return ElementError(mf, absl::StrCat("MiningField '", view.name,
+                                         "' refers to an unknown field: ", AV(Msg(src.status()))));
   }
   view.source_slot = src->slot;
   view.field = *src;
@@ -760,21 +772,25 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
     if (!HasAttr(mf, "invalidValueTreatment") || p->invalid == InvalidTreatment::kAsIs) {
       p->invalid = InvalidTreatment::kAsValue;
     }
-    if (!ParseValue(mf.attribute("invalidValueReplacement").value(), type, &p->invalid_replacement).ok())
-      return ElementError(mf, absl::StrCat("invalidValueReplacement '", mf.attribute("invalidValueReplacement").value(),
+    if (!ParseValue(mf.attribute("invalidValueReplacement").value(), type, &p->invalid_replacement)
+             .ok())
+      return ElementError(mf, absl::StrCat("invalidValueReplacement '",
+                                           mf.attribute("invalidValueReplacement").value(),
                                            "' is not a valid ", AV(DataTypeName(type))));
   }
   if (HasAttr(mf, "missingValueReplacement")) {
     p->has_missing_replacement = true;
-    if (!ParseValue(mf.attribute("missingValueReplacement").value(), type, &p->missing_replacement).ok())
-      return ElementError(mf, absl::StrCat("missingValueReplacement '", mf.attribute("missingValueReplacement").value(),
+    if (!ParseValue(mf.attribute("missingValueReplacement").value(), type, &p->missing_replacement)
+             .ok())
+      return ElementError(mf, absl::StrCat("missingValueReplacement '",
+                                           mf.attribute("missingValueReplacement").value(),
                                            "' is not a valid ", AV(DataTypeName(type))));
   }
   std::string_view mvt = mf.attribute("missingValueTreatment").value();
   if (mvt == "returnInvalid") {
     p->missing_returns_invalid = true;
-  } else if (!mvt.empty() && mvt != "asIs" && mvt != "asMean" && mvt != "asMode" && mvt != "asMedian" &&
-             mvt != "asValue") {
+  } else if (!mvt.empty() && mvt != "asIs" && mvt != "asMean" && mvt != "asMode" &&
+             mvt != "asMedian" && mvt != "asValue") {
     return ElementError(mf, absl::StrCat("unknown missingValueTreatment '", AV(mvt), "'"));
   }
   std::string_view outliers = mf.attribute("outliers").value();
@@ -783,17 +799,18 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
   } else if (outliers == "asMissingValues" || outliers == "asExtremeValues") {
     p->outliers = outliers == "asMissingValues" ? Outliers::kAsMissing : Outliers::kAsExtreme;
     if (HasAttr(mf, "lowValue")) {
-    ASSIGN_OR_RETURN(p->low, NumberAttr(mf, "lowValue"));
-  }
+      ASSIGN_OR_RETURN(p->low, NumberAttr(mf, "lowValue"));
+    }
     if (HasAttr(mf, "highValue")) {
-    ASSIGN_OR_RETURN(p->high, NumberAttr(mf, "highValue"));
-  }
+      ASSIGN_OR_RETURN(p->high, NumberAttr(mf, "highValue"));
+    }
   } else {
     return ElementError(mf, absl::StrCat("unknown outliers treatment '", AV(outliers), "'"));
   }
 
   const bool no_treatment = !p->has_missing_replacement && !p->missing_returns_invalid &&
-                            p->outliers == Outliers::kAsIs && p->invalid == InvalidTreatment::kReturnInvalid;
+                            p->outliers == Outliers::kAsIs &&
+                            p->invalid == InvalidTreatment::kReturnInvalid;
   // Targets are not inputs of the model: their view is the source itself.
   if (is_target || (no_treatment && !DataFieldHasConstraints(p->df))) {
     view.alias_fails_on_invalid = top && !is_target;
@@ -806,7 +823,8 @@ absl::StatusOr<MiningFieldView> CompileMiningField(pugi::xml_node mf, Scope* par
   return view;
 }
 
-absl::StatusOr<OutputFeatureSpec> ParseOutputField(pugi::xml_node of, const TargetInfo& target, bool* has_type) {
+absl::StatusOr<OutputFeatureSpec> ParseOutputField(pugi::xml_node of, const TargetInfo& target,
+                                                   bool* has_type) {
   OutputFeatureSpec spec;
   spec.element = of;
   spec.name = of.attribute("name").value();
@@ -817,10 +835,12 @@ absl::StatusOr<OutputFeatureSpec> ParseOutputField(pugi::xml_node of, const Targ
     auto t = ParseDataType(of.attribute("dataType").value());
     if (!t.ok()) return ElementError(of, Msg(t.status()));
     spec.type = *t;
-  } else if (spec.feature == "predictedValue" || spec.feature == "transformedValue" || spec.feature == "decision") {
+  } else if (spec.feature == "predictedValue" || spec.feature == "transformedValue" ||
+             spec.feature == "decision") {
     spec.type = target.name.empty() ? DataType::kDouble : target.type;
-  } else if (spec.feature == "predictedDisplayValue" || spec.feature == "warning" || spec.feature == "reasonCode" ||
-             spec.feature == "entityId" || spec.feature == "ruleValue") {
+  } else if (spec.feature == "predictedDisplayValue" || spec.feature == "warning" ||
+             spec.feature == "reasonCode" || spec.feature == "entityId" ||
+             spec.feature == "ruleValue") {
     spec.type = DataType::kString;
   } else {
     spec.type = DataType::kDouble;
@@ -830,8 +850,9 @@ absl::StatusOr<OutputFeatureSpec> ParseOutputField(pugi::xml_node of, const Targ
     if (!o.ok()) return ElementError(of, Msg(o.status()));
     spec.optype = *o;
   } else {
-    spec.optype = (spec.type == DataType::kString || spec.type == DataType::kBoolean) ? OpType::kCategorical
-                                                                                        : OpType::kContinuous;
+    spec.optype = (spec.type == DataType::kString || spec.type == DataType::kBoolean)
+                      ? OpType::kCategorical
+                      : OpType::kContinuous;
   }
   if (HasAttr(of, "value")) {
     const DataType vt = target.name.empty() ? DataType::kString : target.type;
@@ -840,11 +861,14 @@ absl::StatusOr<OutputFeatureSpec> ParseOutputField(pugi::xml_node of, const Targ
   if (HasAttr(of, "rank")) {
     char* end = nullptr;
     long r = std::strtol(of.attribute("rank").value(), &end, 10);
-    if (end == nullptr || *end != '\0' || r < 1) return ElementError(of, "rank must be a positive integer");
+    if (end == nullptr || *end != '\0' || r < 1)
+      return ElementError(of, "rank must be a positive integer");
     spec.rank = static_cast<int>(r);
   }
-  spec.rule_feature = HasAttr(of, "ruleFeature") ? of.attribute("ruleFeature").value() : "consequent";
-  spec.algorithm = HasAttr(of, "algorithm") ? of.attribute("algorithm").value() : "exclusiveRecommendation";
+  spec.rule_feature =
+      HasAttr(of, "ruleFeature") ? of.attribute("ruleFeature").value() : "consequent";
+  spec.algorithm =
+      HasAttr(of, "algorithm") ? of.attribute("algorithm").value() : "exclusiveRecommendation";
   spec.rank_basis = HasAttr(of, "rankBasis") ? of.attribute("rankBasis").value() : "confidence";
   spec.rank_order = HasAttr(of, "rankOrder") ? of.attribute("rankOrder").value() : "descending";
   spec.multi_valued = std::string_view(of.attribute("isMultiValued").value()) == "1" ||
@@ -861,11 +885,13 @@ bool HasExpressionChild(pugi::xml_node el) {
 
 }  // namespace
 
-absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scope* parent, PlanBuilder* builder,
+absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scope* parent,
+                                                         PlanBuilder* builder,
                                                          Scope* document_scope) {
   const std::string_view type_name = LocalName(el);
   ModelCompiler compiler = FindModelCompiler(type_name);
-  if (compiler == nullptr) return ElementError(el, absl::StrCat("unsupported model element <", AV(type_name), ">"));
+  if (compiler == nullptr)
+    return ElementError(el, absl::StrCat("unsupported model element <", AV(type_name), ">"));
   if (std::string_view(el.attribute("isScorable").value()) == "false")
     return ElementError(el, "model is marked isScorable=\"false\"");
 
@@ -955,7 +981,8 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
       OutputFeatureSpec spec;
       ASSIGN_OR_RETURN(spec, ParseOutputField(of, plan->target_, &has_type));
       std::unique_ptr<Expr> expr;
-      if ((spec.feature == "transformedValue" || spec.feature == "decision") && HasExpressionChild(of)) {
+      if ((spec.feature == "transformedValue" || spec.feature == "decision") &&
+          HasExpressionChild(of)) {
         ASSIGN_OR_RETURN(expr, CompileExpressionChild(of, *scope));
       }
       FieldInfo info;
@@ -966,7 +993,8 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
       const bool final_result = std::string_view(of.attribute("isFinalResult").value()) != "false";
       const Value label = spec.value;
       const bool probability = ParseFeat(spec.feature) == Feat::kProbability;
-      auto producer = std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr));
+      auto producer =
+          std::make_unique<OutputProducer>(plan, std::move(spec), has_type, std::move(expr));
       if (probability && !label.missing()) {
         if (const std::vector<Value>* labels = plan->body_->labels()) {
           for (size_t i = 0; i < labels->size(); ++i) {

@@ -17,8 +17,8 @@ namespace evs::pmml {
 // A MiningField as the model sees it.
 struct MiningFieldView {
   std::string name;
-  std::string usage;  // "active", "target", "predicted", "supplementary", ...
-  FieldInfo field;    // the model-local view (slot is the treated value)
+  std::string usage;             // "active", "target", "predicted", "supplementary", ...
+  FieldInfo field;               // the model-local view (slot is the treated value)
   SlotId source_slot = kNoSlot;  // the parent's slot it reads (the raw slot at top level)
   // True when the view is an alias of the source with the default
   // invalidValueTreatment (returnInvalid): an unparsable input must fail the
@@ -51,6 +51,7 @@ class CoreModelPlan : public ModelPlan {
 // DataFields in the document scope, so TransformationDictionary fields see
 // the same treated values as the model does.
 absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node element, Scope* parent,
-                                                         PlanBuilder* builder, Scope* document_scope);
+                                                         PlanBuilder* builder,
+                                                         Scope* document_scope);
 
 }  // namespace evs::pmml

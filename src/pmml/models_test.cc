@@ -772,6 +772,22 @@ TEST(RuleSetTest, SelectionMethods) {
   }
 }
 
+TEST(RuleSetTest, ScoreDistributionGivesProbabilities) {
+  std::string doc = RuleSetDoc("firstHit");
+  // Rule r1 gets a distribution A 6, B 2 (record counts): P(A) = 0.75.
+  doc.replace(doc.find(R"(<SimplePredicate field="x" operator="lessThan" value="5"/></SimpleRule>)"), 71,
+              R"(<SimplePredicate field="x" operator="lessThan" value="5"/>
+                 <ScoreDistribution value="A" recordCount="6"/><ScoreDistribution value="B" recordCount="2"/></SimpleRule>)");
+  doc.replace(doc.find(R"(<OutputField name="conf" feature="confidence"/>)"), 47,
+              R"(<OutputField name="conf" feature="confidence"/><OutputField name="pB" feature="probability" value="B"/>)");
+  Harness h(doc);
+  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.Eval({{"x", N(4)}, {"y", S("z")}}).ok());
+  EXPECT_EQ(h.Str("label"), "A");
+  EXPECT_NEAR(h.Num("conf"), 0.8, 1e-12);
+  EXPECT_NEAR(h.Num("pB"), 0.25, 1e-12);
+}
+
 // ---------------------------------------------------------------------------
 // AssociationModel
 

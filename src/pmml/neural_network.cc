@@ -133,11 +133,51 @@ inline double Activate(const Layer& l, double z) {
   return z;
 }
 
+// Float math context (JPMML FloatValue): the same activations, each step in float.
+inline float ActivateF(const Layer& l, float z) {
+  switch (l.act) {
+    case Act::kThreshold:
+      return z > static_cast<float>(l.threshold) ? 1.0f : 0.0f;
+    case Act::kLogistic:
+      return regutil::FInvLogit(z);
+    case Act::kTanh:
+      return static_cast<float>(std::tanh(static_cast<double>(z)));
+    case Act::kIdentity:
+      return z;
+    case Act::kExponential:
+      return regutil::FExp(z);
+    case Act::kReciprocal:
+      return 1.0f / z;
+    case Act::kSquare:
+      return z * z;
+    case Act::kGauss:
+      return regutil::FExp(-(z * z));
+    case Act::kSine:
+      return static_cast<float>(std::sin(static_cast<double>(z)));
+    case Act::kCosine:
+      return static_cast<float>(std::cos(static_cast<double>(z)));
+    case Act::kElliott:
+      return z / (1.0f + std::abs(z));
+    case Act::kArctan:
+      return (2.0f * static_cast<float>(std::atan(static_cast<double>(z)))) / static_cast<float>(3.1415927);
+    case Act::kRectifier:
+      if (l.leakage) return z > 0 ? z : z * static_cast<float>(*l.leakage);
+      return std::max(z, 0.0f);
+    case Act::kRadialBasis:
+      return z;
+  }
+  return z;
+}
+
 constexpr int kInlineNeurons = 256;
 
 class NeuralNetworkImpl : public Model {
  public:
   void Evaluate(EvalContext& ctx, ModelResult* result) const override {
+    if (float_math_) [[unlikely]] {
+      EvaluateFloat(ctx, result);
+      return;
+    }
     double inline_buf[kInlineNeurons];
     double* v = inline_buf;
     if (num_neurons_ > kInlineNeurons) {
@@ -203,7 +243,18 @@ class NeuralNetworkImpl : public Model {
 
     if (!classification_) {
       double y = v[out_neuron_[0]];
-      if (out_kind_ == OutKind::kDenormalize) y = Denormalize(y);
+      if (out_kind_ == OutKind::kDenormalize) {
+        // JPMML-Evaluator does not extrapolate here: a value outside the
+        // LinearNorm range (or NaN) fails the record.
+        if (!(y >= norms_.front().norm && y <= norms_.back().norm)) {
+          ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+              "NeuralNetwork: output neuron value ", y,
+              " is outside the NormContinuous range [", norms_.front().norm, ", ",
+              norms_.back().norm, "]; it cannot be denormalized")));
+          return;
+        }
+        y = Denormalize(y);
+      }
       result->predicted.SetNumber(y);
       return;
     }
@@ -220,7 +271,111 @@ class NeuralNetworkImpl : public Model {
 
   const std::vector<Value>* labels() const override { return classification_ ? &labels_ : nullptr; }
 
-  // Inverse of a piecewise-linear NormContinuous; extrapolates beyond the ends.
+  // Float math context: as Evaluate, with inputs, weights, sums, activations,
+  // layer normalization and the output denormalization in float (JPMML FloatValue).
+  [[gnu::noinline]] void EvaluateFloat(EvalContext& ctx, ModelResult* result) const {
+    float inline_buf[kInlineNeurons];
+    float* v = inline_buf;
+    if (num_neurons_ > kInlineNeurons) {
+      thread_local std::vector<float> big;
+      if (big.size() < static_cast<size_t>(num_neurons_)) big.resize(num_neurons_);
+      v = big.data();
+    }
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      const Input& in = inputs_[i];
+      double d;
+      if (in.slot != kNoSlot) {
+        if (regutil::ReadNumber(ctx, in.slot, &d) != regutil::Num::kOk) return;
+      } else {
+        Value tmp;
+        in.expr->Eval(ctx, &tmp);
+        if (ctx.failed() || tmp.missing()) return;
+        if (tmp.is_number() || tmp.is_bool()) {
+          d = tmp.num;
+        } else if (!tmp.is_string() || !absl::SimpleAtod(tmp.str, &d)) {
+          ctx.Fail(absl::InvalidArgumentError(
+              absl::StrCat("NeuralInput ", input_ids_[i], ": value \"", FormatValue(tmp), "\" is not a number")));
+          return;
+        }
+      }
+      v[i] = static_cast<float>(d);
+    }
+    for (const Layer& l : layers_) {
+      float* out = v + l.begin;
+      if (l.act == Act::kRadialBasis) {
+        for (int n = 0; n < l.size; ++n) {
+          float sum = 0;
+          for (int c = l.conn_begin[n]; c < l.conn_begin[n + 1]; ++c) {
+            float d = v[l.conn_src[c]] - static_cast<float>(l.weights[c]);
+            sum += d * d;
+          }
+          float w = static_cast<float>(l.rbf_width[n]);
+          float z = sum / (w * w * -2.0f);
+          if (l.altitude != 1.0) {
+            z += static_cast<float>(std::log(static_cast<double>(static_cast<float>(l.altitude)))) *
+                 static_cast<float>(l.fan_in[n]);
+          }
+          out[n] = regutil::FExp(z);
+        }
+      } else if (l.dense) {
+        const size_t k = l.src.size();
+        const int* src = l.src.data();
+        const double* w = l.weights.data();
+        for (int n = 0; n < l.size; ++n, w += k) {
+          float sum = 0;
+          for (size_t j = 0; j < k; ++j) sum += static_cast<float>(w[j]) * v[src[j]];
+          out[n] = ActivateF(l, sum + static_cast<float>(l.bias[n]));
+        }
+      } else {
+        for (int n = 0; n < l.size; ++n) {
+          float sum = 0;
+          for (int c = l.conn_begin[n]; c < l.conn_begin[n + 1]; ++c) {
+            sum += static_cast<float>(l.weights[c]) * v[l.conn_src[c]];
+          }
+          out[n] = ActivateF(l, sum + static_cast<float>(l.bias[n]));
+        }
+      }
+      bool ok = true;
+      if (l.norm == LayerNorm::kSoftmax) ok = regutil::FSoftMax(out, l.size);
+      if (l.norm == LayerNorm::kSimplemax) ok = regutil::FSimpleMax(out, l.size);
+      if (!ok) {
+        ctx.Fail(absl::InvalidArgumentError("NeuralNetwork: layer normalization is undefined (zero sum)"));
+        return;
+      }
+    }
+
+    if (!classification_) {
+      float y = v[out_neuron_[0]];
+      if (out_kind_ == OutKind::kDenormalize) {
+        const float lo = static_cast<float>(norms_.front().norm);
+        const float hi = static_cast<float>(norms_.back().norm);
+        if (!(y >= lo && y <= hi)) {
+          ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+              "NeuralNetwork: output neuron value ", y, " is outside the NormContinuous range [", lo,
+              ", ", hi, "]; it cannot be denormalized")));
+          return;
+        }
+        size_t i = 0;
+        while (i + 2 < norms_.size() && y > static_cast<float>(norms_[i + 1].norm)) ++i;
+        const float a_norm = static_cast<float>(norms_[i].norm), a_orig = static_cast<float>(norms_[i].orig);
+        const float b_norm = static_cast<float>(norms_[i + 1].norm), b_orig = static_cast<float>(norms_[i + 1].orig);
+        y = ((y - a_norm) / (b_norm - a_norm)) * (b_orig - a_orig) + a_orig;
+      }
+      result->predicted.SetNumber(static_cast<double>(y));
+      return;
+    }
+    std::vector<double>& p = result->probabilities;
+    p.resize(out_neuron_.size());
+    for (size_t i = 0; i < out_neuron_.size(); ++i) p[i] = static_cast<double>(v[out_neuron_[i]]);
+    result->labels = &labels_;
+    int best = regutil::ArgMax(p);
+    if (best >= 0) {
+      result->predicted = labels_[best];
+      result->entity_id.SetString(out_ids_[best]);
+    }
+  }
+
+  // Inverse of a piecewise-linear NormContinuous. Precondition: y within the norm range.
   double Denormalize(double y) const {
     const size_t n = norms_.size();
     size_t i = 0;
@@ -231,6 +386,7 @@ class NeuralNetworkImpl : public Model {
   }
 
   bool classification_ = false;
+  bool float_math_ = false;  // x-mathContext / mathContext = "float"
   int num_neurons_ = 0;
   std::vector<Input> inputs_;
   std::vector<std::string> input_ids_;
@@ -272,6 +428,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileNeuralNetwork(const ModelCompileAr
   pugi::xml_node el = args.element;
   Scope& scope = *args.scope;
   auto model = std::make_unique<NeuralNetworkImpl>();
+  model->float_math_ = regutil::IsFloatMathContext(el);
 
   // Network defaults.
   std::string net_act_text = el.attribute("activationFunction").value();

@@ -66,7 +66,8 @@ absl::StatusOr<const DefinedFunction*> PlanBuilder::FindFunction(std::string_vie
   if (node_it == function_nodes_.end()) return nullptr;
   pugi::xml_node node = node_it->second;
   if (functions_in_progress_[key] > 0) {
-    return ElementError(node, absl::StrCat("DefineFunction '", key, "' calls itself (recursion is not allowed)"));
+    return ElementError(
+        node, absl::StrCat("DefineFunction '", key, "' calls itself (recursion is not allowed)"));
   }
   ++functions_in_progress_[key];
   auto compiled = CompileDefineFunction(node, this);
@@ -121,10 +122,12 @@ absl::StatusOr<FieldInfo> Scope::Resolve(std::string_view name) {
     if (lz == s->lazy_.end()) continue;
     pugi::xml_node node = lz->second;
     if (s->compiling_[key]) {
-      return ElementError(node, absl::StrCat("field '", key, "' is defined in terms of itself (reference cycle)"));
+      return ElementError(
+          node, absl::StrCat("field '", key, "' is defined in terms of itself (reference cycle)"));
     }
     if (builder_->lazy_depth_ >= kMaxLazyDepth) {
-      return ElementError(node, absl::StrCat("derived fields nested more than ", kMaxLazyDepth, " deep"));
+      return ElementError(node,
+                          absl::StrCat("derived fields nested more than ", kMaxLazyDepth, " deep"));
     }
     s->compiling_[key] = true;
     ++builder_->lazy_depth_;
@@ -154,7 +157,8 @@ EvalContext::EvalContext(const Plan& plan)
       stamp_(static_cast<size_t>(plan.num_slots()), 0),
       model_stamp_(static_cast<size_t>(plan.num_models()), 0) {
   model_results_.reserve(static_cast<size_t>(plan.num_models()));
-  for (int i = 0; i < plan.num_models(); ++i) model_results_.push_back(std::make_unique<ModelResult>());
+  for (int i = 0; i < plan.num_models(); ++i)
+    model_results_.push_back(std::make_unique<ModelResult>());
 }
 
 EvalContext::~EvalContext() = default;
@@ -170,7 +174,9 @@ void EvalContext::BeginRecord() {
   depth_ = 0;
 }
 
-ModelResult& EvalContext::model_result(int index) { return *model_results_[static_cast<size_t>(index)]; }
+ModelResult& EvalContext::model_result(int index) {
+  return *model_results_[static_cast<size_t>(index)];
+}
 
 const Value& EvalContext::Compute(SlotId slot) {
   Value& v = values_[static_cast<size_t>(slot)];
@@ -178,7 +184,8 @@ const Value& EvalContext::Compute(SlotId slot) {
   if (p == nullptr) {
     v.SetMissing();  // an input not set in this record
   } else if (depth_ >= kMaxComputeDepth) {
-    Fail(absl::ResourceExhaustedError(absl::StrCat("field '", plan_->slot_name(slot), "': derived fields nested more than ",
+    Fail(absl::ResourceExhaustedError(absl::StrCat("field '", plan_->slot_name(slot),
+                                                   "': derived fields nested more than ",
                                                    kMaxComputeDepth, " deep")));
     v.SetMissing();
   } else {

@@ -16,7 +16,8 @@ std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 namespace {
 
 OpType DefaultOpType(DataType t) {
-  return (t == DataType::kString || t == DataType::kBoolean) ? OpType::kCategorical : OpType::kContinuous;
+  return (t == DataType::kString || t == DataType::kBoolean) ? OpType::kCategorical
+                                                             : OpType::kContinuous;
 }
 
 absl::StatusOr<DataFieldInfo> ParseDataField(pugi::xml_node el) {
@@ -35,7 +36,8 @@ absl::StatusOr<DataFieldInfo> ParseDataField(pugi::xml_node el) {
     if (!t.ok()) return ElementError(el, Msg(t.status()));
     info.type = *t;
   } else {
-    info.type = (has_optype && info.optype == OpType::kContinuous) ? DataType::kDouble : DataType::kString;
+    info.type =
+        (has_optype && info.optype == OpType::kContinuous) ? DataType::kDouble : DataType::kString;
   }
   if (!has_optype) info.optype = DefaultOpType(info.type);
 
@@ -170,8 +172,8 @@ class Compiler {
       }
       if (mf.usage != "active") continue;
       if (df == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat("active MiningField '", mf.name,
-                                                       "' of the top-level model is not a DataField"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "active MiningField '", mf.name, "' of the top-level model is not a DataField"));
       }
       model->inputs_.push_back(FieldSpec{mf.name, df->type, mf.field.optype});
       model->input_slots_.push_back(df->raw_slot);
@@ -207,7 +209,8 @@ class Compiler {
 CompiledModel::CompiledModel() = default;
 CompiledModel::~CompiledModel() = default;
 
-absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Load(std::string_view xml, const LoadOptions& opts) {
+absl::StatusOr<std::unique_ptr<CompiledModel>> CompiledModel::Load(std::string_view xml,
+                                                                   const LoadOptions& opts) {
   std::unique_ptr<Document> doc;
   ASSIGN_OR_RETURN(doc, Document::Parse(xml, opts));
   return Compiler::Compile(std::move(doc));
@@ -235,7 +238,9 @@ int CompiledModel::InputIndex(std::string_view name) const {
   return -1;
 }
 
-std::unique_ptr<EvalContext> CompiledModel::NewContext() const { return std::make_unique<EvalContext>(*plan_); }
+std::unique_ptr<EvalContext> CompiledModel::NewContext() const {
+  return std::make_unique<EvalContext>(*plan_);
+}
 
 void CompiledModel::SetInput(EvalContext& ctx, int input, std::string_view text) const {
   const DataFieldInfo* df = input_fields_[static_cast<size_t>(input)];
@@ -306,8 +311,8 @@ void CompiledModel::SetInput(EvalContext& ctx, int input, const Value& value) co
 
 void CompiledModel::MarkInvalid(EvalContext& ctx, int input, const Value& v) const {
   if (fail_on_invalid_[static_cast<size_t>(input)]) {
-    ctx.Fail(absl::InvalidArgumentError(absl::StrCat("field '", inputs_[static_cast<size_t>(input)].name,
-                                                     "': invalid value '", v.str, "'")));
+    ctx.Fail(absl::InvalidArgumentError(absl::StrCat(
+        "field '", inputs_[static_cast<size_t>(input)].name, "': invalid value '", v.str, "'")));
   }
 }
 

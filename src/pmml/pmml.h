@@ -52,7 +52,9 @@ class CompiledModel {
   const std::string& model_name() const { return model_name_; }   // modelName attribute
   const std::string& function_name() const { return function_name_; }
 
-  // Input index for each name (-1 when the model has no such input).
+  // Input index for each name (-1 when the model has no such input). The
+  // target field(s) can be bound too, at indices >= inputs().size(): their
+  // value only feeds the "residual" output.
   std::vector<int> Bind(const std::vector<std::string>& names) const;
   int InputIndex(std::string_view name) const;
 

@@ -25,7 +25,8 @@ std::atomic<long> g_allocs{0};
 
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void* operator new(size_t n) {
-  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (g_count_allocs.load(std::memory_order_relaxed))
+    g_allocs.fetch_add(1, std::memory_order_relaxed);
   void* p = std::malloc(n == 0 ? 1 : n);
   if (p == nullptr) throw std::bad_alloc();
   return p;
@@ -89,7 +90,8 @@ absl::StatusOr<std::unique_ptr<Model>> CompileSumModel(const ModelCompileArgs& a
   }
   m->classification_ = args.function == MiningFunction::kClassification;
   m->labels_ = args.target->categories;
-  if (m->classification_ && m->labels_.size() != 2) return ElementError(args.element, "need 2 categories");
+  if (m->classification_ && m->labels_.size() != 2)
+    return ElementError(args.element, "need 2 categories");
   return m;
 }
 
@@ -99,14 +101,15 @@ class CoreTest : public ::testing::Test {
 };
 
 // A regression document: y = sum(fields) with the given MiningSchema extras.
-std::string RegressionDoc(const std::string& dictionary, const std::string& schema, const std::string& fields,
-                          const std::string& extra = "") {
-  return absl::StrCat(R"(<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4"><Header/>
+std::string RegressionDoc(const std::string& dictionary, const std::string& schema,
+                          const std::string& fields, const std::string& extra = "") {
+  return absl::StrCat(
+      R"(<PMML version="4.4" xmlns="http://www.dmg.org/PMML-4_4"><Header/>
   <DataDictionary>)",
-                      dictionary, R"(<DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+      dictionary, R"(<DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
   <TestModel functionName="regression"><MiningSchema>)",
-                      schema, R"(<MiningField name="y" usageType="target"/></MiningSchema>)", extra,
-                      R"(<Sum fields=")", fields, R"("/></TestModel></PMML>)");
+      schema, R"(<MiningField name="y" usageType="target"/></MiningSchema>)", extra,
+      R"(<Sum fields=")", fields, R"("/></TestModel></PMML>)");
 }
 
 std::unique_ptr<CompiledModel> MustLoad(const std::string& xml) {
@@ -137,7 +140,8 @@ const char kX1X2[] = R"(<DataField name="x1" optype="continuous" dataType="doubl
 <DataField name="x2" optype="continuous" dataType="double"/>)";
 
 TEST_F(CoreTest, LoadsAndEvaluatesRegression) {
-  auto m = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="x2"/>)", "x1 x2"));
+  auto m = MustLoad(
+      RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="x2"/>)", "x1 x2"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->version(), "4.4");
   EXPECT_EQ(m->model_type(), "TestModel");
@@ -180,7 +184,8 @@ TEST_F(CoreTest, PrefixedNamespaceDocument) {
 }
 
 TEST_F(CoreTest, UnparsableInputFailsWithFieldAndValue) {
-  auto m = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="x2"/>)", "x1 x2"));
+  auto m = MustLoad(
+      RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="x2"/>)", "x1 x2"));
   ASSERT_TRUE(m);
   EXPECT_EQ(Eval1(*m, {"abc", "1"}), "ERR: field 'x1': invalid value 'abc'");
 }
@@ -188,16 +193,22 @@ TEST_F(CoreTest, UnparsableInputFailsWithFieldAndValue) {
 TEST_F(CoreTest, InvalidValueTreatments) {
   const std::string dict = R"(<DataField name="x1" optype="continuous" dataType="double">
     <Interval closure="closedOpen" leftMargin="0" rightMargin="10"/></DataField>)";
-  auto as_is = MustLoad(RegressionDoc(dict, R"(<MiningField name="x1" invalidValueTreatment="asIs"/>)", "x1"));
-  auto as_missing =
-      MustLoad(RegressionDoc(dict, R"(<MiningField name="x1" invalidValueTreatment="asMissing"/>)", "x1"));
+  auto as_is = MustLoad(
+      RegressionDoc(dict, R"(<MiningField name="x1" invalidValueTreatment="asIs"/>)", "x1"));
+  auto as_missing = MustLoad(
+      RegressionDoc(dict, R"(<MiningField name="x1" invalidValueTreatment="asMissing"/>)", "x1"));
   auto as_value = MustLoad(RegressionDoc(
-      dict, R"(<MiningField name="x1" invalidValueTreatment="asValue" invalidValueReplacement="7"/>)", "x1"));
+      dict,
+      R"(<MiningField name="x1" invalidValueTreatment="asValue" invalidValueReplacement="7"/>)",
+      "x1"));
   auto ret = MustLoad(RegressionDoc(dict, R"(<MiningField name="x1"/>)", "x1"));
   auto as_missing_repl = MustLoad(RegressionDoc(
-      dict, R"(<MiningField name="x1" invalidValueTreatment="asMissing" missingValueReplacement="3"/>)", "x1"));
+      dict,
+      R"(<MiningField name="x1" invalidValueTreatment="asMissing" missingValueReplacement="3"/>)",
+      "x1"));
   auto as_is_repl = MustLoad(RegressionDoc(
-      dict, R"(<MiningField name="x1" invalidValueTreatment="asIs" invalidValueReplacement="8"/>)", "x1"));
+      dict, R"(<MiningField name="x1" invalidValueTreatment="asIs" invalidValueReplacement="8"/>)",
+      "x1"));
   ASSERT_TRUE(as_is && as_missing && as_value && ret && as_missing_repl && as_is_repl);
   EXPECT_EQ(Eval1(*as_is_repl, {"10"}), "8");
   // 10 is outside [0, 10): invalid.
@@ -207,7 +218,7 @@ TEST_F(CoreTest, InvalidValueTreatments) {
   EXPECT_EQ(Eval1(*as_missing, {"10"}), "<missing>");
   EXPECT_EQ(Eval1(*as_missing_repl, {"10"}), "3");
   EXPECT_EQ(Eval1(*as_value, {"-1"}), "7");
-  EXPECT_EQ(Eval1(*as_value, {"zzz"}), "7");   // unparsable is invalid too
+  EXPECT_EQ(Eval1(*as_value, {"zzz"}), "7");  // unparsable is invalid too
   EXPECT_EQ(Eval1(*as_missing, {"zzz"}), "<missing>");
   EXPECT_EQ(Eval1(*as_is, {"zzz"}), "ERR: SumModel: not a number");  // asIs passes the text on
 }
@@ -216,7 +227,8 @@ TEST_F(CoreTest, CategoricalValidValuesAndDeclaredMissing) {
   const std::string dict = R"(<DataField name="x1" optype="categorical" dataType="integer">
     <Value value="1"/><Value value="2" property="valid"/><Value value="-999" property="missing"/>
     <Value value="NA" property="missing"/><Value value="5" property="invalid"/></DataField>)";
-  auto m = MustLoad(RegressionDoc(dict, R"(<MiningField name="x1" missingValueReplacement="1"/>)", "x1"));
+  auto m = MustLoad(
+      RegressionDoc(dict, R"(<MiningField name="x1" missingValueReplacement="1"/>)", "x1"));
   ASSERT_TRUE(m);
   EXPECT_EQ(Eval1(*m, {"2"}), "2");
   EXPECT_EQ(Eval1(*m, {"-999"}), "1");  // declared missing -> replacement
@@ -228,24 +240,29 @@ TEST_F(CoreTest, CategoricalValidValuesAndDeclaredMissing) {
 
 TEST_F(CoreTest, MissingValueTreatments) {
   auto repl = MustLoad(RegressionDoc(
-      kX1X2, R"(<MiningField name="x1" missingValueReplacement="2.5" missingValueTreatment="asMean"/>
+      kX1X2,
+      R"(<MiningField name="x1" missingValueReplacement="2.5" missingValueTreatment="asMean"/>
                <MiningField name="x2"/>)",
       "x1 x2"));
-  auto ret = MustLoad(
-      RegressionDoc(kX1X2, R"(<MiningField name="x1" missingValueTreatment="returnInvalid"/><MiningField name="x2"/>)",
-                    "x1 x2"));
+  auto ret = MustLoad(RegressionDoc(
+      kX1X2,
+      R"(<MiningField name="x1" missingValueTreatment="returnInvalid"/><MiningField name="x2"/>)",
+      "x1 x2"));
   ASSERT_TRUE(repl && ret);
   EXPECT_EQ(Eval1(*repl, {nullptr, "1"}), "3.5");
   EXPECT_EQ(Eval1(*repl, {"1", "1"}), "2");
-  EXPECT_EQ(Eval1(*ret, {nullptr, "1"}), "ERR: field 'x1': missing value (missingValueTreatment=returnInvalid)");
+  EXPECT_EQ(Eval1(*ret, {nullptr, "1"}),
+            "ERR: field 'x1': missing value (missingValueTreatment=returnInvalid)");
   EXPECT_EQ(Eval1(*ret, {"1", "1"}), "2");
 }
 
 TEST_F(CoreTest, Outliers) {
   auto as_missing = MustLoad(RegressionDoc(
-      kX1X2, R"(<MiningField name="x1" outliers="asMissingValues" lowValue="0" highValue="10"/>)", "x1"));
+      kX1X2, R"(<MiningField name="x1" outliers="asMissingValues" lowValue="0" highValue="10"/>)",
+      "x1"));
   auto extreme = MustLoad(RegressionDoc(
-      kX1X2, R"(<MiningField name="x1" outliers="asExtremeValues" lowValue="0" highValue="10"/>)", "x1"));
+      kX1X2, R"(<MiningField name="x1" outliers="asExtremeValues" lowValue="0" highValue="10"/>)",
+      "x1"));
   ASSERT_TRUE(as_missing && extreme);
   EXPECT_EQ(Eval1(*as_missing, {"11"}), "<missing>");
   EXPECT_EQ(Eval1(*as_missing, {"10"}), "10");
@@ -258,12 +275,13 @@ TEST_F(CoreTest, InputTypesFromDataDictionary) {
   const std::string dict = R"(<DataField name="i" optype="continuous" dataType="integer"/>
     <DataField name="f" optype="continuous" dataType="float"/>
     <DataField name="b" optype="categorical" dataType="boolean"/>)";
-  auto m = MustLoad(
-      RegressionDoc(dict, R"(<MiningField name="i"/><MiningField name="f"/><MiningField name="b"/>)", "i f b"));
+  auto m = MustLoad(RegressionDoc(
+      dict, R"(<MiningField name="i"/><MiningField name="f"/><MiningField name="b"/>)", "i f b"));
   ASSERT_TRUE(m);
   EXPECT_EQ(m->inputs()[0].type, DataType::kInteger);
   EXPECT_EQ(m->inputs()[2].optype, OpType::kCategorical);
-  EXPECT_EQ(Eval1(*m, {"2", "0.1", "true"}), FormatValue(Value::Number(3 + static_cast<double>(0.1f))));
+  EXPECT_EQ(Eval1(*m, {"2", "0.1", "true"}),
+            FormatValue(Value::Number(3 + static_cast<double>(0.1f))));
   EXPECT_EQ(Eval1(*m, {"2.5", "0", "true"}), "ERR: field 'i': invalid value '2.5'");
   auto ctx = m->NewContext();
   ctx->BeginRecord();
@@ -274,14 +292,16 @@ TEST_F(CoreTest, InputTypesFromDataDictionary) {
 }
 
 TEST_F(CoreTest, TargetsRescaleClampCastAndDefault) {
-  auto m = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
-                                  R"(<Targets><Target field="y" rescaleFactor="2" rescaleConstant="1" min="-1"
+  auto m = MustLoad(
+      RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
+                    R"(<Targets><Target field="y" rescaleFactor="2" rescaleConstant="1" min="-1"
                                    max="4" castInteger="round"><TargetValue defaultValue="42"/></Target></Targets>)"));
   ASSERT_TRUE(m);
-  EXPECT_EQ(Eval1(*m, {"1.1"}), "3");   // 1.1*2+1 = 3.2 -> 3
-  EXPECT_EQ(Eval1(*m, {"10"}), "9");    // clamp to 4 first, then 4*2+1
-  EXPECT_EQ(Eval1(*m, {"-5"}), "-1");   // -1*2+1
-  EXPECT_EQ(Eval1(*m, {nullptr}), "9");  // no prediction -> defaultValue 42, clamped and rescaled too
+  EXPECT_EQ(Eval1(*m, {"1.1"}), "3");  // 1.1*2+1 = 3.2 -> 3
+  EXPECT_EQ(Eval1(*m, {"10"}), "9");   // clamp to 4 first, then 4*2+1
+  EXPECT_EQ(Eval1(*m, {"-5"}), "-1");  // -1*2+1
+  EXPECT_EQ(Eval1(*m, {nullptr}),
+            "9");  // no prediction -> defaultValue 42, clamped and rescaled too
   auto floor = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
                                       R"(<Targets><Target castInteger="floor"/></Targets>)"));
   auto ceil = MustLoad(RegressionDoc(kX1X2, R"(<MiningField name="x1"/>)", "x1",
@@ -389,27 +409,33 @@ TEST_F(CoreTest, SkipsNonModelElementsBeforeTheModel) {
 
 TEST_F(CoreTest, ErrorsNameTheElement) {
   // Unknown field in the MiningSchema.
-  auto m = CompiledModel::Load(RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="zz"/>)", "x1"));
+  auto m = CompiledModel::Load(
+      RegressionDoc(kX1X2, R"(<MiningField name="x1"/><MiningField name="zz"/>)", "x1"));
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/MiningSchema/MiningField[2]"), std::string::npos) << m.status();
+  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/MiningSchema/MiningField[2]"), std::string::npos)
+      << m.status();
   EXPECT_NE(Msg(m.status()).find("'zz'"), std::string::npos) << m.status();
   // Unknown model element.
-  m = CompiledModel::Load(R"(<PMML version="4.4"><DataDictionary/><FancyModel functionName="regression"/></PMML>)");
+  m = CompiledModel::Load(
+      R"(<PMML version="4.4"><DataDictionary/><FancyModel functionName="regression"/></PMML>)");
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(Msg(m.status()).find("/PMML/FancyModel: unsupported model element <FancyModel>"), std::string::npos)
+  EXPECT_NE(Msg(m.status()).find("/PMML/FancyModel: unsupported model element <FancyModel>"),
+            std::string::npos)
       << m.status();
   // Bad dataType.
   m = CompiledModel::Load(R"(<PMML version="4.4"><DataDictionary><DataField name="x" dataType="real"
       optype="continuous"/></DataDictionary></PMML>)");
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(Msg(m.status()).find("/PMML/DataDictionary/DataField: unknown dataType 'real'"), std::string::npos)
+  EXPECT_NE(Msg(m.status()).find("/PMML/DataDictionary/DataField: unknown dataType 'real'"),
+            std::string::npos)
       << m.status();
   // No model.
   m = CompiledModel::Load(R"(<PMML version="4.4"><DataDictionary/></PMML>)");
   ASSERT_FALSE(m.ok());
   EXPECT_NE(Msg(m.status()).find("no model element"), std::string::npos);
   // Bad treatment name.
-  m = CompiledModel::Load(RegressionDoc(kX1X2, R"(<MiningField name="x1" outliers="sometimes"/>)", "x1"));
+  m = CompiledModel::Load(
+      RegressionDoc(kX1X2, R"(<MiningField name="x1" outliers="sometimes"/>)", "x1"));
   ASSERT_FALSE(m.ok());
   EXPECT_NE(Msg(m.status()).find("unknown outliers treatment 'sometimes'"), std::string::npos);
   // Unknown field referenced by the body.
@@ -450,7 +476,7 @@ TEST_F(CoreTest, DerivedFieldsAreLazyAndSeeTreatedInputs) {
     <Sum fields="e"/></TestModel></PMML>)";
   auto m = MustLoad(xml);
   ASSERT_TRUE(m);
-  EXPECT_EQ(Eval1(*m, {"1.5"}, 0), "4");    // 2*1.5+1
+  EXPECT_EQ(Eval1(*m, {"1.5"}, 0), "4");     // 2*1.5+1
   EXPECT_EQ(Eval1(*m, {nullptr}, 0), "11");  // x replaced by 5 before d sees it
   EXPECT_EQ(Eval1(*m, {"1.5"}, 2), "40");
   EXPECT_EQ(Eval1(*m, {"1.5"}, 3), "low");
@@ -469,7 +495,8 @@ TEST_F(CoreTest, DerivedFieldCycleIsAnError) {
   auto m = CompiledModel::Load(xml);
   ASSERT_FALSE(m.ok());
   EXPECT_NE(Msg(m.status()).find("reference cycle"), std::string::npos) << m.status();
-  EXPECT_NE(Msg(m.status()).find("/PMML/TransformationDictionary/DerivedField"), std::string::npos) << m.status();
+  EXPECT_NE(Msg(m.status()).find("/PMML/TransformationDictionary/DerivedField"), std::string::npos)
+      << m.status();
 }
 
 TEST_F(CoreTest, UnknownFieldInDerivedFieldNamesThePath) {
@@ -481,7 +508,8 @@ TEST_F(CoreTest, UnknownFieldInDerivedFieldNamesThePath) {
     <Sum fields="a"/></TestModel></PMML>)";
   auto m = CompiledModel::Load(xml);
   ASSERT_FALSE(m.ok());
-  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/LocalTransformations/DerivedField/FieldRef"), std::string::npos)
+  EXPECT_NE(Msg(m.status()).find("/PMML/TestModel/LocalTransformations/DerivedField/FieldRef"),
+            std::string::npos)
       << m.status();
   EXPECT_NE(Msg(m.status()).find("ghost"), std::string::npos) << m.status();
 }
@@ -504,7 +532,8 @@ TEST_F(CoreTest, ModelChainExposesTheLastSegmentsOutputs) {
           <Sum fields="first first"/></TestModel></Segment>
       </Segmentation></MiningModel></PMML>)";
   auto m = CompiledModel::Load(xml);
-  if (!m.ok() && Msg(m.status()).find("not supported yet") != std::string::npos) GTEST_SKIP() << "no MiningModel";
+  if (!m.ok() && Msg(m.status()).find("not supported yet") != std::string::npos)
+    GTEST_SKIP() << "no MiningModel";
   ASSERT_TRUE(m.ok()) << m.status();
   const auto& outs = (*m)->outputs();
   ASSERT_EQ(outs.size(), 3u);
@@ -523,12 +552,14 @@ std::string ChainDoc(int n, const std::string& sum_fields, bool reverse) {
     <TestModel functionName="regression"><MiningSchema><MiningField name="x"/>
     <MiningField name="y" usageType="target"/></MiningSchema><LocalTransformations>)";
   for (int i = 1; i <= n; ++i) {
-    absl::StrAppend(&xml, "<DerivedField name=\"d", i, "\" optype=\"continuous\" dataType=\"double\">",
-                    "<Apply function=\"+\"><FieldRef field=\"", i == 1 ? std::string("x") : absl::StrCat("d", i - 1),
+    absl::StrAppend(&xml, "<DerivedField name=\"d", i,
+                    "\" optype=\"continuous\" dataType=\"double\">",
+                    "<Apply function=\"+\"><FieldRef field=\"",
+                    i == 1 ? std::string("x") : absl::StrCat("d", i - 1),
                     "\"/><Constant>1</Constant></Apply></DerivedField>");
   }
-  absl::StrAppend(&xml, "</LocalTransformations><Sum fields=\"", sum_fields, "\" reverse=\"", reverse ? "true" : "false",
-                  "\"/></TestModel></PMML>");
+  absl::StrAppend(&xml, "</LocalTransformations><Sum fields=\"", sum_fields, "\" reverse=\"",
+                  reverse ? "true" : "false", "\"/></TestModel></PMML>");
   return xml;
 }
 

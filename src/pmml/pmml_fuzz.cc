@@ -12,7 +12,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   opts.max_bytes = 1 << 20;
   opts.max_elements = 20'000;
   opts.max_depth = 64;
-  auto model = evs::pmml::CompiledModel::Load(std::string_view(reinterpret_cast<const char*>(data), size), opts);
+  auto model = evs::pmml::CompiledModel::Load(
+      std::string_view(reinterpret_cast<const char*>(data), size), opts);
   if (!model.ok()) return 0;
   const auto& m = **model;
   auto ctx = m.NewContext();

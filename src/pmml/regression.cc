@@ -74,6 +74,31 @@ inline double BinaryNorm(Norm n, double y) {
   return ApplyNorm(n, y);
 }
 
+// Float math context versions (JPMML FloatValue). Probit has no float version
+// in JPMML and is refused at compile time.
+inline float ApplyNormF(Norm n, float y) {
+  switch (n) {
+    case Norm::kSoftmax:
+    case Norm::kLogit:
+      return regutil::FInvLogit(y);
+    case Norm::kExp:
+      return regutil::FExp(y);
+    case Norm::kCloglog:
+      return regutil::FInvCloglog(y);
+    case Norm::kLoglog:
+      return regutil::FInvLoglog(y);
+    case Norm::kCauchit:
+      return regutil::FInvCauchit(y);
+    default:
+      return y;
+  }
+}
+
+inline float BinaryNormF(Norm n, float y) {
+  if (n == Norm::kNone) return std::min(std::max(y, 0.0f), 1.0f);
+  return ApplyNormF(n, y);
+}
+
 struct NumFeature {
   SlotId slot = kNoSlot;
   double exponent = 1;
@@ -127,6 +152,10 @@ inline double NumericSum(const NumericTerm* terms, size_t n, const double* x) {
 class RegressionModelImpl : public Model {
  public:
   void Evaluate(EvalContext& ctx, ModelResult* result) const override {
+    if (float_math_) [[unlikely]] {
+      EvaluateFloat(ctx, result);
+      return;
+    }
     const size_t nf = features_.size();
     double inline_buf[kInlineFeatures];
     double* x = inline_buf;
@@ -178,6 +207,7 @@ class RegressionModelImpl : public Model {
 
   Mode mode_ = Mode::kRegression;
   Norm norm_ = Norm::kNone;
+  bool float_math_ = false;  // x-mathContext="float": JPMML computes everything in float
   Norm binary_norm_ = Norm::kNone;  // kBinary: transform of the first class
   bool binary_multinomial_ = false;  // kBinary with simplemax/softmax over both values
   std::vector<NumFeature> features_;
@@ -232,6 +262,147 @@ class RegressionModelImpl : public Model {
     if (t.intercept != 0) sum += t.intercept;
     *out = sum;
     return true;
+  }
+
+  // Float math context: the same steps as Evaluate, each rounded to float as
+  // JPMML's FloatValue does (inputs and coefficients are narrowed to float,
+  // sums, products, links and 1 - p are float). Out of the hot path.
+  [[gnu::noinline]] void EvaluateFloat(EvalContext& ctx, ModelResult* result) const {
+    const size_t nf = features_.size();
+    float inline_x[kInlineFeatures];
+    float* x = inline_x;
+    if (nf > kInlineFeatures) {
+      thread_local std::vector<float> big;
+      if (big.size() < nf) big.resize(nf);
+      x = big.data();
+    }
+    for (size_t j = 0; j < nf; ++j) {
+      double v;
+      if (regutil::ReadNumber(ctx, features_[j].slot, &v) != Num::kOk) return;
+      float f = static_cast<float>(v);
+      x[j] = features_[j].exponent == 1
+                 ? f
+                 : static_cast<float>(std::pow(static_cast<double>(f), features_[j].exponent));
+    }
+
+    if (mode_ == Mode::kRegression) {
+      float y;
+      if (!EvalTableF(tables_[0], x, ctx, &y)) return;
+      result->predicted.SetNumber(static_cast<double>(ApplyNormF(norm_, y)));
+      return;
+    }
+
+    const size_t n = tables_.size();
+    float inline_p[kInlineFeatures];
+    float* q = inline_p;
+    if (n > kInlineFeatures) {
+      thread_local std::vector<float> big_p;
+      if (big_p.size() < n) big_p.resize(n);
+      q = big_p.data();
+    }
+    for (size_t i = 0; i < n; ++i) {
+      if (!EvalTableF(tables_[i], x, ctx, &q[i])) return;
+    }
+    if (!NormalizeF(q, n)) {
+      ctx.Fail(absl::InvalidArgumentError("RegressionModel: probabilities are undefined (zero sum)"));
+      return;
+    }
+    std::vector<double>& p = result->probabilities;
+    p.resize(n);
+    for (size_t i = 0; i < n; ++i) p[i] = static_cast<double>(q[i]);
+    result->labels = &labels_;
+    int best = regutil::ArgMax(p);
+    if (best >= 0) result->predicted = labels_[best];
+  }
+
+  // Float table sum in JPMML's order: numeric, categorical, terms, intercept.
+  static bool EvalTableF(const Table& t, const float* x, EvalContext& ctx, float* out) {
+    float sum = 0;
+    for (const NumericTerm& nt : t.numeric) sum += static_cast<float>(nt.coef) * x[nt.feature];
+    for (const CatGroup& g : t.categorical) {
+      const Value& v = ctx.Get(g.slot);
+      if (v.missing()) continue;
+      for (const CatPredictor& cp : g.predictors) {
+        if (cp.category.Matches(v)) {
+          sum += static_cast<float>(cp.coef);
+          break;
+        }
+      }
+    }
+    for (const Term& term : t.terms) {
+      float prod = static_cast<float>(term.coef);
+      for (const TermFactor& f : term.factors) {
+        double v;
+        if (f.slot != kNoSlot) {
+          if (regutil::ReadNumber(ctx, f.slot, &v) != Num::kOk) return false;
+        } else {
+          Value tmp;
+          f.expr->Eval(ctx, &tmp);
+          if (ctx.failed() || tmp.missing()) return false;
+          if (!tmp.is_number() && !tmp.is_bool()) {
+            ctx.Fail(absl::InvalidArgumentError(
+                absl::StrCat("PredictorTerm: value \"", FormatValue(tmp), "\" is not a number")));
+            return false;
+          }
+          v = tmp.num;
+        }
+        prod *= static_cast<float>(v);
+      }
+      sum += prod;
+    }
+    if (t.intercept != 0) sum += static_cast<float>(t.intercept);
+    *out = sum;
+    return true;
+  }
+
+  bool NormalizeF(float* p, size_t n) const {
+    switch (mode_) {
+      case Mode::kBinary:
+        if (binary_multinomial_) return MultinomialF(p, n);
+        p[0] = BinaryNormF(binary_norm_, p[0]);
+        p[1] = 1.0f - p[0];
+        return true;
+      case Mode::kMultinomial:
+        return MultinomialF(p, n);
+      case Mode::kOrdinal: {
+        float sum = 0;
+        for (size_t i = 0; i + 1 < n; ++i) {
+          float v = BinaryNormF(norm_, p[i]);
+          if (i == 0) {
+            sum = v;
+          } else {
+            v -= sum;
+            sum += v;
+          }
+          p[i] = v;
+        }
+        p[n - 1] = 1.0f - sum;
+        return true;
+      }
+      case Mode::kRegression:
+        return true;
+    }
+    return true;
+  }
+
+  bool MultinomialF(float* p, size_t n) const {
+    switch (norm_) {
+      case Norm::kNone: {
+        float sum = p[0];
+        for (size_t i = 1; i + 1 < n; ++i) sum += p[i];
+        p[n - 1] = 1.0f - sum;
+        return true;
+      }
+      case Norm::kLogit:
+        for (size_t i = 0; i < n; ++i) p[i] = regutil::FInvLogit(p[i]);
+        return regutil::FSimpleMax(p, n);
+      case Norm::kSimplemax:
+        return regutil::FSimpleMax(p, n);
+      case Norm::kSoftmax:
+        return regutil::FSoftMax(p, n);
+      default:
+        return true;
+    }
   }
 
   bool Normalize(double* p, size_t n) const {
@@ -356,6 +527,11 @@ absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompile
   pugi::xml_node el = args.element;
   auto model = std::make_unique<RegressionModelImpl>();
   ASSIGN_OR_RETURN(model->norm_, ParseNorm(el));
+  model->float_math_ = regutil::IsFloatMathContext(el);
+  if (model->float_math_ && model->norm_ == Norm::kProbit) {
+    // JPMML-Evaluator's FloatValue has no inverse probit.
+    return ElementError(el, "normalizationMethod probit is not supported in the float math context");
+  }
   std::vector<pugi::xml_node> tables = regutil::Children(el, "RegressionTable");
   if (tables.empty()) return ElementError(el, "no RegressionTable");
 

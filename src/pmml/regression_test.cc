@@ -923,10 +923,9 @@ TEST(NeuralNetwork, OutputThroughDerivedFieldAndSparseConnections) {
   // x = 2: o = 0.1*2 + 0.05*2 + 0.1 = 0.4 -> second segment: 10 + 0.4 * 20 = 18.
   ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
   EXPECT_NEAR(h.Num("y"), 18, 1e-12);
-  // x = -10: o = -1 - 0.5 + 0.1 = -1.4 -> below the first norm: extrapolated on the first
-  // segment: 0 + (-0.4) * 10.
-  ASSERT_TRUE(h.Eval({{"x", N(-10)}}).ok());
-  EXPECT_NEAR(h.Num("y"), -4, 1e-12);
+  // x = -10: o = -1 - 0.5 + 0.1 = -1.4 -> below the first norm: JPMML does not
+  // extrapolate, the record fails.
+  EXPECT_FALSE(h.Eval({{"x", N(-10)}}).ok());
 }
 
 TEST(RegressionFamilies, BadDocumentsAreRefusedWithThePath) {
@@ -984,6 +983,150 @@ TEST(NeuralNetwork, WideLayersUseTheHeapBufferAndStayCorrect) {
   ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x", N(2)}}).ok());
   EXPECT_NEAR(h.Num("y"), 2.0 * 300 * 301 / 2, 1e-9);
+}
+
+// ---------------------------------------------------------------------------
+// Float math context (x-mathContext / mathContext = "float"): JPMML's FloatValue
+// rounds every step to float and computes exp(x) as (float)pow(2.7182817, x).
+
+float JpmmlFloatExp(float x) { return static_cast<float>(std::pow(2.7182817, static_cast<double>(x))); }
+
+TEST(RegressionModel, FloatMathContextSumsInFloat) {
+  // 1 * x + 2^24 at x = 1: 16777217 is not a float; the float sum rounds
+  // (ties to even) to 16777216, the double sum keeps 16777217.
+  const char* doc = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<RegressionModel functionName="regression" $CTX>
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <RegressionTable intercept="16777216"><NumericPredictor name="x" coefficient="1"/></RegressionTable>
+</RegressionModel>)";
+  for (const char* ctx : {"x-mathContext=\"float\"", "mathContext=\"float\""}) {
+    Harness h(Doc(Sub(doc, {{"CTX", ctx}})));
+    ASSERT_TRUE(h.ok()) << ctx << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
+    EXPECT_EQ(h.Num("y"), 16777216.0) << ctx;
+    // Inputs are narrowed to float too: 0.1 becomes 0.100000001490116...
+    ASSERT_TRUE(h.Eval({{"x", N(0.1)}}).ok());
+    EXPECT_EQ(h.Num("y"), 16777216.0) << ctx;
+  }
+  Harness dbl(Doc(Sub(doc, {{"CTX", "x-mathContext=\"double\""}})));
+  ASSERT_TRUE(dbl.ok());
+  ASSERT_TRUE(dbl.Eval({{"x", N(1)}}).ok());
+  EXPECT_EQ(dbl.Num("y"), 16777217.0);
+}
+
+TEST(RegressionModel, FloatMathContextBinaryLogit) {
+  Harness h(Doc(Sub(kBinary, {{"NORM", "logit\" x-mathContext=\"float"}, {"I2", "0"}, {"T2", ""}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // x = 5.5 -> y = 10. p_yes = 1f / (1f + exp_f(-10)), p_no = 1f - p_yes, both in float:
+  // p_no is a multiple of 2^-24 (about 4.54e-5), not the double 1 - sigmoid(10).
+  ASSERT_TRUE(h.Eval({{"x", N(5.5)}}).ok());
+  const float p_yes = 1.0f / (1.0f + JpmmlFloatExp(-10.0f));
+  EXPECT_EQ(h.Num("p_yes"), static_cast<double>(p_yes));
+  EXPECT_EQ(h.Num("p_no"), static_cast<double>(1.0f - p_yes));
+  EXPECT_NE(h.Num("p_no"), 1 - Sigmoid(10));
+  EXPECT_NEAR(h.Num("p_no"), 1 - Sigmoid(10), 1e-7);
+  EXPECT_EQ(h.Str("c"), "yes");
+  // x = 10.5 -> y = 20: sigmoid(20) = 1 - 2.1e-9 rounds to 1f, so p_no is exactly 0.
+  ASSERT_TRUE(h.Eval({{"x", N(10.5)}}).ok());
+  EXPECT_EQ(h.Num("p_yes"), 1.0);
+  EXPECT_EQ(h.Num("p_no"), 0.0);
+  // A missing input still gives no probabilities.
+  ASSERT_TRUE(h.Eval({}).ok());
+  EXPECT_TRUE(h.Out("p_yes").missing());
+  // JPMML has no float inverse probit: refused when compiled.
+  Harness probit(Doc(Sub(kBinary, {{"NORM", "probit\" x-mathContext=\"float"}, {"I2", "0"}, {"T2", ""}})));
+  EXPECT_FALSE(probit.ok());
+}
+
+TEST(RegressionModel, FloatMathContextSoftmax) {
+  // Two real tables with softmax: exp_f(v - max) per class, float sum and division.
+  Harness h(Doc(Sub(kBinary, {{"NORM", "softmax\" x-mathContext=\"float"},
+                              {"I2", "0.25"},
+                              {"T2", R"(<NumericPredictor name="x" coefficient="-1"/>)"}})));
+  ASSERT_TRUE(h.ok()) << h.status();
+  // x = 0.3: yes = -0.4 (float), no = -0.3 + 0.25 = -0.05 (float) -> max = no.
+  ASSERT_TRUE(h.Eval({{"x", N(0.3)}}).ok());
+  const float x = 0.3f;
+  const float yes = 2.0f * x + -1.0f;
+  const float no = -1.0f * x + 0.25f;
+  const float e_yes = JpmmlFloatExp(yes - no);
+  const float e_no = JpmmlFloatExp(no - no);  // 1
+  const float sum = e_yes + e_no;
+  EXPECT_EQ(h.Num("p_yes"), static_cast<double>(e_yes / sum));
+  EXPECT_EQ(h.Num("p_no"), static_cast<double>(e_no / sum));
+  EXPECT_EQ(h.Str("c"), "no");
+}
+
+TEST(NeuralNetwork, DenormalizedOutputOutsideTheRangeFails) {
+  // JPMML-Evaluator does not extrapolate an output NormContinuous: out of range
+  // (here above norm 1) the record fails; the ends themselves are fine.
+  Harness h(Doc(R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="identity">
+  <MiningSchema><MiningField name="x"/><MiningField name="y" usageType="target"/></MiningSchema>
+  <NeuralInputs>
+    <NeuralInput id="i"><DerivedField optype="continuous" dataType="double"><FieldRef field="x"/></DerivedField></NeuralInput>
+  </NeuralInputs>
+  <NeuralLayer><Neuron id="o" bias="0"><Con from="i" weight="1"/></Neuron></NeuralLayer>
+  <NeuralOutputs>
+    <NeuralOutput outputNeuron="o"><DerivedField optype="continuous" dataType="double">
+      <NormContinuous field="y"><LinearNorm orig="100" norm="0"/><LinearNorm orig="200" norm="1"/></NormContinuous>
+    </DerivedField></NeuralOutput>
+  </NeuralOutputs>
+</NeuralNetwork>)"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_TRUE(h.Eval({{"x", N(0.25)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 125, 1e-12);
+  ASSERT_TRUE(h.Eval({{"x", N(0)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 100, 1e-12);
+  ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 200, 1e-12);
+  absl::Status above = h.Eval({{"x", N(1.5)}});
+  EXPECT_FALSE(above.ok());
+  EXPECT_NE(std::string(above.message()).find("NormContinuous"), std::string::npos) << above;
+  EXPECT_FALSE(h.Eval({{"x", N(-0.5)}}).ok());
+  // The context is usable again for the next record.
+  ASSERT_TRUE(h.Eval({{"x", N(0.5)}}).ok());
+  EXPECT_NEAR(h.Num("y"), 150, 1e-12);
+}
+
+TEST(NeuralNetwork, FloatMathContext) {
+  // z = 2x + 0.5*1 + bias(0.25), every step in float; logistic with JPMML's float exp.
+  const float x = 0.3f;
+  const float z = ((0.0f + 2.0f * x) + 0.5f * 1.0f) + 0.25f;
+  struct Case {
+    std::string act;
+    float expected;
+  };
+  const std::vector<Case> cases = {
+      {"logistic", 1.0f / (1.0f + JpmmlFloatExp(-z))},
+      {"exponential", JpmmlFloatExp(z)},
+      {"tanh", static_cast<float>(std::tanh(static_cast<double>(z)))},
+      {"Gauss", JpmmlFloatExp(-(z * z))},
+      {"identity", z},
+  };
+  for (const Case& c : cases) {
+    Harness h(Doc(Sub(kOneNeuron, {{"ACT", c.act},
+                                   {"NETATTRS", "x-mathContext=\"float\""},
+                                   {"LAYERATTRS", ""},
+                                   {"BIAS", "0.25"}})));
+    ASSERT_TRUE(h.ok()) << c.act << ": " << h.status();
+    ASSERT_TRUE(h.Eval({{"x", N(0.3)}}).ok()) << c.act;
+    EXPECT_EQ(h.Num("y"), static_cast<double>(c.expected)) << c.act;
+  }
+  // The float result differs from the double one (0.3 is narrowed to float first).
+  Harness dbl(Doc(Sub(kOneNeuron, {{"ACT", "identity"}, {"NETATTRS", ""}, {"LAYERATTRS", ""}, {"BIAS", "0.25"}})));
+  ASSERT_TRUE(dbl.ok());
+  ASSERT_TRUE(dbl.Eval({{"x", N(0.3)}}).ok());
+  EXPECT_NE(dbl.Num("y"), static_cast<double>(z));
+  EXPECT_NEAR(dbl.Num("y"), static_cast<double>(z), 1e-6);
 }
 
 }  // namespace

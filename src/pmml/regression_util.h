@@ -137,6 +137,49 @@ inline double InvCloglog(double x) { return 1.0 - std::exp(-std::exp(x)); }
 inline double InvLoglog(double x) { return std::exp(-std::exp(-x)); }
 inline double InvCauchit(double x) { return 0.5 + (1.0 / M_PI) * std::atan(x); }
 
+// JPMML float math context (model attribute x-mathContext / mathContext = "float").
+// JPMML-Evaluator's FloatValue does every step in float; exp(x) is computed as
+// (float)pow(2.7182817, x) with that double constant (not e), and atan in double.
+inline bool IsFloatMathContext(pugi::xml_node model) {
+  std::string_view a = model.attribute("x-mathContext").value();
+  if (a.empty()) a = model.attribute("mathContext").value();
+  return a == "float";
+}
+inline float FExp(float x) { return static_cast<float>(std::pow(2.7182817, static_cast<double>(x))); }
+inline float FInvLogit(float x) { return 1.0f / (1.0f + FExp(-x)); }
+inline float FInvCloglog(float x) { return 1.0f - FExp(-FExp(x)); }
+inline float FInvLoglog(float x) { return FExp(-FExp(-x)); }
+inline float FInvCauchit(float x) {
+  return 0.5f + (1.0f / static_cast<float>(3.1415927)) * static_cast<float>(std::atan(static_cast<double>(x)));
+}
+
+// Float versions of SoftMax / SimpleMax below (same steps, float arithmetic).
+inline bool FSoftMax(float* v, size_t n) {
+  if (n == 0) return true;
+  float mx = v[0];
+  for (size_t i = 1; i < n; ++i) {
+    if (mx < v[i]) mx = v[i];
+  }
+  float sum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    v[i] = FExp(v[i] - mx);
+    sum = i == 0 ? v[i] : sum + v[i];
+  }
+  if (sum == 1.0f) return true;
+  if (sum == 0.0f) return false;
+  for (size_t i = 0; i < n; ++i) v[i] /= sum;
+  return true;
+}
+inline bool FSimpleMax(float* v, size_t n) {
+  if (n == 0) return true;
+  float sum = v[0];
+  for (size_t i = 1; i < n; ++i) sum += v[i];
+  if (sum == 1.0f) return true;
+  if (sum == 0.0f) return false;
+  for (size_t i = 0; i < n; ++i) v[i] /= sum;
+  return true;
+}
+
 // Softmax in place with max subtraction (JPMML ValueUtil.normalizeSoftMax).
 // False when the sum is zero (undefined result).
 inline bool SoftMax(double* v, size_t n) {

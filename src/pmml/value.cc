@@ -37,9 +37,11 @@ constexpr TypeName kTypeNames[] = {
 };
 
 std::string_view Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
 }
@@ -118,7 +120,8 @@ bool ParseDigits(std::string_view s, size_t pos, size_t n, int* out) {
 bool ParseDate(std::string_view s, int64_t* days) {
   int y, m, d;
   if (s.size() != 10 || s[4] != '-' || s[7] != '-') return false;
-  if (!ParseDigits(s, 0, 4, &y) || !ParseDigits(s, 5, 2, &m) || !ParseDigits(s, 8, 2, &d)) return false;
+  if (!ParseDigits(s, 0, 4, &y) || !ParseDigits(s, 5, 2, &m) || !ParseDigits(s, 8, 2, &d))
+    return false;
   if (m < 1 || m > 12 || d < 1 || d > 31) return false;
   *days = DaysFromCivil(y, static_cast<unsigned>(m), static_cast<unsigned>(d));
   return true;
@@ -128,7 +131,8 @@ bool ParseDate(std::string_view s, int64_t* days) {
 bool ParseTime(std::string_view s, double* secs) {
   int h, mi, se;
   if (s.size() < 8 || s[2] != ':' || s[5] != ':') return false;
-  if (!ParseDigits(s, 0, 2, &h) || !ParseDigits(s, 3, 2, &mi) || !ParseDigits(s, 6, 2, &se)) return false;
+  if (!ParseDigits(s, 0, 2, &h) || !ParseDigits(s, 3, 2, &mi) || !ParseDigits(s, 6, 2, &se))
+    return false;
   if (h > 24 || mi > 59 || se > 60) return false;
   double frac = 0;
   if (s.size() > 8) {
@@ -166,8 +170,9 @@ int64_t EpochDays(DataType t) {
 }
 
 bool IsDateDays(DataType t) {
-  return t == DataType::kDate || t == DataType::kDateDaysSince0 || t == DataType::kDateDaysSince1960 ||
-         t == DataType::kDateDaysSince1970 || t == DataType::kDateDaysSince1980;
+  return t == DataType::kDate || t == DataType::kDateDaysSince0 ||
+         t == DataType::kDateDaysSince1960 || t == DataType::kDateDaysSince1970 ||
+         t == DataType::kDateDaysSince1980;
 }
 bool IsDateTimeSeconds(DataType t) {
   return t == DataType::kDateTime || t == DataType::kDateTimeSecondsSince0 ||
@@ -180,7 +185,8 @@ bool IsTime(DataType t) { return t == DataType::kTime || t == DataType::kTimeSec
 // epochs, date <-> dateTime); other numeric types pass through.
 double ConvertNumber(double v, DataType from, DataType to) {
   if (from == to) return v;
-  if (IsDateDays(from) && IsDateDays(to)) return v + static_cast<double>(EpochDays(from) - EpochDays(to));
+  if (IsDateDays(from) && IsDateDays(to))
+    return v + static_cast<double>(EpochDays(from) - EpochDays(to));
   if (IsDateTimeSeconds(from) && IsDateTimeSeconds(to))
     return v + static_cast<double>(EpochDays(from) - EpochDays(to)) * 86400.0;
   if (IsDateDays(from) && IsDateTimeSeconds(to))
@@ -259,8 +265,8 @@ void AppendInteger(double v, std::string* out) {
 }
 
 absl::Status NotA(std::string_view text, DataType type) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("'", std::string(text), "' is not a valid ", std::string(DataTypeName(type)), " value"));
+  return absl::InvalidArgumentError(absl::StrCat("'", std::string(text), "' is not a valid ",
+                                                 std::string(DataTypeName(type)), " value"));
 }
 
 }  // namespace
@@ -540,8 +546,12 @@ std::string FormatValue(const Value& v) {
 
 namespace {
 
-bool IsNumberLike(const Value& v) { return v.kind == Value::Kind::kNumber || v.kind == Value::Kind::kBool; }
-bool IsText(const Value& v) { return v.kind == Value::Kind::kString || v.kind == Value::Kind::kInvalid; }
+bool IsNumberLike(const Value& v) {
+  return v.kind == Value::Kind::kNumber || v.kind == Value::Kind::kBool;
+}
+bool IsText(const Value& v) {
+  return v.kind == Value::Kind::kString || v.kind == Value::Kind::kInvalid;
+}
 
 // Numeric view of a value for mixed comparisons: a string that parses as a
 // number (or "true"/"false" against a boolean) counts as that number.
@@ -554,8 +564,8 @@ bool NumericView(const Value& text, const Value& other, double* out) {
     }
     return false;
   }
-  if (other.type != DataType::kDouble && other.type != DataType::kFloat && other.type != DataType::kInteger &&
-      IsNumeric(other.type)) {
+  if (other.type != DataType::kDouble && other.type != DataType::kFloat &&
+      other.type != DataType::kInteger && IsNumeric(other.type)) {
     Value d;
     if (ParseValue(text.str, other.type, &d).ok()) {
       *out = d.num;

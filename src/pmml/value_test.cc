@@ -16,10 +16,11 @@ Value Parse(std::string_view text, DataType t) {
 }
 
 TEST(ValueTest, TypeNamesRoundTrip) {
-  for (const char* name : {"string", "integer", "float", "double", "boolean", "date", "time", "dateTime",
-                           "dateDaysSince[0]", "dateDaysSince[1960]", "dateDaysSince[1970]", "dateDaysSince[1980]",
-                           "timeSeconds", "dateTimeSecondsSince[0]", "dateTimeSecondsSince[1960]",
-                           "dateTimeSecondsSince[1970]", "dateTimeSecondsSince[1980]"}) {
+  for (const char* name :
+       {"string", "integer", "float", "double", "boolean", "date", "time", "dateTime",
+        "dateDaysSince[0]", "dateDaysSince[1960]", "dateDaysSince[1970]", "dateDaysSince[1980]",
+        "timeSeconds", "dateTimeSecondsSince[0]", "dateTimeSecondsSince[1960]",
+        "dateTimeSecondsSince[1970]", "dateTimeSecondsSince[1980]"}) {
     auto t = ParseDataType(name);
     ASSERT_TRUE(t.ok()) << name;
     EXPECT_EQ(DataTypeName(*t), name);
@@ -147,7 +148,8 @@ TEST(ValueTest, Convert) {
   EXPECT_TRUE(out.missing());
   EXPECT_FALSE(ConvertValue(Value::String("abc"), DataType::kDouble, &out).ok());
   // Dates between epochs.
-  ASSERT_TRUE(ConvertValue(Value::Number(0, DataType::kDate), DataType::kDateDaysSince1960, &out).ok());
+  ASSERT_TRUE(
+      ConvertValue(Value::Number(0, DataType::kDate), DataType::kDateDaysSince1960, &out).ok());
   EXPECT_EQ(out.num, 3653);
   // In place.
   Value v = Value::String("7");

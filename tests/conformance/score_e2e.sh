@@ -11,7 +11,8 @@ if [[ ! -f $fixtures ]]; then
 fi
 dir=$(cd "$(dirname "$fixtures")" && pwd)
 repo=$(cd "$dir/../../.." && pwd)
-line=$(grep -v '^#' "$fixtures" | awk -F'\t' '$1 != "name" && NF >= 4 { print; exit }')
+# One awk, no pipe: under pipefail an early-exiting reader would fail the writer (SIGPIPE).
+line=$(awk -F'\t' '!/^#/ && $1 != "name" && NF >= 4 { print; exit }' "$fixtures")
 if [[ -z $line ]]; then
   echo "score_e2e: $fixtures has no fixture rows; skipped"
   exit 77

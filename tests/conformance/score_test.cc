@@ -303,5 +303,49 @@ TEST(ScoreTest, UnreadableInputIsAUsageError) {
   EXPECT_THAT(err.str(), HasSubstr("no-such-input.csv"));
 }
 
+
+// The runner on a small item of its own: columns matched by name, skips,
+// renames, the cPMML layout, and the first mismatch in the summary.
+TEST(RunItemTest, ComparesByNameAndReportsTheFirstMismatch) {
+  const std::string root = ::testing::TempDir();
+  WriteFile(root + "/runitem_reg.pmml", kRegression);
+  WriteFile(root + "/runitem_in.csv", "x1,x2\n1,1\n2,0\n");
+  WriteFile(root + "/runitem_bad.csv", "pred,y,ignored\n5.5,5.5,zz\n4.6,4.5,zz\n");
+  WriteFile(root + "/runitem_na.csv", "pred,y,ignored\n5.5,5.5,zz\nN/A,4.5,zz\n");
+  conformance::Item item;
+  item.id = "t/reg";
+  item.model = "runitem_reg.pmml";
+  item.input = "runitem_in.csv";
+  item.expected = "runitem_bad.csv";
+  item.tol = {1e-9, 1e-9, 0};
+  item.skip = {"ignored"};
+  conformance::ItemResult r = conformance::RunItem(item, root, 5);
+  EXPECT_FALSE(r.pass);
+  EXPECT_EQ(r.rows, 2);
+  EXPECT_EQ(r.cells, 4);
+  EXPECT_EQ(r.bad_rows, 1);
+  EXPECT_THAT(r.summary, HasSubstr("row 2, pred: expected 4.6, got 4.5"));
+
+  item.expected = "runitem_na.csv";  // N/A expected where the model gives 4.5
+  r = conformance::RunItem(item, root, 5);
+  EXPECT_FALSE(r.pass);
+  EXPECT_THAT(r.summary, HasSubstr("row 2, pred: expected N/A, got 4.5"));
+
+  // cPMML layout: the expected column sits in the input file under another name.
+  WriteFile(root + "/runitem_cpmml.csv", "x1,x2,prediction,truth\n1,1,5.5005,9\n2,0,4.5,9\n");
+  conformance::Item cp;
+  cp.id = "t/cpmml";
+  cp.model = "runitem_reg.pmml";
+  cp.input = "runitem_cpmml.csv";
+  cp.expected = "-";
+  cp.layout = "cpmml";
+  cp.tol = {1e-3, 1e-13, 0};
+  cp.columns = {"prediction"};
+  cp.renames = {{"prediction", "y"}};
+  r = conformance::RunItem(cp, root, 5);
+  EXPECT_TRUE(r.pass) << r.summary;
+  EXPECT_EQ(r.cells, 2);
+}
+
 }  // namespace
 }  // namespace evs
