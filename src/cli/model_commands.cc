@@ -45,7 +45,7 @@ absl::StatusOr<Registry> ReadRegistry(const config::Config& c) {
     auto rec = models::DecodeRecord(r.value);
     if (!rec.ok()) continue;
     reg.deleted[r.key] = false;
-    reg.max_version[r.key] = std::max(reg.max_version[r.key], rec->version);
+    reg.max_version[r.key] = std::max(reg.max_version[r.key], rec->highest_version);
     reg.history[r.key].push_back(std::move(*rec));
   }
   return reg;
@@ -241,6 +241,7 @@ int ModelAdd(const ModelOptions& o, bool update) {
   rec.name = o.name;
   rec.version = o.version > 0 ? o.version : reg->max_version[o.name] + 1;
   rec.action = update ? "update" : "add";
+  rec.highest_version = std::max(reg->max_version[o.name], rec.version);
   rec.sha256 = models::Sha256Hex(ss.str());
   if (exists)
     for (const auto& h : reg->history[o.name])
@@ -323,6 +324,7 @@ int ModelRollback(const ModelOptions& o) {
   }
   models::ModelRecord rec = *src;
   rec.action = "rollback";
+  rec.highest_version = std::max(reg->max_version[o.name], current);
   std::cout << "rolling " << o.name << " back from version " << current << " to " << target << "\n";
   return Publish(s, o.name, &rec, o, target);
 }

@@ -46,6 +46,14 @@ TEST(Registry, EncodeDecodeInlineTextBinaryAndPath) {
   EXPECT_EQ(d->encoding, "text");
   EXPECT_EQ(d->artifact, "<PMML/>");
   EXPECT_EQ(d->action, "update");
+  EXPECT_EQ(d->highest_version, 3);
+  r.version = 1;
+  r.action = "rollback";
+  r.highest_version = 5;
+  d = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->version, 1);
+  EXPECT_EQ(d->highest_version, 5);
 
   ModelRecord b = Inline("bin", 1, std::string("PK\x03\x04\xff\xfe", 6));
   auto db = DecodeRecord(EncodeRecord(b));

@@ -128,6 +128,7 @@ std::string EncodeRecord(const ModelRecord& r) {
     s += ",\"action\":";
     AppendJsonString(r.action, &s);
   }
+  if (r.highest_version > r.version) s += absl::StrCat(",\"highest_version\":", r.highest_version);
   if (r.inline_artifact()) {
     bool text = ValidUtf8(r.artifact);
     s += text ? ",\"encoding\":\"text\",\"artifact\":" : ",\"encoding\":\"base64\",\"artifact\":";
@@ -174,6 +175,10 @@ absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json) {
   if (r.sha256.size() != 64 || r.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
     return absl::InvalidArgumentError("registry record: 'sha256' must be 64 lowercase hex digits");
   if (!(s = str("action", &r.action, false)).ok()) return s;
+  r.highest_version = r.version;
+  if (const Value* h = rec.Find("highest_version"); h && h->is_number() && h->as_number() > r.version &&
+                                                     h->as_number() < 9e15)
+    r.highest_version = static_cast<int64_t>(h->as_number());
   std::string artifact;
   const bool has_artifact = rec.Has("artifact"), has_path = rec.Has("path") || rec.Has("url");
   if (has_artifact == has_path)

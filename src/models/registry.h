@@ -28,6 +28,9 @@ struct ModelRecord {
   std::string artifact;  // inline artifact, decoded (raw bytes)
   std::string path;      // file path or file:// URL when not inline
   std::string action;    // add | update | rollback (informational)
+  // Highest version ever published for the name (>= version): after a
+  // rollback and compaction the topic still knows which numbers are taken.
+  int64_t highest_version = 0;
 
   bool inline_artifact() const { return path.empty(); }
 };

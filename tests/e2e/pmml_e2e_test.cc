@@ -196,6 +196,9 @@ TEST(PmmlE2E, RollbackWithinOneSecondAndDeleteDeadLettersModelNotFound) {
   auto res = Consume(p.env.results, 1, 60000);
   ASSERT_EQ(res.size(), 1u);
   EXPECT_EQ(res[0].headers["evs-model-version"], "1");
+  // The next update takes a fresh number, not the rolled-back-from one.
+  ASSERT_EQ(p.Cli({"model", "update", "iris", FixturePath("iris_tree.pmml")}, &out), 0) << out;
+  EXPECT_NE(out.find("applied iris version 3"), std::string::npos) << out;
 
   ASSERT_EQ(p.Cli({"model", "delete", "iris"}, &out), 0) << out;
   EXPECT_NE(out.find(p.module + ": deleted iris"), std::string::npos) << out;
