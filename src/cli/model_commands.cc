@@ -109,7 +109,7 @@ kafka::HandlePtr OpenStatusTail(const config::Config& c) {
 // exit code: 0 when every expected module applied it, 1 when one rejected
 // it, 3 when none answered in time.
 int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, int64_t version,
-                 bool deletion, double timeout_s) {
+                 bool deletion, double timeout_s, Clock::time_point published) {
   std::set<std::string> expected(s.pmml_modules.begin(), s.pmml_modules.end());
   std::set<std::string> answered;
   bool rejected = false;
@@ -142,7 +142,9 @@ int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, int64_
     if (const Value* ms = rec.Find("load_ms"); ms && ms->is_number() && outcome != "rejected")
       std::cout << " (load " << ms->as_number() << " ms)";
     if (!str("reason").empty()) std::cout << ": " << str("reason");
-    std::cout << "\n" << std::flush;
+    std::cout << " [" << static_cast<long>(std::chrono::duration<double, std::milli>(Clock::now() - published).count())
+              << " ms after publishing]\n"
+              << std::flush;
     if (outcome == "rejected") rejected = true;
     answered.insert(module);
     bool all = !expected.empty();
@@ -187,9 +189,11 @@ int Publish(const Setup& s, const std::string& name, const models::ModelRecord* 
   r.has_key = true;
   r.has_value = rec != nullptr;
   if (rec) r.value = models::EncodeRecord(*rec);
+  const Clock::time_point published = Clock::now();  // outcomes are timed from here
   absl::Status st = kafka::Produce(rk->get(), r, nullptr);
   if (st.ok() && rd_kafka_flush(rk->get(), 15000) != RD_KAFKA_RESP_ERR_NO_ERROR)
     st = absl::DeadlineExceededError("the record could not be delivered within 15 s");
+
   if (!st.ok()) {
     std::cerr << "evserve: " << st.message() << "\n";
     return kExitFailure;
@@ -202,7 +206,7 @@ int Publish(const Setup& s, const std::string& name, const models::ModelRecord* 
   else
     std::cout << "published a tombstone for " << name << " to '" << s.cfg->topics.models << "'\n";
   if (o.no_wait) return kExitOk;
-  return WaitOutcomes(tail.get(), s, name, version, rec == nullptr, o.timeout_s);
+  return WaitOutcomes(tail.get(), s, name, version, rec == nullptr, o.timeout_s, published);
 }
 
 }  // namespace

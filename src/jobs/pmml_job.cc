@@ -170,7 +170,30 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
     Fail(in, "evaluate", "evaluation_error", std::string(s.message()), out);
     return;
   }
-  kafka::OutRecord& r = out->Add();
+  // The request's headers plus two, written into the recycled record's
+  // strings (no allocation once their capacity suffices).
+  rd_kafka_headers_t* in_headers = nullptr;
+  const bool raw_headers =
+      in.raw() && rd_kafka_message_headers(in.raw(), &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  const size_t n_in = raw_headers ? rd_kafka_header_cnt(in_headers) : 0;
+  kafka::OutRecord& r = out->Add(n_in + 2);
+  if (raw_headers) {
+    const char* name;
+    const void* val;
+    size_t size;
+    for (size_t i = 0; i < n_in; ++i) {
+      if (rd_kafka_header_get_all(in_headers, i, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        name = "";
+        val = nullptr;
+        size = 0;
+      }
+      r.headers[i].first.assign(name);
+      r.headers[i].second.assign(val ? static_cast<const char*>(val) : "", val ? size : 0);
+    }
+  } else {
+    r.headers = in.Headers();  // test records
+    r.headers.resize(r.headers.size() + 2);
+  }
   r.topic = cfg_->topics.results;
   r.has_key = in.has_key();
   r.key.assign(in.key());
@@ -204,9 +227,11 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   r.value.append(raw.data(), raw.size());
   r.value += '}';
   eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  r.headers = in.Headers();
-  r.headers.emplace_back(hdr::kModelVersion, std::to_string(m->version));
-  r.headers.emplace_back(hdr::kModelDigest, m->sha256);
+  const size_t nh = r.headers.size();
+  r.headers[nh - 2].first.assign(hdr::kModelVersion);
+  r.headers[nh - 2].second.assign(m->version_text);
+  r.headers[nh - 1].first.assign(hdr::kModelDigest);
+  r.headers[nh - 1].second.assign(m->sha256);
   c->out->Inc();
 }
 

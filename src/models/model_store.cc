@@ -43,6 +43,7 @@ absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& 
   auto m = std::make_shared<LoadedModel>();
   m->name = r.name;
   m->version = r.version;
+  m->version_text = std::to_string(r.version);
   m->sha256 = r.sha256;
   m->model = std::move(*compiled);
   std::vector<std::string> names;

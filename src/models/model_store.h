@@ -30,6 +30,7 @@ struct StringHash {
 struct LoadedModel {
   std::string name;
   int64_t version = 0;
+  std::string version_text;  // version as the evs-model-version header carries it
   std::string sha256;
   std::unique_ptr<pmml::CompiledModel> model;
   // Request field name -> model input index (Bind once per version).
