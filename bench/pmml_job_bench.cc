@@ -1,4 +1,4 @@
-// evs_pmml_bench: end-to-end throughput and latency of input-adapter ->
+// evs_pmml_job_bench: end-to-end throughput and latency of input-adapter ->
 // pmml-job -> output-adapter (`evserve run`, three modules connected through
 // Kafka) next to a plain librdkafka copy chain of the same three hops
 // (source -> hop1 -> hop2 -> destination, each a consume->produce copy with
@@ -16,7 +16,7 @@
 //   destination records now - ts (the evserve output attaches the request's
 //   ts with attach_fields). p50 / p99 / p99.9.
 //
-// See bench/run_pmml_bench.sh and docs/benchmarks.md.
+// See bench/run_pmml_job_bench.sh and docs/benchmarks.md.
 
 #include <fcntl.h>
 #include <signal.h>
@@ -84,7 +84,7 @@ struct Options {
 };
 
 void Usage() {
-  std::cout << R"(Usage: evs_pmml_bench [options]
+  std::cout << R"(Usage: evs_pmml_job_bench [options]
 
 input-adapter -> pmml-job -> output-adapter vs a plain librdkafka copy chain
 of three hops: throughput (chain, evserve iris, evserve forest, chain),
@@ -118,7 +118,7 @@ bool ParseArgs(int argc, char** argv, Options* o) {
     std::string a = argv[i];
     auto need = [&](const char* what) -> const char* {
       if (i + 1 >= argc) {
-        std::cerr << "evs_pmml_bench: " << what << " needs a value\n";
+        std::cerr << "evs_pmml_job_bench: " << what << " needs a value\n";
         std::exit(2);
       }
       return argv[++i];
@@ -144,12 +144,12 @@ bool ParseArgs(int argc, char** argv, Options* o) {
       Usage();
       std::exit(0);
     } else {
-      std::cerr << "evs_pmml_bench: unknown argument '" << a << "' (see --help)\n";
+      std::cerr << "evs_pmml_job_bench: unknown argument '" << a << "' (see --help)\n";
       return false;
     }
   }
   if ((o->warmup_events != 0 && o->warmup_events < 1000) || o->events < 1000 || o->partitions < 1 || o->latency_seconds < 1) {
-    std::cerr << "evs_pmml_bench: --events (and a non-zero --warmup-events) must be >= 1000, --partitions and --latency-seconds >= 1\n";
+    std::cerr << "evs_pmml_job_bench: --events (and a non-zero --warmup-events) must be >= 1000, --partitions and --latency-seconds >= 1\n";
     return false;
   }
   return true;
@@ -957,7 +957,7 @@ int main(int argc, char** argv) {
   if (!ParseArgs(argc, argv, &g_opt)) return 2;
   signal(SIGPIPE, SIG_IGN);
   if (access(g_opt.evserve.c_str(), X_OK) != 0) {
-    std::cerr << "evs_pmml_bench: evserve binary '" << g_opt.evserve << "' not found (--evserve)\n";
+    std::cerr << "evs_pmml_job_bench: evserve binary '" << g_opt.evserve << "' not found (--evserve)\n";
     return 2;
   }
   std::string mk = "mkdir -p '" + g_opt.workdir + "'";

@@ -7,8 +7,10 @@
 // splits are numeric SimplePredicates (no Targets, combined by sum, average,
 // their weighted forms or a (weighted) majority vote), the forest is compiled
 // into one node table. A record gathers each used slot's number once (into a
-// stack buffer), then walks the trees without touching Values. Forests whose
-// splits are all binary walk 16 trees at a time, level by level, on 16-byte
+// stack buffer), then walks the trees without touching Values. Nodes with
+// several children become chains of binary splits (first true child wins;
+// a scored node under returnLastPrediction is the chain's final "else"), so
+// forests walk 16 trees at a time, level by level, on 16-byte
 // branchless nodes, or 8-byte nodes when thresholds and the record's values
 // are floats. Records with a missing, NaN or non-numeric value in a used
 // field, or that reach a node without a true child, take the generic path,
@@ -120,9 +122,11 @@ struct Segment {
   std::vector<int> label_map;                      // seg label index -> mining label index
 };
 
-// Fast-path node. kind 0 = leaf (a = value index), 1 = binary split on
-// (feat, op, thr): a when true, else b; 2 = children [a, a + b) tested in
-// order by their own predicate (pfeat/pop/pthr, ptrue).
+// Fast-path node. kind 0 = leaf (a = value index; -1 = dead end, the record
+// takes the generic path), 1 = binary split on (feat, op, thr): a when true,
+// else b; 2 = children [a, a + b) tested in order by their own predicate
+// (pfeat/pop/pthr, ptrue; no longer built: multi-child nodes become chains
+// of kind 1). pfeat/pop/pthr/ptrue are set on roots.
 struct FastNode {
   double thr = 0;
   double pthr = 0;
@@ -212,6 +216,7 @@ class MiningModel : public Model {
   std::vector<double> fast_probs_;    // average: leaf probabilities aligned with labels_
   std::vector<double> fast_weights_;  // per tree
   int fast_kind_ = 0;                 // 1 value, 2 vote, 3 probabilities
+  bool fast_dead_ends_ = false;       // some leaves have a = -1 (take the generic path)
   // Binary forest (every split binary, every root True): same node indices
   // as fast_nodes_. Empty = walk fast_nodes_ instead.
   std::vector<BinNode> bin_nodes_;
@@ -367,6 +372,43 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
   };
   std::vector<int32_t> roots;
   std::vector<FastNode> fnodes;
+  // Makes fnodes[f] a leaf holding node n's prediction; false when n has none
+  // the fast path can use.
+  auto make_leaf = [&](const TreeModel& tree, const TreeNode& n, int32_t f) {
+    FastNode& leaf = fnodes[f];
+    leaf.kind = 0;
+    if (kind == 1) {
+      if (!n.has_score || std::isnan(n.score_num)) return false;
+      leaf.a = static_cast<int32_t>(fast_values_.size());
+      fast_values_.push_back(n.score_num);
+    } else if (kind == 2) {
+      if (!n.has_score || n.dist_undefined) return false;  // the generic path fails the record
+      int li = FindLabel(labels_, n.score);
+      if (li < 0) return false;
+      leaf.a = static_cast<int32_t>(fast_labels_.size());
+      fast_labels_.push_back(li);
+    } else {
+      const double* p = tree.probabilities(n);
+      if (p == nullptr || n.dist_undefined || !n.has_score) return false;
+      leaf.a = static_cast<int32_t>(fast_probs_.size() / std::max<size_t>(labels_.size(), 1));
+      size_t off = fast_probs_.size();
+      fast_probs_.resize(off + labels_.size(), 0.0);
+      const std::vector<Value>& tl = *tree.labels();
+      for (size_t k = 0; k < tl.size(); ++k) {
+        int li = FindLabel(labels_, tl[k]);
+        if (li < 0) {
+          if (p[k] != 0) return false;
+          continue;
+        }
+        fast_probs_[off + li] += p[k];
+      }
+    }
+    return true;
+  };
+  auto usable = [](const TreeNode& c) {
+    return c.pred == TreeNode::Pred::kNumeric && c.op != CompareOp::kIsMissing &&
+           c.op != CompareOp::kIsNotMissing;
+  };
   for (size_t t = 0; t < trees.size(); ++t) {
     const TreeModel& tree = *trees[t];
     if (tree.missing_strategy() == TreeMissingStrategy::kWeightedConfidence ||
@@ -375,72 +417,92 @@ void MiningModel::BuildFastPath(const std::vector<const TreeModel*>& trees) {
     }
     if (tree.float_math() != float_math_) return;
     const std::vector<TreeNode>& nodes = tree.nodes();
-    const int32_t base = static_cast<int32_t>(fnodes.size());
-    roots.push_back(base);
-    fnodes.resize(fnodes.size() + nodes.size());
-    for (size_t i = 0; i < nodes.size(); ++i) {
-      const TreeNode& n = nodes[i];
-      FastNode& f = fnodes[base + i];
-      if (n.pred == TreeNode::Pred::kTrue) {
-        f.ptrue = 1;
-      } else if (n.pred == TreeNode::Pred::kNumeric && n.op != CompareOp::kIsMissing &&
-                 n.op != CompareOp::kIsNotMissing) {
-        f.pfeat = feature(n.slot);
-        f.pop = n.op;
-        f.pthr = n.threshold;
+    const int32_t root = static_cast<int32_t>(fnodes.size());
+    roots.push_back(root);
+    fnodes.emplace_back();
+    {
+      const TreeNode& r = nodes[0];
+      if (r.pred == TreeNode::Pred::kTrue) {
+        fnodes[root].ptrue = 1;
+      } else if (usable(r)) {
+        fnodes[root].pfeat = feature(r.slot);
+        fnodes[root].pop = r.op;
+        fnodes[root].pthr = r.threshold;
       } else {
         return;  // not a forest of numeric splits
       }
+    }
+    // Every node becomes binary splits (kind 1, children adjacent: a, a + 1)
+    // and leaves (kind 0). Children c1..ck (first true child wins) become
+    // c1 ? c1 : (c2 ? c2 : ... : else), where `else` is a True child, the
+    // last child when it is the complement of the one before (exact for the
+    // non-NaN numbers this path sees), the node itself under
+    // returnLastPrediction, or else a dead end (leaf a = -1: generic path).
+    std::vector<std::pair<int, int32_t>> work{{0, root}};  // (tree node, fast node)
+    std::vector<int> tests;
+    while (!work.empty()) {
+      auto [ni, fi] = work.back();
+      work.pop_back();
+      const TreeNode& n = nodes[ni];
       if (n.num_children == 0) {
-        f.kind = 0;
-        if (kind == 1) {
-          if (!n.has_score || std::isnan(n.score_num)) return;
-          f.a = static_cast<int32_t>(fast_values_.size());
-          fast_values_.push_back(n.score_num);
-        } else if (kind == 2) {
-          if (!n.has_score) return;
-          int li = FindLabel(labels_, n.score);
-          if (li < 0) return;
-          f.a = static_cast<int32_t>(fast_labels_.size());
-          fast_labels_.push_back(li);
-        } else {
-          const double* p = tree.probabilities(n);
-          if (p == nullptr || n.dist_undefined || !n.has_score) return;
-          f.a = static_cast<int32_t>(fast_probs_.size() / std::max<size_t>(labels_.size(), 1));
-          size_t off = fast_probs_.size();
-          fast_probs_.resize(off + labels_.size(), 0.0);
-          const std::vector<Value>& tl = *tree.labels();
-          for (size_t k = 0; k < tl.size(); ++k) {
-            int li = FindLabel(labels_, tl[k]);
-            if (li < 0) {
-              if (p[k] != 0) return;
-              continue;
-            }
-            fast_probs_[off + li] += p[k];
-          }
+        if (kind == 2 && n.has_score && n.dist_undefined) {
+          fnodes[fi].kind = 0;
+          fnodes[fi].a = -1;  // the generic path fails the record (distribution sums to 0)
+          fast_dead_ends_ = true;
+        } else if (!make_leaf(tree, n, fi)) {
+          return;  // leaves the fast path cannot use: the whole forest takes the generic path
         }
         continue;
       }
-      const TreeNode& c1 = nodes[n.first_child];
-      bool binary = false;
-      if (n.num_children == 2 && c1.pred == TreeNode::Pred::kNumeric &&
-          c1.op != CompareOp::kIsMissing && c1.op != CompareOp::kIsNotMissing) {
-        const TreeNode& c2 = nodes[n.first_child + 1];
-        binary = c2.pred == TreeNode::Pred::kTrue ||
-                 (c2.pred == TreeNode::Pred::kNumeric && c2.slot == c1.slot &&
-                  c2.threshold == c1.threshold && Complementary(c1.op, c2.op));
+      tests.clear();
+      int else_child = -1;
+      const int end = n.first_child + n.num_children;
+      for (int c = n.first_child; c < end; ++c) {
+        const TreeNode& cn = nodes[c];
+        if (cn.pred == TreeNode::Pred::kFalse) continue;
+        if (cn.pred == TreeNode::Pred::kTrue) {
+          else_child = c;
+          break;
+        }
+        if (!usable(cn)) return;
+        tests.push_back(c);
       }
-      if (binary) {
+      if (else_child < 0 && tests.size() >= 2) {
+        const TreeNode& p = nodes[tests[tests.size() - 2]];
+        const TreeNode& q = nodes[tests.back()];
+        if (q.slot == p.slot && q.threshold == p.threshold && Complementary(p.op, q.op)) {
+          else_child = tests.back();
+          tests.pop_back();
+        }
+      }
+      int32_t cur = fi;
+      for (int c : tests) {
+        const TreeNode& cn = nodes[c];
+        const int32_t pair = static_cast<int32_t>(fnodes.size());
+        fnodes.emplace_back();
+        fnodes.emplace_back();
+        FastNode& f = fnodes[cur];
         f.kind = 1;
-        f.feat = feature(c1.slot);
-        f.op = c1.op;
-        f.thr = c1.threshold;
-        f.a = base + n.first_child;
-        f.b = base + n.first_child + 1;
+        f.feat = feature(cn.slot);
+        f.op = cn.op;
+        f.thr = cn.threshold;
+        f.a = pair;
+        f.b = pair + 1;
+        work.emplace_back(c, pair);
+        cur = pair + 1;
+      }
+      if (else_child >= 0) {
+        work.emplace_back(else_child, cur);
+      } else if (tree.return_last_on_no_true_child() && n.has_score) {
+        if (!make_leaf(tree, n, cur)) {
+          fnodes[cur].kind = 0;
+          fnodes[cur].a = -1;
+          fast_dead_ends_ = true;
+        }
       } else {
-        f.kind = 2;
-        f.a = base + n.first_child;
-        f.b = n.num_children;
+        fnodes[cur].kind = 0;
+        fnodes[cur].a = -1;  // no true child: noTrueChildStrategy on the generic path
+        fast_dead_ends_ = true;
       }
     }
   }
@@ -551,11 +613,18 @@ void MiningModel::WalkBinary8(const float* x, int32_t* leaves) const {
     int32_t n[kBatch];
     for (size_t j = 0; j < m; ++j) n[j] = fast_roots_[t + j];
     const int d = batch_depth_[b];
-    for (int s = 0; s < d; ++s) {
-      for (size_t j = 0; j < m; ++j) {
-        const BinNode8 nd = nodes[n[j]];
-        n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
-               !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    auto step = [&](size_t j) {
+      const BinNode8 nd = nodes[n[j]];
+      n[j] = static_cast<int32_t>(nd.next_feat & 0xFFFFFFu) +
+             !SplitCond<kMode>(kMode, x[nd.next_feat >> 24], nd.thr);
+    };
+    if (m == kBatch) {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < kBatch; ++j) step(j);
+      }
+    } else {
+      for (int s = 0; s < d; ++s) {
+        for (size_t j = 0; j < m; ++j) step(j);
       }
     }
     for (size_t j = 0; j < m; ++j) leaves[t + j] = bin_leaf_[n[j]];
@@ -686,6 +755,11 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
     }
     leaves[t] = nodes[n].a;
   }
+  if (fast_dead_ends_) {
+    for (size_t t = 0; t < nt; ++t) {
+      if (leaves[t] < 0) return false;  // no true child: the generic path applies the strategy
+    }
+  }
 
   if (fast_kind_ == 1) {
     double sum = 0, wsum = 0;
@@ -750,7 +824,28 @@ bool MiningModel::EvaluateFast(EvalContext& ctx, ModelResult* result) const {
   }
   // Average of probability distributions.
   double wsum = 0;
-  for (size_t t = 0; t < nt; ++t) {
+  if (nl == 2) {
+    // Binary classifiers: the sums in registers (same additions, same order).
+    double a0 = 0, a1 = 0;
+    if (method_ == Method::kWeightedAverage) {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        double w = fast_weights_[t];
+        a0 += w * p[0];
+        a1 += w * p[1];
+        wsum += w;
+      }
+    } else {
+      for (size_t t = 0; t < nt; ++t) {
+        const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * 2;
+        a0 += p[0];
+        a1 += p[1];
+      }
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+  }
+  for (size_t t = 0; t < nt && nl != 2; ++t) {
     const double* p = fast_probs_.data() + static_cast<size_t>(leaves[t]) * nl;
     if (method_ == Method::kWeightedAverage) {
       double w = fast_weights_[t];
