@@ -13,7 +13,7 @@ usage() {
 Usage: scripts/start.sh [--no-build] [--config FILE]
 
 Starts Kafka (KRaft, localhost:9092), the evserve modules of the demo config
-(input-adapter :9101, echo job :9103, output-adapter :9102; each serves
+(input-adapter :9101, pmml job :9103, output-adapter :9102; each serves
 /metrics /healthz /readyz /status) and Prometheus (localhost:9090).
 Stop everything with scripts/stop.sh. Logs: var/log/. PIDs: var/run/.
 USAGE
@@ -47,11 +47,23 @@ step "Validating the config and creating topics"
 "$EVS" config validate "$CONFIG"
 "$EVS" topics create -c "$CONFIG" >/dev/null
 
+step "Loading the demo models into the registry (evs.models)"
+# Added once; a running or restarted pmml job loads them from the topic.
+registry=$("$EVS" model list -c "$CONFIG")
+for m in "iris-tree|tests/fixtures/pmml/iris_tree.pmml" "iris-forest|tests/fixtures/pmml/iris_forest.pmml"; do
+  IFS='|' read -r model file <<<"$m"
+  if grep -q "^$model " <<<"$registry"; then
+    echo "$model already in the registry"
+  else
+    "$EVS" model add "$model" "$file" -c "$CONFIG" --no-wait
+  fi
+done
+
 mkdir -p var/log var/run var/prometheus
 # module name (for logs/pids), evserve arguments, admin port
 MODULES=(
   "input-adapter|input-adapter -c $CONFIG|9101"
-  "echo-job|echo-job -c $CONFIG --job echo|9103"
+  "pmml-job|pmml-job -c $CONFIG --job pmml|9103"
   "output-adapter|output-adapter -c $CONFIG|9102"
 )
 step "Starting modules"
@@ -99,14 +111,19 @@ evserve is running.
   Kafka:       localhost:9092
   Prometheus:  http://localhost:9090  (targets: http://localhost:9090/targets)
   Modules:     input-adapter http://127.0.0.1:9101/status
-               echo job      http://127.0.0.1:9103/status
+               pmml job      http://127.0.0.1:9103/status
                output-adapter http://127.0.0.1:9102/status
 
 Send an event:
   build/bin/evserve send -t events.iris -k flower-1 \\
     '{"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2}'
-Read the result:
+Read the prediction (id, model, version, variant, species):
   build/bin/evserve tail -t predictions.iris --from-beginning -n 1
+  (or with kcat: kcat -b localhost:9092 -C -t predictions.iris -o beginning -c 1 -f '%k %s\\n')
+Models: list, update, roll back (the job swaps versions online):
+  build/bin/evserve model list -c $CONFIG
+  build/bin/evserve model update iris-tree tests/fixtures/pmml/iris_forest.pmml -c $CONFIG
+  build/bin/evserve model rollback iris-tree -c $CONFIG
 Dead letters (bad events, with the reason in headers):
   build/bin/evserve tail -t evs.dlq --from-beginning --headers --timeout 5
 Change the config online (e.g. edit the weights in a copy, then):

@@ -12,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "adapters/echo_job.h"
+#include "jobs/pmml_job.h"
+#include "models/model_store.h"
 #include "adapters/input_adapter.h"
 #include "adapters/output_adapter.h"
 #include "codec/decode.h"
@@ -38,8 +40,24 @@ runtime::ProcessorFactory FactoryFor(ModuleKind kind, const std::string& job) {
         return std::make_unique<adapters::InputAdapter>(name, cfg, slot, rep, reg);
       case ModuleKind::kOutputAdapter:
         return std::make_unique<adapters::OutputAdapter>(name, cfg, slot, rep, reg);
-      case ModuleKind::kJob:
+      case ModuleKind::kJob: {
+        const config::Job* j = cfg->FindJob(job);
+        if (j && j->type == "pmml") {
+          // The registry is read to its end here, before the module starts
+          // its admin server and joins its group: /readyz and traffic come
+          // after the models are loaded.
+          auto store = std::make_shared<models::ModelStore>(j->keep_versions);
+          auto watcher = std::make_unique<models::RegistryWatcher>(
+              cfg->internal, cfg->topics.models, name, store.get(), rep, j->keep_versions);
+          absl::Status s = watcher->Start();
+          if (!s.ok())
+            spdlog::error("{}: cannot read the model registry '{}': {}", name, cfg->topics.models,
+                          s.message());
+          return std::make_unique<jobs::PmmlJob>(name, job, cfg, slot, rep, reg, std::move(store),
+                                                 std::move(watcher));
+        }
         return std::make_unique<adapters::EchoJob>(name, job, cfg, slot, rep, reg);
+      }
     }
     return nullptr;
   };
@@ -110,6 +128,14 @@ int RunModules(const std::string& config_path, const std::vector<std::string>& m
         return kExitUsage;
       }
       add(ModuleKind::kJob, m.substr(4));
+    } else if (m.rfind("pmml-job:", 0) == 0) {
+      const config::Job* j = (*cfg)->FindJob(m.substr(9));
+      if (!j || j->type != "pmml") {
+        std::cerr << "evserve: " << config_path << ": no job of type pmml named '" << m.substr(9)
+                  << "' under jobs:\n";
+        return kExitUsage;
+      }
+      add(ModuleKind::kJob, m.substr(9));
     }
   }
   for (auto& mod : mods) {

@@ -6,6 +6,7 @@
 
 #include "CLI/CLI.hpp"
 #include "cli/commands.h"
+#include "cli/model_commands.h"
 #include "cli/score.h"
 #include "common/fmt_compat.h"
 #include "spdlog/spdlog.h"
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   std::string job_name;
   CLI::App* echo = module_cmd("echo-job", "Run an echo job (returns each request's features as the result; for testing the path)");
   echo->add_option("--job", job_name, "the job's name under jobs:")->required();
+  CLI::App* pmml = module_cmd("pmml-job", "Run a PMML job: evaluate requests with the models of the registry topic (added, updated, deleted and rolled back online)");
+  pmml->add_option("--job", job_name, "the job's name under jobs: (type: pmml)")->required();
   CLI::App* run = module_cmd("run", "Run every module of the config in one process (still connected through Kafka)");
 
   CLI::App* cfg = app.add_subcommand("config", "Push, show and validate configs");
@@ -82,6 +85,39 @@ int main(int argc, char** argv) {
   tail->add_option("--count,-n", to.count, "stop after this many records (exit 3 if the timeout comes first)");
   tail->add_option("--timeout", to.timeout_s, "stop after this many seconds");
 
+  ModelOptions mo;
+  CLI::App* model = app.add_subcommand("model", "Manage the models of the registry topic (served by pmml jobs)");
+  model->require_subcommand(1);
+  model->footer("Every command needs --config (the deployment YAML naming the cluster, the topics and the pmml "
+                "jobs).\nadd/update/delete/rollback then wait for the pmml jobs' outcomes on the status topic and "
+                "print them;\nexit 0: every pmml job of the config applied it, 1: rejected, 3: no job answered in time.");
+  auto model_cmd = [&](const std::string& name, const std::string& help) {
+    CLI::App* c = model->add_subcommand(name, help);
+    c->add_option("--config,-c", mo.config_path, "deployment YAML")->required()->check(CLI::ExistingFile);
+    return c;
+  };
+  auto waits = [&](CLI::App* c) {
+    c->add_option("--timeout", mo.timeout_s, "seconds to wait for the jobs' outcomes")->capture_default_str();
+    c->add_flag("--no-wait", mo.no_wait, "do not wait for outcomes");
+  };
+  CLI::App* madd = model_cmd("add", "Add a new model: NAME FILE (a PMML document)");
+  CLI::App* mupd = model_cmd("update", "Publish a new version of a model: NAME FILE");
+  for (CLI::App* c : {madd, mupd}) {
+    c->add_option("name", mo.name, "model name (letters, digits, . _ -)")->required();
+    c->add_option("file", mo.file, "PMML file")->required()->check(CLI::ExistingFile);
+    c->add_option("--version", mo.version, "version number (default: highest published + 1)");
+    c->add_flag("--by-path", mo.by_path, "publish the file's absolute path instead of its content (the jobs must be able to read it)");
+    waits(c);
+  }
+  CLI::App* mdel = model_cmd("delete", "Delete a model with every version (requests for it go to the DLQ, model_not_found)");
+  mdel->add_option("name", mo.name, "model name")->required();
+  waits(mdel);
+  CLI::App* mlist = model_cmd("list", "List the registry's models, their versions and what each job reported");
+  CLI::App* mroll = model_cmd("rollback", "Make an earlier version current again (instant while the jobs still hold it)");
+  mroll->add_option("name", mo.name, "model name")->required();
+  mroll->add_option("--to", mo.version, "version to roll back to (default: the one before the current)");
+  waits(mroll);
+
   ScoreOptions sco;
   bool no_progress = false;
   CLI::App* score = app.add_subcommand("score", "Score a CSV file with a PMML model (one output row per input row)");
@@ -99,6 +135,12 @@ int main(int argc, char** argv) {
   if (*ia) return RunModules(config_path, {"input-adapter"}, instance, metrics_listen);
   if (*oa) return RunModules(config_path, {"output-adapter"}, instance, metrics_listen);
   if (*echo) return RunModules(config_path, {"job:" + job_name}, instance, metrics_listen);
+  if (*pmml) return RunModules(config_path, {"pmml-job:" + job_name}, instance, metrics_listen);
+  if (*madd) return ModelAdd(mo, false);
+  if (*mupd) return ModelAdd(mo, true);
+  if (*mdel) return ModelDelete(mo);
+  if (*mlist) return ModelList(mo);
+  if (*mroll) return ModelRollback(mo);
   if (*run) return RunModules(config_path, {"all"}, instance, metrics_listen);
   if (*push) return ConfigPush(file, bootstrap_config, modules, !no_validate, version);
   if (*get) return ConfigGet(bootstrap_config, module, show_doc);

@@ -264,7 +264,7 @@ absl::Status ParseOutput(const YAML::Node& n, const std::string& path, Output* o
 }
 
 const std::set<std::string>& KnownJobTypes() {
-  static const std::set<std::string> k = {"echo"};
+  static const std::set<std::string> k = {"echo", "pmml"};
   return k;
 }
 
@@ -335,11 +335,23 @@ absl::Status ParseRoot(const YAML::Node& root, Config* c) {
       job.name = kv.first.Scalar();
       const std::string p = Join("jobs", job.name);
       if (job.name.empty()) return Err("jobs", "job names must not be empty");
-      RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module, {"type"}));
+      RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module, {"type", "keep_versions"}));
       if (!kv.second["type"]) return Err(Join(p, "type"), "is required");
       ASSIGN_OR_RETURN(job.type, GetString(kv.second["type"], Join(p, "type")));
       if (!KnownJobTypes().count(job.type))
-        return Err(Join(p, "type"), absl::StrCat("unknown job type '", job.type, "' (expected echo)"));
+        return Err(Join(p, "type"), absl::StrCat("unknown job type '", job.type, "' (expected echo or pmml)"));
+      if (kv.second["keep_versions"]) {
+        if (job.type != "pmml")
+          return Err(Join(p, "keep_versions"), "only pmml jobs keep model versions");
+        int64_t kvers = 0;
+        try {
+          kvers = kv.second["keep_versions"].as<int64_t>();
+        } catch (const std::exception&) {
+          return Err(Join(p, "keep_versions"), "must be an integer");
+        }
+        if (kvers < 1 || kvers > 100) return Err(Join(p, "keep_versions"), "must be 1 .. 100");
+        job.keep_versions = static_cast<uint32_t>(kvers);
+      }
       if (job.module.name.empty()) job.module.name = job.name;
       if (job.module.group.empty()) job.module.group = "evs-job-" + job.name;
       if (!module_names.insert(job.module.name).second)

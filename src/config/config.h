@@ -49,8 +49,9 @@ struct ModuleSettings {
 
 struct Job {
   std::string name;
-  std::string type;  // "echo" (returns its features) now; pmml/spark/service later
+  std::string type;  // "echo" (returns its features) or "pmml"; spark/service later
   ModuleSettings module;
+  uint32_t keep_versions = 3;  // pmml: model versions kept loaded per model (rollback, pins)
 };
 
 struct Variant {

@@ -87,6 +87,9 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"# only a comment\n", "the config document is empty"},
         BadCase{"- a\n- b\n", "must be a map"},
         BadCase{"routez: []\n", "routez: unknown key"},
+        BadCase{"jobs: {p: {type: onnx}}\n", "jobs.p.type: unknown job type 'onnx' (expected echo or pmml)"},
+        BadCase{"jobs: {p: {type: pmml, keep_versions: 0}}\n", "jobs.p.keep_versions: must be 1 .. 100"},
+        BadCase{"jobs: {p: {type: echo, keep_versions: 2}}\n", "jobs.p.keep_versions: only pmml jobs"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, colour: red, variants: [{job: j, model: m, weight: 1}]}\n",
                 "routes[0].colour: unknown key"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: heavy}]}\n",
@@ -123,6 +126,14 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"outputs:\n  - {name: o}\n", "outputs[0].topic: is required"},
         BadCase{"input_adapter: {metrics_listen: 9100}\n", "input_adapter.metrics_listen: must be host:port"},
         BadCase{"input_adapter: {name: x}\noutput_adapter: {name: x}\n", "output_adapter.name: duplicate module name"}));
+
+TEST(ConfigTest, PmmlJobKeepsThreeVersionsByDefault) {
+  auto c = ParseConfig("jobs: {p: {type: pmml}, q: {type: pmml, keep_versions: 5}}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ((*c)->FindJob("p")->type, "pmml");
+  EXPECT_EQ((*c)->FindJob("p")->keep_versions, 3u);
+  EXPECT_EQ((*c)->FindJob("q")->keep_versions, 5u);
+}
 
 TEST(ConfigTest, PeekVersionReadsInvalidDocuments) {
   EXPECT_EQ(PeekVersion("version: 12\nroutez: []\n"), 12);

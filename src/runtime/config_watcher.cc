@@ -28,6 +28,13 @@ StatusReporter::~StatusReporter() {
 
 void StatusReporter::Report(const std::string& event, const std::string& outcome, int64_t version,
                             const std::string& reason) {
+  Report(event, outcome, version, reason, {}, {});
+}
+
+void StatusReporter::Report(const std::string& event, const std::string& outcome, int64_t version,
+                            const std::string& reason,
+                            const std::vector<std::pair<std::string, std::string>>& strings,
+                            const std::vector<std::pair<std::string, double>>& numbers) {
   std::string v = "{\"module\":";
   AppendJsonString(module_, &v);
   v += ",\"event\":";
@@ -36,6 +43,18 @@ void StatusReporter::Report(const std::string& event, const std::string& outcome
   AppendJsonString(outcome, &v);
   v += absl::StrCat(",\"version\":", version, ",\"reason\":");
   AppendJsonString(reason, &v);
+  for (const auto& [k, s] : strings) {
+    v += ",";
+    AppendJsonString(k, &v);
+    v += ":";
+    AppendJsonString(s, &v);
+  }
+  for (const auto& [k, d] : numbers) {
+    v += ",";
+    AppendJsonString(k, &v);
+    v += ":";
+    AppendJsonNumber(d, &v);
+  }
   v += absl::StrCat(",\"ts\":", std::chrono::duration_cast<std::chrono::milliseconds>(
                                     std::chrono::system_clock::now().time_since_epoch())
                                     .count(),
@@ -48,7 +67,8 @@ void StatusReporter::Report(const std::string& event, const std::string& outcome
   absl::Status s = kafka::Produce(producer_.get(), r, nullptr);
   if (!s.ok()) spdlog::warn("status report: {}", s.message());
   rd_kafka_flush(producer_.get(), 5000);
-  spdlog::info("{}: {} {} (version {}){}{}", module_, event, outcome, version,
+  spdlog::info("{}: {} {}{}{} (version {}){}{}", module_, event, outcome,
+               strings.empty() ? "" : " ", strings.empty() ? "" : strings[0].second, version,
                reason.empty() ? "" : ": ", reason);
 }
 

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "config/config.h"
@@ -45,6 +47,12 @@ class StatusReporter {
   // event: "config" or "module"; outcome: applied, rejected, recovered, started, stopped.
   void Report(const std::string& event, const std::string& outcome, int64_t version,
               const std::string& reason);
+  // The same with more top-level fields, e.g. {"model","iris"} (string
+  // values) and raw JSON numbers in `numbers`.
+  void Report(const std::string& event, const std::string& outcome, int64_t version,
+              const std::string& reason,
+              const std::vector<std::pair<std::string, std::string>>& strings,
+              const std::vector<std::pair<std::string, double>>& numbers = {});
 
  private:
   StatusReporter() = default;

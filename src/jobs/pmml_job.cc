@@ -1,0 +1,259 @@
+#include "jobs/pmml_job.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "common/fmt_compat.h"
+#include "common/headers.h"
+#include "common/json_writer.h"
+#include "simdjson.h"
+
+namespace evs::jobs {
+
+struct PmmlJob::Json {
+  simdjson::dom::parser parser;
+  std::unique_ptr<char[]> buf;
+  size_t cap = 0;
+  simdjson::error_code Parse(std::string_view v, simdjson::dom::element* root) {
+    const size_t need = v.size() + simdjson::SIMDJSON_PADDING;
+    if (need > cap) {
+      cap = std::max(need, cap * 2);
+      buf.reset(new char[cap]);
+    }
+    std::memcpy(buf.get(), v.data(), v.size());
+    std::memset(buf.get() + v.size(), 0, simdjson::SIMDJSON_PADDING);
+    return parser.parse(buf.get(), v.size(), false).get(*root);
+  }
+};
+
+PmmlJob::PmmlJob(std::string module, std::string job, std::shared_ptr<const config::Config> cfg,
+                 runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
+                 metrics::Registry* registry, std::shared_ptr<models::ModelStore> store,
+                 std::unique_ptr<models::RegistryWatcher> watcher)
+    : ProcessorBase(std::move(module), std::move(cfg), slot, reporter, registry), job_(std::move(job)),
+      store_(std::move(store)), watcher_(std::move(watcher)), json_(std::make_unique<Json>()),
+      diag_(cfg_->limits.max_depth) {
+  in_ = registry_->GetCounter("evs_records_in_total", "Records consumed, by route",
+                              {{"module", module_}, {"route", "(requests)"}});
+  eval_seconds_ = registry_->GetHistogram("evs_eval_seconds",
+                                          "Model evaluation time per record (inputs, evaluate, outputs)",
+                                          {{"module", module_}});
+  registry_->AddCollector([this] {
+    if (watcher_) {
+      registry_->GetGauge("evs_model_loads", "Model versions loaded since start", {{"module", module_}})
+          ->Set(static_cast<double>(watcher_->loads()));
+      registry_->GetGauge("evs_model_load_failures", "Model versions rejected since start",
+                          {{"module", module_}})
+          ->Set(static_cast<double>(watcher_->failures()));
+    }
+    for (const auto& [name, e] : *store_->Snapshot()) {
+      const metrics::Labels l = {{"module", module_}, {"model", name}};
+      registry_->GetGauge("evs_model_version", "Current version per model", l)
+          ->Set(static_cast<double>(e.current->version));
+      registry_->GetGauge("evs_model_load_ms", "Load time of the current version (read, check, compile, warm up)", l)
+          ->Set(e.current->load_ms);
+      registry_->GetGauge("evs_model_versions_loaded", "Versions held per model", l)
+          ->Set(static_cast<double>(e.loaded.size()));
+    }
+  });
+  Init();
+  Refresh();
+}
+
+PmmlJob::~PmmlJob() {
+  if (watcher_) watcher_->Stop();
+}
+
+void PmmlJob::Refresh() {
+  uint64_t e = store_->epoch();
+  if (e == seen_model_epoch_) return;
+  seen_model_epoch_ = e;
+  table_ = store_->Snapshot();
+  // Contexts of versions the table no longer holds go with them.
+  for (auto it = contexts_.begin(); it != contexts_.end();) {
+    const models::LoadedModel* m = it->first;
+    bool live = false;
+    auto entry = table_->find(m->name);
+    if (entry != table_->end())
+      for (const auto& l : entry->second.loaded) live = live || l.get() == m;
+    it = live ? std::next(it) : contexts_.erase(it);
+  }
+}
+
+PmmlJob::Ctx* PmmlJob::ContextFor(const models::LoadedModel* m) {
+  auto it = contexts_.find(m);
+  if (it != contexts_.end()) return &it->second;
+  Ctx c;
+  auto entry = table_->find(m->name);
+  for (const auto& l : entry->second.loaded)
+    if (l.get() == m) c.model = l;
+  if (!c.model) c.model = entry->second.current;
+  c.ctx = m->model->NewContext();
+  c.out = registry_->GetCounter("evs_records_out_total", "Records produced",
+                                {{"module", module_}, {"route", "(results)"}, {"model", m->name}});
+  return &contexts_.emplace(m, std::move(c)).first->second;
+}
+
+void PmmlJob::Fail(const kafka::InRecord& in, const char* stage, const char* code,
+                   std::string message, kafka::OutBatch* out) {
+  DeadLetter(in, EventError{stage, code, std::move(message)}, out);
+}
+
+void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
+  in_->Inc();
+  Refresh();
+  std::string_view ref_text;
+  models::ModelRef ref;
+  if (!in.Header(hdr::kModel, &ref_text) || !models::ParseModelRef(ref_text, &ref)) {
+    Fail(in, "model", "model_not_found",
+         ref_text.empty() ? "the request has no evs-model header"
+                          : absl::StrCat("'", AV(ref_text), "' is not a model name or name@version"),
+         out);
+    return;
+  }
+  const models::LoadedModel* m = models::FindModel(*table_, ref);
+  if (m == nullptr) {
+    Fail(in, "model", "model_not_found",
+         ref.version ? absl::StrCat("model '", AV(ref.name), "' version ", ref.version, " is not loaded")
+                     : absl::StrCat("no model named '", AV(ref.name), "'"),
+         out);
+    return;
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  Ctx* c = ContextFor(m);
+  const pmml::CompiledModel& model = *m->model;
+  pmml::EvalContext& ctx = *c->ctx;
+
+  simdjson::dom::element root;
+  simdjson::dom::object obj;
+  if (!in.has_value() || in.value().size() > cfg_->limits.max_event_bytes ||
+      json_->Parse(in.value(), &root) != simdjson::SUCCESS || root.get_object().get(obj) != simdjson::SUCCESS) {
+    Record scratch;
+    EventError err;
+    if (!in.has_value()) {
+      err = {"decode", "tombstone", "record without a value"};
+    } else if (in.value().size() > cfg_->limits.max_event_bytes) {
+      err = {"limit", "oversize", absl::StrCat("value of ", in.value().size(), " bytes")};
+    } else if (diag_.Decode(in.value(), &scratch, &err)) {
+      err = {"decode", "invalid_json", "the request is not a JSON object"};
+    }
+    DeadLetter(in, err, out);
+    return;
+  }
+  ctx.BeginRecord();
+  for (auto field : obj) {
+    auto it = m->input_index.find(std::string_view(field.key));
+    if (it == m->input_index.end()) continue;
+    const int idx = it->second;
+    simdjson::dom::element v = field.value;
+    switch (v.type()) {
+      case simdjson::dom::element_type::DOUBLE: model.SetInput(ctx, idx, double(v.get_double().value_unsafe())); break;
+      case simdjson::dom::element_type::INT64: model.SetInput(ctx, idx, double(v.get_int64().value_unsafe())); break;
+      case simdjson::dom::element_type::UINT64: model.SetInput(ctx, idx, double(v.get_uint64().value_unsafe())); break;
+      case simdjson::dom::element_type::STRING: model.SetInput(ctx, idx, std::string_view(v.get_string().value_unsafe())); break;
+      case simdjson::dom::element_type::BOOL:
+        model.SetInput(ctx, idx, std::string_view(v.get_bool().value_unsafe() ? "true" : "false"));
+        break;
+      case simdjson::dom::element_type::NULL_VALUE: model.SetMissing(ctx, idx); break;
+      default:
+        Fail(in, "input", "invalid_input",
+             absl::StrCat("field '", AV(field.key), "' is an ",
+                          v.type() == simdjson::dom::element_type::ARRAY ? "array" : "object",
+                          "; model inputs are numbers, strings, booleans or null"),
+             out);
+        return;
+    }
+  }
+  absl::Status s = model.Evaluate(ctx);
+  if (!s.ok()) {
+    Fail(in, "evaluate", "evaluation_error", std::string(s.message()), out);
+    return;
+  }
+  // The request's headers plus two, written into the recycled record's
+  // strings (no allocation once their capacity suffices).
+  rd_kafka_headers_t* in_headers = nullptr;
+  const bool raw_headers =
+      in.raw() && rd_kafka_message_headers(in.raw(), &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  const size_t n_in = raw_headers ? rd_kafka_header_cnt(in_headers) : 0;
+  kafka::OutRecord& r = out->Add(n_in + 2);
+  if (raw_headers) {
+    const char* name;
+    const void* val;
+    size_t size;
+    for (size_t i = 0; i < n_in; ++i) {
+      if (rd_kafka_header_get_all(in_headers, i, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        name = "";
+        val = nullptr;
+        size = 0;
+      }
+      r.headers[i].first.assign(name);
+      r.headers[i].second.assign(val ? static_cast<const char*>(val) : "", val ? size : 0);
+    }
+  } else {
+    r.headers = in.Headers();  // test records
+    r.headers.resize(r.headers.size() + 2);
+  }
+  r.topic = cfg_->topics.results;
+  r.has_key = in.has_key();
+  r.key.assign(in.key());
+  r.value = "{\"outputs\":{";
+  for (size_t i = 0; i < m->output_keys.size(); ++i) {
+    if (i) r.value += ',';
+    r.value += m->output_keys[i];
+    const pmml::Value& v = model.Output(ctx, static_cast<int>(i));
+    switch (v.kind) {
+      case pmml::Value::Kind::kNumber:
+        if (std::isfinite(v.num)) AppendJsonNumber(v.num, &r.value);
+        else r.value += "null";
+        break;
+      case pmml::Value::Kind::kString: AppendJsonString(v.str, &r.value); break;
+      case pmml::Value::Kind::kBool: r.value += v.num != 0 ? "true" : "false"; break;
+      case pmml::Value::Kind::kCollection:
+        r.value += '[';
+        for (size_t k = 0; k < v.items.size(); ++k) {
+          if (k) r.value += ',';
+          AppendJsonString(v.items[k], &r.value);
+        }
+        r.value += ']';
+        break;
+      default: r.value += "null"; break;
+    }
+  }
+  r.value += "},\"input\":";
+  std::string_view raw = in.value();
+  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.back()))) raw.remove_suffix(1);
+  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.front()))) raw.remove_prefix(1);
+  r.value.append(raw.data(), raw.size());
+  r.value += '}';
+  eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  const size_t nh = r.headers.size();
+  r.headers[nh - 2].first.assign(hdr::kModelVersion);
+  r.headers[nh - 2].second.assign(m->version_text);
+  r.headers[nh - 1].first.assign(hdr::kModelDigest);
+  r.headers[nh - 1].second.assign(m->sha256);
+  c->out->Inc();
+}
+
+std::string PmmlJob::Describe() const {
+  std::string d = ProcessorBase::Describe();
+  if (d.empty() || d.back() != '}') return d;
+  d.pop_back();
+  d += ",\"models\":[";
+  auto t = store_->Snapshot();
+  bool first = true;
+  for (const auto& [name, e] : *t) {
+    if (!first) d += ",";
+    first = false;
+    d += "{\"name\":";
+    AppendJsonString(name, &d);
+    d += absl::StrCat(",\"version\":", e.current->version, ",\"digest\":\"", e.current->sha256,
+                      "\",\"loaded\":[");
+    for (size_t i = 0; i < e.loaded.size(); ++i) d += absl::StrCat(i ? "," : "", e.loaded[i]->version);
+    d += "]}";
+  }
+  d += absl::StrCat("],\"registry_caught_up\":", watcher_ && watcher_->caught_up() ? "true" : "false", "}");
+  return d;
+}
+
+}  // namespace evs::jobs

@@ -1,0 +1,124 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kafka/client.h"
+#include "models/registry.h"
+#include "pmml/pmml.h"
+#include "runtime/config_watcher.h"
+
+namespace evs::models {
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// One compiled, warmed-up model version. Immutable after LoadModel and shared
+// (shared_ptr) between the store and the records evaluating it, so a version
+// that is swapped out lives until its last record finishes. Evaluation needs
+// an EvalContext per thread (model->NewContext()).
+struct LoadedModel {
+  std::string name;
+  int64_t version = 0;
+  std::string version_text;  // version as the evs-model-version header carries it
+  std::string sha256;
+  std::unique_ptr<pmml::CompiledModel> model;
+  // Request field name -> model input index (Bind once per version).
+  std::unordered_map<std::string, int, StringHash, std::equal_to<>> input_index;
+  // Output i as a JSON key with its quotes and colon: "\"species\":".
+  std::vector<std::string> output_keys;
+  double load_ms = 0;
+};
+
+// Reads, checks (sha256), parses, compiles and warms up one version. Off the
+// hot path (the watcher thread). The error says which step failed.
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r);
+
+// What a job serves for one model name: the current version and the last few
+// loaded ones (oldest first; rollback and pinned requests use them).
+struct ModelEntry {
+  std::shared_ptr<const LoadedModel> current;
+  std::vector<std::shared_ptr<const LoadedModel>> loaded;
+};
+using ModelTable = std::unordered_map<std::string, ModelEntry, StringHash, std::equal_to<>>;
+
+// The set of served models as an immutable snapshot, replaced read-copy-
+// update style: the watcher thread builds a new table and publishes it; the
+// runner thread checks epoch() (one atomic load) and takes Snapshot() only
+// when it changed, so records never wait for a load. Writers are serialized
+// by the store's mutex.
+class ModelStore {
+ public:
+  explicit ModelStore(size_t keep_versions = 3) : keep_(keep_versions < 1 ? 1 : keep_versions) {}
+  uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  std::shared_ptr<const ModelTable> Snapshot() const;
+
+  // Makes m the current version of its name and keeps it loaded (evicting
+  // the oldest loaded versions beyond keep_versions; never the current).
+  void Install(std::shared_ptr<const LoadedModel> m);
+  // Makes an already loaded version current; false when it is not loaded (or
+  // its digest differs).
+  bool Activate(const std::string& name, int64_t version, const std::string& sha256);
+  // Drops the name with every version.
+  bool Remove(const std::string& name);
+  const LoadedModel* FindLoaded(const std::string& name, int64_t version) const;
+
+ private:
+  void Publish(std::shared_ptr<const ModelTable> t);
+  size_t keep_;
+  mutable std::mutex mu_;
+  std::shared_ptr<const ModelTable> table_ = std::make_shared<ModelTable>();
+  std::atomic<uint64_t> epoch_{1};
+};
+
+// Looks a reference up in a table: version 0 is the current version, else a
+// loaded version. nullptr when there is none.
+const LoadedModel* FindModel(const ModelTable& t, const ModelRef& ref);
+
+// Follows the registry topic for one job module and keeps its ModelStore up
+// to date. Start() reads the whole topic (from the beginning) and loads the
+// latest versions of every model before it returns: a restarted job serves
+// the same versions before it takes traffic. Then a thread of its own follows
+// new records: each version is loaded off the hot path and swapped in, or
+// rejected with a reason on the status topic (the previous version keeps
+// serving). Outcomes go to the status topic as event "model". Stop() joins.
+class RegistryWatcher {
+ public:
+  RegistryWatcher(kafka::Props props, std::string topic, std::string module, ModelStore* store,
+                  runtime::StatusReporter* reporter, size_t keep_versions = 3);
+  ~RegistryWatcher();
+  absl::Status Start();
+  void Stop();
+  bool caught_up() const { return caught_up_.load(); }
+  uint64_t loads() const { return loads_.load(); }
+  uint64_t failures() const { return failures_.load(); }
+
+ private:
+  void Loop();
+  void Apply(std::string_view key, bool has_value, std::string_view value, bool recovering);
+  void ApplyRecord(const ModelRecord& r, bool recovering);
+  void Report(const std::string& name, const std::string& outcome, int64_t version,
+              const std::string& digest, const std::string& reason, double load_ms = -1);
+
+  kafka::Props props_;
+  std::string topic_, module_;
+  ModelStore* store_;
+  runtime::StatusReporter* reporter_;
+  size_t keep_;
+  kafka::HandlePtr consumer_;
+  std::atomic<bool> stop_{false}, caught_up_{false};
+  std::atomic<uint64_t> loads_{0}, failures_{0};
+  std::thread thread_;
+};
+
+}  // namespace evs::models

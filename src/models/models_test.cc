@@ -1,0 +1,167 @@
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "models/model_store.h"
+#include "models/registry.h"
+
+namespace evs::models {
+namespace {
+
+std::string Fixture(const std::string& name) {
+  std::ifstream in(std::string(EVS_FIXTURES_DIR) + "/" + name, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+ModelRecord Inline(const std::string& name, int64_t version, const std::string& doc) {
+  ModelRecord r;
+  r.name = name;
+  r.version = version;
+  r.sha256 = Sha256Hex(doc);
+  r.artifact = doc;
+  return r;
+}
+
+TEST(Registry, Sha256AndBase64) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  for (std::string s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar", std::string("\0\xff\x80", 3)}) {
+    auto d = Base64Decode(Base64Encode(s));
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(*d, s);
+  }
+  EXPECT_EQ(Base64Encode("foobar"), "Zm9vYmFy");
+  EXPECT_FALSE(Base64Decode("Zm9v!").ok());
+}
+
+TEST(Registry, EncodeDecodeInlineTextBinaryAndPath) {
+  ModelRecord r = Inline("iris", 3, "<PMML/>");
+  r.action = "update";
+  auto d = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->name, "iris");
+  EXPECT_EQ(d->version, 3);
+  EXPECT_EQ(d->encoding, "text");
+  EXPECT_EQ(d->artifact, "<PMML/>");
+  EXPECT_EQ(d->action, "update");
+  EXPECT_EQ(d->highest_version, 3);
+  r.version = 1;
+  r.action = "rollback";
+  r.highest_version = 5;
+  d = DecodeRecord(EncodeRecord(r));
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ(d->version, 1);
+  EXPECT_EQ(d->highest_version, 5);
+
+  ModelRecord b = Inline("bin", 1, std::string("PK\x03\x04\xff\xfe", 6));
+  auto db = DecodeRecord(EncodeRecord(b));
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(db->encoding, "base64");
+  EXPECT_EQ(db->artifact, b.artifact);
+  ASSERT_TRUE(ReadArtifact(*db).ok());
+
+  ModelRecord p;
+  p.name = "tree";
+  p.version = 1;
+  p.path = std::string(EVS_FIXTURES_DIR) + "/iris_tree.pmml";
+  p.sha256 = Sha256Hex(Fixture("iris_tree.pmml"));
+  auto dp = DecodeRecord(EncodeRecord(p));
+  ASSERT_TRUE(dp.ok()) << dp.status();
+  EXPECT_EQ(dp->path, p.path);
+  EXPECT_TRUE(ReadArtifact(*dp).ok());
+}
+
+TEST(Registry, RejectsBadRecords) {
+  const std::string sha(64, 'a');
+  for (const char* bad : {
+           R"({"version":1,"format":"pmml","sha256":"SHA","artifact":"x"})",                 // no name
+           R"({"name":"a@b","version":1,"format":"pmml","sha256":"SHA","artifact":"x"})",    // bad name
+           R"({"name":"a","version":0,"format":"pmml","sha256":"SHA","artifact":"x"})",      // version
+           R"({"name":"a","version":1.5,"format":"pmml","sha256":"SHA","artifact":"x"})",
+           R"({"name":"a","version":1,"format":"onnx","sha256":"SHA","artifact":"x"})",      // format
+           R"({"name":"a","version":1,"format":"pmml","sha256":"abc","artifact":"x"})",      // sha
+           R"({"name":"a","version":1,"format":"pmml","sha256":"SHA"})",                     // no artifact
+           R"({"name":"a","version":1,"format":"pmml","sha256":"SHA","path":"http://x/y"})", // remote
+           "not json"}) {
+    std::string s = bad;
+    auto pos = s.find("SHA");
+    if (pos != std::string::npos) s.replace(pos, 3, sha);
+    EXPECT_FALSE(DecodeRecord(s).ok()) << s;
+  }
+}
+
+TEST(Registry, ModelRef) {
+  ModelRef r;
+  ASSERT_TRUE(ParseModelRef("iris", &r));
+  EXPECT_EQ(r.name, "iris");
+  EXPECT_EQ(r.version, 0);
+  ASSERT_TRUE(ParseModelRef("iris@12", &r));
+  EXPECT_EQ(r.name, "iris");
+  EXPECT_EQ(r.version, 12);
+  EXPECT_FALSE(ParseModelRef("iris@", &r));
+  EXPECT_FALSE(ParseModelRef("iris@x", &r));
+  EXPECT_FALSE(ParseModelRef("@3", &r));
+  EXPECT_FALSE(ParseModelRef("", &r));
+}
+
+TEST(LoadModel, CompilesBindsAndEvaluatesTheIrisTree) {
+  auto m = LoadModel(Inline("iris", 1, Fixture("iris_tree.pmml")));
+  ASSERT_TRUE(m.ok()) << m.status();
+  const LoadedModel& lm = **m;
+  EXPECT_EQ(lm.input_index.size(), 3u);
+  ASSERT_FALSE(lm.output_keys.empty());
+  EXPECT_EQ(lm.output_keys[0], "\"species\":");
+  auto ctx = lm.model->NewContext();
+  ctx->BeginRecord();
+  lm.model->SetInput(*ctx, lm.input_index.find("petal_length")->second, 1.4);
+  lm.model->SetInput(*ctx, lm.input_index.find("petal_width")->second, 0.2);
+  lm.model->SetInput(*ctx, lm.input_index.find("sepal_width")->second, 3.5);
+  ASSERT_TRUE(lm.model->Evaluate(*ctx).ok());
+  EXPECT_EQ(lm.model->Output(*ctx, 0).str, "setosa");
+}
+
+TEST(LoadModel, RejectsCorruptArtifactsWithAReason) {
+  const std::string good = Fixture("iris_tree.pmml");
+  auto msg = [](const ModelRecord& r) {
+    auto m = LoadModel(r);
+    return m.ok() ? std::string("(loaded)") : std::string(m.status().message());
+  };
+  EXPECT_NE(msg(Inline("t", 1, good.substr(0, good.size() / 2))), "(loaded)");  // truncated
+  ModelRecord wrong = Inline("t", 1, good);
+  wrong.sha256 = Sha256Hex("something else");
+  EXPECT_NE(msg(wrong).find("sha256 mismatch"), std::string::npos);
+  std::string doctype = good;
+  doctype.insert(doctype.find("<PMML"), "<!DOCTYPE PMML [<!ENTITY x \"y\">]>\n");
+  EXPECT_NE(msg(Inline("t", 1, doctype)).find("DOCTYPE"), std::string::npos);
+  std::string unknown = good;
+  for (std::string tag : {"<TreeModel", "</TreeModel"}) {
+    auto p = unknown.find(tag);
+    ASSERT_NE(p, std::string::npos);
+    unknown.replace(p, tag.size(), tag[1] == '/' ? "</FancyModel" : "<FancyModel");
+  }
+  EXPECT_NE(msg(Inline("t", 1, unknown)), "(loaded)");
+}
+
+TEST(ModelStore, InstallActivateEvictRemove) {
+  const std::string doc = Fixture("iris_tree.pmml");
+  ModelStore store(2);
+  uint64_t e0 = store.epoch();
+  for (int v = 1; v <= 3; ++v) store.Install(*LoadModel(Inline("iris", v, doc)));
+  EXPECT_GT(store.epoch(), e0);
+  auto snap = store.Snapshot();
+  EXPECT_EQ(FindModel(*snap, {"iris", 0})->version, 3);
+  EXPECT_EQ(FindModel(*snap, {"iris", 2})->version, 2);
+  EXPECT_EQ(FindModel(*snap, {"iris", 1}), nullptr);  // evicted (keep 2)
+  EXPECT_TRUE(store.Activate("iris", 2, Sha256Hex(doc)));
+  EXPECT_FALSE(store.Activate("iris", 1, Sha256Hex(doc)));
+  EXPECT_EQ(FindModel(*store.Snapshot(), {"iris", 0})->version, 2);
+  // The old snapshot still answers with what it had.
+  EXPECT_EQ(FindModel(*snap, {"iris", 0})->version, 3);
+  EXPECT_TRUE(store.Remove("iris"));
+  EXPECT_EQ(FindModel(*store.Snapshot(), {"iris", 0}), nullptr);
+}
+
+}  // namespace
+}  // namespace evs::models
