@@ -116,20 +116,35 @@ rd_kafka_resp_err_t QueryWatermarksWithRetry(rd_kafka_t* rk, const char* topic, 
 absl::StatusOr<std::map<int32_t, int64_t>> AssignWholeTopic(rd_kafka_t* rk,
                                                             const std::string& topic,
                                                             int64_t start, int timeout_ms) {
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
-  rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
-  rd_kafka_topic_destroy(rkt);
-  if (err)
-    return absl::UnavailableError(
-        absl::StrCat("metadata for '", topic, "': ", rd_kafka_err2str(err)));
+  // A topic created a moment ago can be listed without partitions or
+  // leaders (LEADER_NOT_AVAILABLE) for a while on a fresh broker: retry
+  // until it has its partitions. An unknown topic is not waited for.
   std::vector<int32_t> parts;
-  for (int i = 0; i < md->topic_cnt; ++i) {
-    if (md->topics[i].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
-    for (int p = 0; p < md->topics[i].partition_cnt; ++p)
-      parts.push_back(md->topics[i].partitions[p].id);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  for (;;) {
+    const rd_kafka_metadata_t* md = nullptr;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+    rd_kafka_resp_err_t err = rd_kafka_metadata(rk, 0, rkt, &md, timeout_ms);
+    rd_kafka_topic_destroy(rkt);
+    if (err)
+      return absl::UnavailableError(
+          absl::StrCat("metadata for '", topic, "': ", rd_kafka_err2str(err)));
+    parts.clear();
+    bool settling = false;
+    for (int i = 0; i < md->topic_cnt; ++i) {
+      const rd_kafka_metadata_topic_t& t = md->topics[i];
+      if (t.err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) continue;
+      if (t.err || t.partition_cnt == 0) settling = true;
+      for (int p = 0; p < t.partition_cnt; ++p) {
+        if (t.partitions[p].err || t.partitions[p].leader < 0) settling = true;
+        parts.push_back(t.partitions[p].id);
+      }
+    }
+    rd_kafka_metadata_destroy(md);
+    if (!settling || std::chrono::steady_clock::now() >= deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  rd_kafka_metadata_destroy(md);
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
   PartitionListPtr list(rd_kafka_topic_partition_list_new(parts.size()));
   std::map<int32_t, int64_t> ends;
   for (int32_t p : parts) {

@@ -1,5 +1,7 @@
 #include "models/model_store.h"
 
+#include <thread>
+
 #include <chrono>
 #include <map>
 
@@ -202,8 +204,23 @@ absl::Status RegistryWatcher::Start() {
                                             {"enable.auto.commit", "false"},
                                             {"enable.partition.eof", "false"}}));
   ASSIGN_OR_RETURN(consumer_, kafka::MakeHandle(RD_KAFKA_CONSUMER, std::move(conf)));
-  ASSIGN_OR_RETURN(auto ends, kafka::AssignWholeTopic(consumer_.get(), topic_,
-                                                      RD_KAFKA_OFFSET_BEGINNING, 10000));
+  // The module created the registry topic just before; on a fresh broker
+  // it may not be visible yet. Without partitions the watcher would never
+  // see a model, so wait (bounded) until it has some.
+  std::map<int32_t, int64_t> ends;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    ASSIGN_OR_RETURN(ends, kafka::AssignWholeTopic(consumer_.get(), topic_,
+                                                   RD_KAFKA_OFFSET_BEGINNING, 10000));
+    rd_kafka_topic_partition_list_t* assigned = nullptr;
+    bool any = rd_kafka_assignment(consumer_.get(), &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+               assigned != nullptr && assigned->cnt > 0;
+    if (assigned) rd_kafka_topic_partition_list_destroy(assigned);
+    if (any) break;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return absl::UnavailableError(absl::StrCat("registry topic '", topic_, "' has no partitions after 30 s"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
   // Catch up: keep the record history per name (a tombstone clears it), then
   // load only the last keep_ records of each name, oldest first.
   std::map<std::string, std::vector<std::pair<bool, std::string>>> history;
