@@ -3,6 +3,7 @@
 // s, t: string; b: boolean; d: date; dt: dateTime; tm: time) and evaluated
 // through PlanBuilder / EvalContext; plus a few end-to-end documents.
 
+#include <cstring>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -985,4 +986,52 @@ TEST(EndToEndTest, TransformationDictionaryAndOutputs) {
 }
 
 }  // namespace
+// The StandardScaler form (x - mean) / std takes a fused path; its results
+// must be those of the nested Applies. The twin outputs below differ only in
+// that their constants have no dataType, which keeps them on the nested path.
+TEST(EndToEndTest, ScalerFormMatchesNestedApplies) {
+  RegisterModelCompilerForTesting("ExprTestModel", CompileNoop);
+  auto form = [](const char* name, const char* dt, const char* sub, const char* div, const char* attrs) {
+    return absl::StrCat("<OutputField name=\"", name, "\" feature=\"transformedValue\" dataType=\"double\">",
+                        "<Apply function=\"/\" ", attrs, "><Apply function=\"-\"><FieldRef field=\"x\"/>",
+                        "<Constant ", dt, ">", sub, "</Constant></Apply><Constant ", dt, ">", div,
+                        "</Constant></Apply></OutputField>");
+  };
+  const char* kDt = "dataType=\"double\"";
+  struct Case { const char* sub; const char* div; const char* attrs; };
+  const Case cases[] = {{"0.1", "3.7", ""}, {"0.1", "0", ""}, {"-2.5e10", "1e-300", ""},
+                        {"0.1", "0", "invalidValueTreatment=\"asMissing\""}};
+  for (const Case& c : cases) {
+    std::string doc = absl::StrCat(R"(<PMML version="4.4"><Header/><DataDictionary>
+      <DataField name="x" optype="continuous" dataType="double"/>
+      <DataField name="y" optype="continuous" dataType="double"/></DataDictionary>
+      <ExprTestModel functionName="regression"><MiningSchema><MiningField name="x"/>
+      <MiningField name="y" usageType="target"/></MiningSchema><Output>)",
+                                   form("fused", kDt, c.sub, c.div, c.attrs),
+                                   form("nested", "", c.sub, c.div, c.attrs), "</Output></ExprTestModel></PMML>");
+    auto m = CompiledModel::Load(doc);
+    ASSERT_TRUE(m.ok()) << m.status();
+    auto ctx = (*m)->NewContext();
+    const double xs[] = {2.5, -1e300, 0.1, 1e-320, 1e308, std::nan("")};
+    for (int k = 0; k <= 6; ++k) {
+      // Each output alone, so a failure of one cannot hide the other's.
+      bool ok[2];
+      Value out[2];
+      for (int o = 0; o < 2; ++o) {
+        ctx->BeginRecord();
+        if (k < 6) (*m)->SetInput(*ctx, 0, xs[k]); else (*m)->SetMissing(*ctx, 0);
+        ok[o] = (*m)->Evaluate(*ctx).ok();
+        out[o] = (*m)->Output(*ctx, 1 + o);
+      }
+      SCOPED_TRACE(absl::StrCat(c.sub, " ", c.div, " ", c.attrs, " x#", k));
+      EXPECT_EQ(ok[0], ok[1]);
+      ASSERT_EQ(out[0].kind, out[1].kind);
+      if (out[0].is_number()) {
+        EXPECT_EQ(std::memcmp(&out[0].num, &out[1].num, sizeof(double)), 0) << out[0].num << " vs " << out[1].num;
+        EXPECT_EQ(out[0].type, out[1].type);
+      }
+    }
+  }
+}
+
 }  // namespace evs::pmml

@@ -1239,6 +1239,66 @@ DataType ResultType(const FnSpec& f, const std::vector<std::unique_ptr<Expr>>& a
 
 }  // namespace
 
+// (FieldRef - Constant) / Constant over doubles: the form sklearn2pmml
+// writes for StandardScaler, evaluated per input of an MLP or a linear model.
+// The same two double operations as the nested Applies, without their
+// argument scratch; anything else (missing, non-double, a non-finite
+// result) is handed to the nested Applies, so semantics are unchanged.
+class ScaleApply : public Expr {
+ public:
+  ScaleApply(std::unique_ptr<Expr> generic, SlotId slot, double sub, double div)
+      : generic_(std::move(generic)), slot_(slot), sub_(sub), div_(div) {
+    set_type(generic_->type(), generic_->optype());
+  }
+  void Eval(EvalContext& ctx, Value* out) const override {
+    const Value& v = ctx.Get(slot_);
+    if (v.kind == Value::Kind::kNumber && v.type == DataType::kDouble) {
+      double r = (v.num - sub_) / div_;
+      if (std::isfinite(r)) {
+        out->SetNumber(r, DataType::kDouble);
+        return;
+      }
+    }
+    generic_->Eval(ctx, out);
+  }
+
+ private:
+  std::unique_ptr<Expr> generic_;
+  SlotId slot_;
+  double sub_, div_;
+};
+
+bool PlainApply(pugi::xml_node el) {
+  return !HasAttr(el, "mapMissingTo") && !HasAttr(el, "defaultValue") && !HasAttr(el, "invalidValueTreatment");
+}
+
+bool DoubleConstant(pugi::xml_node el, double* out) {
+  if (LocalName(el) != "Constant" || AttrView(el, "dataType") != "double" || HasAttr(el, "missing")) return false;
+  Value v;
+  if (!ParseValue(el.child_value(), DataType::kDouble, &v).ok() || !v.is_number()) return false;
+  *out = v.num;
+  return std::isfinite(v.num);
+}
+
+// The slot, subtrahend and divisor when `el` is the scaler form above.
+bool MatchScale(pugi::xml_node el, Scope& scope, SlotId* slot, double* sub, double* div) {
+  if (AttrView(el, "function") != "/" || !PlainApply(el)) return false;
+  std::vector<pugi::xml_node> outer, inner;
+  for (pugi::xml_node c : el.children())
+    if (IsExpressionElement(c)) outer.push_back(c);
+  if (outer.size() != 2 || LocalName(outer[0]) != "Apply" || !DoubleConstant(outer[1], div)) return false;
+  if (AttrView(outer[0], "function") != "-" || !PlainApply(outer[0])) return false;
+  for (pugi::xml_node c : outer[0].children())
+    if (IsExpressionElement(c)) inner.push_back(c);
+  if (inner.size() != 2 || LocalName(inner[0]) != "FieldRef" || HasAttr(inner[0], "mapMissingTo") ||
+      !DoubleConstant(inner[1], sub))
+    return false;
+  auto f = scope.Resolve(AttrView(inner[0], "field"));
+  if (!f.ok() || f->type != DataType::kDouble || f->slot == kNoSlot) return false;
+  *slot = f->slot;
+  return true;
+}
+
 absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& scope) {
   std::string name(AttrView(el, "function"));
   if (name.empty()) return ElementError(el, "missing attribute function");
@@ -1382,6 +1442,10 @@ absl::StatusOr<std::unique_ptr<Expr>> CompileApply(pugi::xml_node el, Scope& sco
       }
     }
   }
+  SlotId slot;
+  double sub, div;
+  if (defined == nullptr && MatchScale(el, scope, &slot, &sub, &div))
+    return std::unique_ptr<Expr>(std::make_unique<ScaleApply>(std::move(expr), slot, sub, div));
   return std::unique_ptr<Expr>(std::move(expr));
 }
 
