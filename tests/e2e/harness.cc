@@ -1,5 +1,9 @@
 #include "e2e/harness.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -231,6 +235,30 @@ std::string TestEnv::Header(const std::string& guarantee, const std::string& inp
          "\", config: \"" + config_topic + "\", models: \"t.models." + id + "\", status: \"" + status +
          "\", dlq: \"" + dlq + "\"}\n" + "input_adapter: {name: \"" + input_name + "\"" + (input_extra.empty() ? "" : ", " + input_extra) + "}\n" +
          "output_adapter: {name: \"" + output_name + "\"}\n";
+}
+
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::string HttpGet(int port, const std::string& path) {
+  std::string out;
+  std::string cmd = "curl -sf http://127.0.0.1:" + std::to_string(port) + path;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
 }
 
 }  // namespace evs::e2e

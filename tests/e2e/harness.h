@@ -65,6 +65,12 @@ std::string WriteFile(const std::string& name, const std::string& content);
 // Waits until `pred` holds, polling every 100 ms.
 bool WaitFor(const std::function<bool()>& pred, int timeout_ms);
 
+// A TCP port on 127.0.0.1 that was free a moment ago (for --metrics-listen).
+int FreePort();
+
+// Body of GET http://127.0.0.1:<port><path>; empty on a connection or HTTP error.
+std::string HttpGet(int port, const std::string& path);
+
 // A per-test config prefix: Kafka settings plus unique internal topic names
 // (so tests never see each other's config, status, results or DLQ) and
 // module names. Append routes/jobs/outputs YAML to it.
