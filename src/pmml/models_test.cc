@@ -11,64 +11,14 @@
 
 #include "gtest/gtest.h"
 #include "pmml/pmml.h"
+#include "pmml/test_util.h"
 #include "pmml/value.h"
 
 namespace evs::pmml {
 namespace {
 
-std::string Doc(std::string_view body) {
-  return std::string(R"(<?xml version="1.0"?><PMML xmlns="http://www.dmg.org/PMML-4_4" version="4.4"><Header/>)") +
-         std::string(body) + "</PMML>";
-}
-
-class Harness {
- public:
-  explicit Harness(const std::string& xml) {
-    auto m = CompiledModel::Load(xml);
-    status_ = m.status();
-    if (m.ok()) {
-      model_ = std::move(*m);
-      ctx_ = model_->NewContext();
-    }
-  }
-  const absl::Status& load_status() const { return status_; }
-  bool ok() const { return status_.ok(); }
-
-  absl::Status Eval(const std::vector<std::pair<std::string, Value>>& inputs) {
-    ctx_->BeginRecord();
-    for (const auto& [name, value] : inputs) {
-      int i = model_->InputIndex(name);
-      if (i < 0) return absl::NotFoundError("no input " + name);
-      model_->SetInput(*ctx_, i, value);
-    }
-    return model_->Evaluate(*ctx_);
-  }
-
-  Value Out(std::string_view name) {
-    const auto& outs = model_->outputs();
-    for (size_t i = 0; i < outs.size(); ++i) {
-      if (outs[i].name == name) return model_->Output(*ctx_, static_cast<int>(i));
-    }
-    ADD_FAILURE() << "no output " << name;
-    return Value();
-  }
-  double Num(std::string_view name) {
-    Value v = Out(name);
-    if (v.missing()) return NAN;
-    if (v.is_string()) return std::stod(v.str);
-    return v.num;
-  }
-  std::string Str(std::string_view name) {
-    Value v = Out(name);
-    if (v.missing()) return "<missing>";
-    return FormatValue(v);
-  }
-
- private:
-  absl::Status status_;
-  std::unique_ptr<CompiledModel> model_;
-  std::unique_ptr<EvalContext> ctx_;
-};
+using test_util::Doc;
+using test_util::Harness;
 
 Value N(double v) { return Value::Number(v); }
 Value S(std::string_view s) { return Value::String(s); }
@@ -136,7 +86,7 @@ const char* kNaiveBayes = R"(
 
 TEST(NaiveBayesTest, DiscreteContinuousAndThreshold) {
   Harness h(Doc(kNaiveBayes));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // Count sums per class over the color PairCounts: yes 6, no 6.
   // red: yes 6 * 4/6 = 4, no 4 * 1/6 = 2/3 -> P(yes) = 4 / (4 + 2/3) = 6/7.
   ASSERT_TRUE(h.Eval({{"color", S("red")}}).ok());
@@ -194,7 +144,7 @@ TEST(NaiveBayesTest, DerivedFieldDiscretizationInBayesInput) {
       </TargetValueCounts></BayesOutput>
     </NaiveBayesModel>)");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // young: p 4 * 3/4 = 3, q 4 * 1/4 = 1.
   ASSERT_TRUE(h.Eval({{"age", N(20)}}).ok());
   EXPECT_NEAR(h.Num("pp"), 0.75, 1e-12);
@@ -210,7 +160,7 @@ TEST(NaiveBayesTest, BadDocuments) {
   no_output.erase(b, e - b);
   Harness h(no_output);
   EXPECT_FALSE(h.ok());
-  EXPECT_NE(h.load_status().message().find("/PMML/NaiveBayesModel"), std::string::npos) << h.load_status();
+  EXPECT_NE(h.status().message().find("/PMML/NaiveBayesModel"), std::string::npos) << h.status();
   std::string bad_variance = Doc(kNaiveBayes);
   bad_variance.replace(bad_variance.find(R"(variance="1")"), 12, R"(variance="0")");
   EXPECT_FALSE(Harness(bad_variance).ok());
@@ -245,7 +195,7 @@ TEST(SvmTest, LinearRegressionWithSparseVector) {
                       <VectorInstance id="v2"><REAL-SparseArray n="2"><Indices>2</Indices><REAL-Entries>1</REAL-Entries></REAL-SparseArray></VectorInstance>)",
                    R"(<SupportVectorMachine><SupportVectors><SupportVector vectorId="v1"/><SupportVector vectorId="v2"/></SupportVectors>
                       <Coefficients absoluteValue="0.25"><Coefficient value="0.5"/><Coefficient value="-1"/></Coefficients></SupportVectorMachine>)"));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"x2", N(3)}}).ok());
   EXPECT_DOUBLE_EQ(h.Num("out"), 1.25);
   // A missing vector field fails the record (as JPMML-Evaluator).
@@ -270,7 +220,7 @@ TEST(SvmTest, Kernels) {
   };
   for (const Case& c : cases) {
     Harness h(SvmDoc("regression", "", c.kernel, "", out, vectors, machine));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"x2", N(0.5)}}).ok());
     EXPECT_NEAR(h.Num("out"), c.expected, 1e-12) << c.kernel;
   }
@@ -295,7 +245,7 @@ TEST(SvmTest, OneAgainstOneVotes) {
                    Machine(R"(targetCategory="a" alternateTargetCategory="b")", 1) +
                        Machine(R"(targetCategory="a" alternateTargetCategory="c")", 2) +
                        Machine(R"(targetCategory="b" alternateTargetCategory="c")", 3)));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x1", N(0.5)}, {"x2", N(0)}}).ok());  // a, a, b
   EXPECT_EQ(h.Str("label"), "a");
   EXPECT_NEAR(h.Num("pa"), 2.0 / 3, 1e-12);
@@ -316,7 +266,7 @@ TEST(SvmTest, OneAgainstOneTieGoesToFirstVoted) {
                    Machine(R"(targetCategory="a" alternateTargetCategory="b")", 1) +
                        Machine(R"(targetCategory="c" alternateTargetCategory="b")", 1.2) +
                        Machine(R"(targetCategory="c" alternateTargetCategory="a")", 2)));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x1", N(1.5)}, {"x2", N(0)}}).ok());  // b, b, c
   EXPECT_EQ(h.Str("label"), "b");
   ASSERT_TRUE(h.Eval({{"x1", N(1.1)}, {"x2", N(0)}}).ok());  // b, c, c
@@ -333,7 +283,7 @@ TEST(SvmTest, OneAgainstAllSmallestWins) {
                      kUnitVector,
                      Machine(R"(targetCategory="a")", 1) + Machine(R"(targetCategory="b")", 2) +
                          Machine(R"(targetCategory="c")", 3)));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x1", N(0)}, {"x2", N(0)}}).ok());
     EXPECT_EQ(h.Str("label"), max_wins ? "a" : "c");
   }
@@ -343,7 +293,7 @@ TEST(SvmTest, AlternateBinaryTargetCategory) {
   Harness h(SvmDoc("classification", R"(alternateBinaryTargetCategory="b")", "<LinearKernelType/>",
                    R"(<Value value="a"/><Value value="b"/>)", R"(<OutputField name="label" feature="predictedValue"/>)",
                    kUnitVector, Machine(R"(targetCategory="a")", 0)));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x1", N(0.9)}, {"x2", N(0)}}).ok());  // rounds to 1 -> a
   EXPECT_EQ(h.Str("label"), "a");
   ASSERT_TRUE(h.Eval({{"x1", N(0.2)}, {"x2", N(0)}}).ok());  // rounds to 0 -> b
@@ -370,7 +320,7 @@ TEST(SvmTest, CategoricalPredictorInVectorFields) {
         <Coefficients absoluteValue="-0.5"><Coefficient value="1"/></Coefficients></SupportVectorMachine>
     </SupportVectorMachineModel>)");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"color", S("red")}}).ok());
   EXPECT_DOUBLE_EQ(h.Num("y"), 2.5);
   ASSERT_TRUE(h.Eval({{"x1", N(2)}, {"color", S("blue")}}).ok());
@@ -382,7 +332,7 @@ TEST(SvmTest, BadDocuments) {
                          R"(<SupportVectorMachine><SupportVectors><SupportVector vectorId="nope"/></SupportVectors>
                             <Coefficients><Coefficient value="1"/></Coefficients></SupportVectorMachine>)"));
   EXPECT_FALSE(unknown.ok());
-  EXPECT_NE(unknown.load_status().message().find("vectorId"), std::string::npos);
+  EXPECT_NE(unknown.status().message().find("vectorId"), std::string::npos);
   Harness mismatch(SvmDoc("regression", "", "<LinearKernelType/>", "", "", kUnitVector,
                           R"(<SupportVectorMachine><SupportVectors><SupportVector vectorId="e1"/></SupportVectors>
                              <Coefficients><Coefficient value="1"/><Coefficient value="2"/></Coefficients></SupportVectorMachine>)"));
@@ -417,7 +367,7 @@ const char* kXY = R"(<ClusteringField field="x"/><ClusteringField field="y"/>)";
 
 TEST(ClusteringTest, EuclideanOutputs) {
   Harness h(ClusteringDoc("<euclidean/>", kXY));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // (1,1): d1 = sqrt(2), d2 = sqrt(4 + 9).
   ASSERT_TRUE(h.Eval({{"x", N(1)}, {"y", N(1)}}).ok());
   EXPECT_EQ(h.Str("pred"), "c1");
@@ -452,7 +402,7 @@ TEST(ClusteringTest, OtherMetrics) {
   };
   for (const Case& c : cases) {
     Harness h(ClusteringDoc(c.measure, c.fields));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(1)}, {"y", N(1)}}).ok());
     EXPECT_NEAR(h.Num("aff"), std::min(c.d1, c.d2), 1e-12) << c.measure << c.fields;
     EXPECT_NEAR(h.Num("aff2"), c.d2, 1e-12) << c.measure << c.fields;
@@ -463,7 +413,7 @@ TEST(ClusteringTest, MissingValueWeights) {
   // Weights 1 and 3; y missing: adjustment 4/1. squaredEuclidean x = 1: d1 = 1*4, d2 = 4*4.
   Harness h(ClusteringDoc("<squaredEuclidean/>", kXY,
                           R"(<MissingValueWeights><Array n="2" type="real">1 3</Array></MissingValueWeights>)"));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x", N(1)}}).ok());
   EXPECT_NEAR(h.Num("aff"), 4, 1e-12);
   EXPECT_NEAR(h.Num("aff2"), 16, 1e-12);
@@ -484,7 +434,7 @@ TEST(ClusteringTest, SimilarityAndImplicitIds) {
       <Cluster><Array n="3" type="int">0 1 1</Array></Cluster>
     </ClusteringModel>)");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // (1,0,0): cluster 1: a11 = 1, a01 = 1 -> 1/2; cluster 2: a11 = 0 -> 0.
   ASSERT_TRUE(h.Eval({{"a", N(1)}, {"b", N(0)}, {"c", N(0)}}).ok());
   EXPECT_EQ(h.Str("pred"), "1");
@@ -527,7 +477,7 @@ TEST(NearestNeighborTest, MajorityVoteAndTieBreak) {
                       <OutputField name="n1" feature="entityId" rank="1"/>
                       <OutputField name="n2" feature="entityId" rank="2"/>
                       <OutputField name="d1" feature="affinity" rank="1"/>)"));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // x = 2.4: distances 1.4, 0.4, 0.6, 7.6 -> rows 2, 3 (b, b).
   ASSERT_TRUE(h.Eval({{"x", N(2.4)}}).ok());
   EXPECT_EQ(h.Str("label"), "b");
@@ -557,7 +507,7 @@ TEST(NearestNeighborTest, ContinuousScoring) {
   };
   // x = 2.4: nearest rows 2 (0.4), 3 (0.6), 1 (1.4) -> 20, 40, 10.
   Harness avg(doc("average"));
-  ASSERT_TRUE(avg.ok()) << avg.load_status();
+  ASSERT_TRUE(avg.ok()) << avg.status();
   ASSERT_TRUE(avg.Eval({{"x", N(2.4)}}).ok());
   EXPECT_NEAR(avg.Num("y"), 70.0 / 3, 1e-12);
   Harness med(doc("median"));
@@ -578,7 +528,7 @@ TEST(NearestNeighborTest, ClusteringNeighborIds) {
   const std::string target_field = R"(<MiningField name="t" usageType="target"/>)";
   d.replace(d.find(target_field), target_field.size(), "");
   Harness h(d);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // x = 9: distances 8, 7, 6, 1.
   ASSERT_TRUE(h.Eval({{"x", N(9)}}).ok());
   EXPECT_EQ(h.Str("n1"), "r4");
@@ -618,7 +568,7 @@ TEST(NearestNeighborTest, DerivedInputsAndTransformedInstances) {
   {
     // Rows have z = 2 and 8; x = 1.8 -> z = 3.6: nearest A (1.6).
     Harness h(doc(false));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(1.8)}}).ok());
     EXPECT_EQ(h.Str("n1"), "A");
     EXPECT_NEAR(h.Num("d"), 1.6, 1e-12);
@@ -627,7 +577,7 @@ TEST(NearestNeighborTest, DerivedInputsAndTransformedInstances) {
   {
     // Rows have z = 1 and 4 as given; z = 3.6: nearest B (0.4).
     Harness h(doc(true));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(1.8)}}).ok());
     EXPECT_EQ(h.Str("n1"), "B");
     EXPECT_NEAR(h.Num("d"), 0.4, 1e-12);
@@ -670,7 +620,7 @@ const char* kScorecard = R"(
 
 TEST(ScorecardTest, ScoresAndReasonCodes) {
   Harness h(Doc(kScorecard));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // age 25, income 500: 100 + 10 + 5; points young 15-10 = 5, lowinc 12-5 = 7.
   ASSERT_TRUE(h.Eval({{"age", N(25)}, {"income", N(500)}}).ok());
   EXPECT_DOUBLE_EQ(h.Num("final"), 115);
@@ -695,7 +645,7 @@ TEST(ScorecardTest, PointsAboveAndModelBaseline) {
   doc.replace(doc.find("pointsBelow"), 11, "pointsAbove\" baselineScore=\"0");
   doc.replace(doc.find(R"( baselineScore="15")"), 19, "");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // age 40 (20 - 0 = 20 above), income 2000 (20 - 12 = 8 above).
   ASSERT_TRUE(h.Eval({{"age", N(40)}, {"income", N(2000)}}).ok());
   EXPECT_EQ(h.Str("rc1"), "old");
@@ -736,7 +686,7 @@ TEST(RuleSetTest, SelectionMethods) {
   // x = 2, y = k: all three rules fire (r1 A, rule 2 B, rule 3 A).
   {
     Harness h(RuleSetDoc("firstHit"));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(2)}, {"y", S("k")}}).ok());
     EXPECT_EQ(h.Str("label"), "A");
     EXPECT_EQ(h.Str("rule"), "r1");
@@ -754,7 +704,7 @@ TEST(RuleSetTest, SelectionMethods) {
   {
     // A: (0.8 + 0.6) / 3, B: 0.9 / 3 -> A, represented by its heaviest rule r1.
     Harness h(RuleSetDoc("weightedSum"));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(2)}, {"y", S("k")}}).ok());
     EXPECT_EQ(h.Str("label"), "A");
     EXPECT_EQ(h.Str("rule"), "r1");
@@ -764,7 +714,7 @@ TEST(RuleSetTest, SelectionMethods) {
   {
     // A: heaviest r1 (confidence 0.8); B: rule 2 (0.9) -> B.
     Harness h(RuleSetDoc("weightedMax"));
-    ASSERT_TRUE(h.ok()) << h.load_status();
+    ASSERT_TRUE(h.ok()) << h.status();
     ASSERT_TRUE(h.Eval({{"x", N(2)}, {"y", S("k")}}).ok());
     EXPECT_EQ(h.Str("label"), "B");
     EXPECT_EQ(h.Str("rule"), "2");
@@ -781,7 +731,7 @@ TEST(RuleSetTest, ScoreDistributionGivesProbabilities) {
   doc.replace(doc.find(R"(<OutputField name="conf" feature="confidence"/>)"), 47,
               R"(<OutputField name="conf" feature="confidence"/><OutputField name="pB" feature="probability" value="B"/>)");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x", N(4)}, {"y", S("z")}}).ok());
   EXPECT_EQ(h.Str("label"), "A");
   EXPECT_NEAR(h.Num("conf"), 0.8, 1e-12);
@@ -821,7 +771,7 @@ const char* kAssociation = R"(
 
 TEST(AssociationTest, BasketsAndAlgorithms) {
   Harness h(Doc(kAssociation));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // {a}: rules 1 (a->b, 0.9) and R4 (a->c, 0.5) apply.
   ASSERT_TRUE(h.Eval({{"item", Basket({"a"})}}).ok());
   EXPECT_EQ(h.Str("rec_id"), "1");
@@ -866,7 +816,7 @@ TEST(AssociationTest, CategoricalStyleItems) {
       <AssociationRule antecedent="3" consequent="1" support="0.2" confidence="0.8"/>
     </AssociationModel>)");
   Harness h(doc);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"milk", Value::Bool(true)}, {"fruit", S("pear")}}).ok());
   EXPECT_EQ(h.Str("id"), "2");
   ASSERT_TRUE(h.Eval({{"milk", Value::Bool(true)}, {"fruit", S("kiwi")}}).ok());
@@ -901,7 +851,7 @@ std::string AnomalyDoc(std::string_view attrs) {
 
 TEST(AnomalyDetectionTest, IsolationForestScore) {
   Harness h(AnomalyDoc(R"(algorithmType="iforest" sampleDataSize="256")"));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   // c(256) = 2 (ln 255 + Euler) - 2 * 255 / 256; score = 2^(-E/c).
   double c = 2 * (std::log(255.0) + 0.5772156649015329) - 2.0 * 255 / 256;
   ASSERT_TRUE(h.Eval({{"x", N(c)}}).ok());
@@ -912,7 +862,7 @@ TEST(AnomalyDetectionTest, IsolationForestScore) {
 
 TEST(AnomalyDetectionTest, OneClassSvmPassesTheValue) {
   Harness h(AnomalyDoc(R"(algorithmType="ocsvm")"));
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   ASSERT_TRUE(h.Eval({{"x", N(-0.25)}}).ok());
   EXPECT_DOUBLE_EQ(h.Num("s"), -0.25);
 }
@@ -957,14 +907,14 @@ TEST(MiscModelsTest, BadDocumentsNameTheElement) {
   for (const Case& c : cases) {
     Harness h(c.doc);
     EXPECT_FALSE(h.ok()) << c.path;
-    EXPECT_NE(h.load_status().message().find(c.path), std::string::npos) << h.load_status();
+    EXPECT_NE(h.status().message().find(c.path), std::string::npos) << h.status();
   }
   // k-NN with more neighbors than training rows fails every record, clearly.
   std::string knn = KnnDoc(R"(functionName="classification" numberOfNeighbors="9")",
                            R"(<DataField name="t" optype="categorical" dataType="string"/>)",
                            R"(<OutputField name="label" feature="predictedValue"/>)");
   Harness h(knn);
-  ASSERT_TRUE(h.ok()) << h.load_status();
+  ASSERT_TRUE(h.ok()) << h.status();
   absl::Status st = h.Eval({{"x", N(1)}});
   EXPECT_FALSE(st.ok());
   EXPECT_NE(st.message().find("numberOfNeighbors"), std::string::npos) << st;
