@@ -27,6 +27,7 @@ PACKAGES=(
   libsnappy-dev
   libzstd-dev
   libzip-dev
+  nlohmann-json3-dev
   libssl-dev
   zlib1g-dev
   libgoogle-perftools-dev

@@ -1,0 +1,2 @@
+#include "parquet/parquet.h"
+#include <gtest/gtest.h>

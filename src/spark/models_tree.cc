@@ -1,0 +1,5 @@
+// In progress (issue 5).
+#include "spark/stage.h"
+namespace evs::spark {
+void RegisterTreeModels(StageRegistry&) {}
+}
