@@ -1,2 +1,5 @@
-// In progress (issue 5): owned by the spark core work.
-#include "spark/pipeline.h"
+// In progress (issue 5).
+#include "spark/stage.h"
+namespace evs::spark {
+void RegisterSqlStages(StageRegistry&) {}
+}

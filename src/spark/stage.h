@@ -106,8 +106,8 @@ class StageRegistry {
 // Registration, one function per stage family (each lives beside its stages).
 void RegisterCoreStages(StageRegistry& r);     // PipelineModel, TVS/CV wrappers, StringIndexer,
                                                // IndexToString, VectorAssembler, OneHotEncoder,
-                                               // RFormula (+ColumnPruner, VectorAttributeRewriter),
-                                               // SQLTransformer
+                                               // RFormula (+ColumnPruner, VectorAttributeRewriter)
+void RegisterSqlStages(StageRegistry& r);      // SQLTransformer (sql.cc)
 void RegisterVectorStages(StageRegistry& r);   // scalers, selectors, VectorIndexer/Slicer/SizeHint,
                                                // Bucketizer, Binarizer, Imputer, Interaction, PCA, ...
 void RegisterTextStages(StageRegistry& r);     // Tokenizer, RegexTokenizer, StopWordsRemover, NGram,

@@ -1,0 +1,2 @@
+#include "spark/pipeline.h"
+#include <gtest/gtest.h>
