@@ -72,11 +72,21 @@ absl::Status Module::Start() {
         "guarantee: exactly-once needs the stage to read and write one cluster (kafka.external and "
         "kafka.internal differ)");
 
+  // The admin server starts first, not ready: building the processor may
+  // take a while (a model job reads the whole registry and loads its models
+  // before it takes traffic), and /readyz answers 503 meanwhile.
+  metrics::RegisterProcessMetrics(&registry_);
+  std::string listen = spec_.metrics_listen_override.empty() ? ms.metrics_listen : spec_.metrics_listen_override;
+  http_ = std::make_unique<metrics::HttpServer>(listen, &registry_, [this] { return StatusJson(); });
+  RETURN_IF_ERROR(http_->Start());
+  spdlog::info("{}: admin endpoint on port {} (/metrics /healthz /readyz /status)", name_, http_->port());
+
   processor_ = factory_(cfg, &slot_, reporter_.get(), &registry_);
   runner_ = std::make_unique<kafka::StreamRunner>(ro, processor_.get());
+  built_.store(true, std::memory_order_release);
 
-  metrics::RegisterProcessMetrics(&registry_);
   registry_.AddCollector([this] {
+    if (!built_.load(std::memory_order_acquire)) return;
     const metrics::Labels l = {{"module", name_}};
     const kafka::RunnerStats& st = runner_->stats();
     registry_.GetGauge("evs_in_flight", "Records awaiting delivery", l)->Set(st.in_flight.load());
@@ -97,10 +107,6 @@ absl::Status Module::Start() {
                          {{"module", name_}, {"topic", p.topic}, {"partition", std::to_string(p.partition)}})
           ->Set(static_cast<double>(p.lag));
   });
-  std::string listen = spec_.metrics_listen_override.empty() ? ms.metrics_listen : spec_.metrics_listen_override;
-  http_ = std::make_unique<metrics::HttpServer>(listen, &registry_, [this] { return StatusJson(); });
-  RETURN_IF_ERROR(http_->Start());
-  spdlog::info("{}: admin endpoint on port {} (/metrics /healthz /readyz /status)", name_, http_->port());
   reporter_->Report("module", "started", cfg->version, "");
   running_.store(true);
   thread_ = std::thread([this] {
@@ -130,6 +136,7 @@ absl::Status Module::Wait() {
 std::string Module::StatusJson() const {
   std::string s = "{\"module\":";
   AppendJsonString(name_, &s);
+  if (!built_.load(std::memory_order_acquire)) return s + ",\"state\":\"loading\"}";
   const kafka::RunnerStats& st = runner_->stats();
   s += absl::StrCat(",\"assigned\":", runner_->assigned() ? "true" : "false",
                     ",\"paused\":", st.paused.load() ? "true" : "false", ",\"pauses\":", st.pauses.load(),

@@ -62,6 +62,7 @@ class Module {
   absl::Status result_;
   bool waited_ = false;
   std::atomic<bool> running_{false};
+  std::atomic<bool> built_{false};  // processor_ and runner_ exist (admin thread reads them)
 };
 
 const config::ModuleSettings& SettingsFor(const config::Config& cfg, ModuleKind kind,

@@ -2,6 +2,7 @@
 // rolled back, rejected when corrupt, recovered after a restart, and served
 // by two instances of one consumer group. Requests are written straight to
 // the job's request topic with the evs-model header the input adapter sets.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -262,6 +263,56 @@ TEST(PmmlE2E, RestartRecoversTheSameVersions) {
   EXPECT_EQ(got["c"].headers["evs-model-version"], "1");
   EXPECT_NE(job2->log().find("recovered"), std::string::npos);
   EXPECT_EQ(job2->Terminate(), 0);
+}
+
+// HTTP status code of a GET on the admin port ("000" when nothing answers).
+std::string HttpCode(int port, const std::string& path) {
+  std::string cmd = "curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:" + std::to_string(port) + path;
+  std::string out;
+  FILE* f = popen(cmd.c_str(), "r");
+  if (!f) return out;
+  char buf[64];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+  pclose(f);
+  return out;
+}
+
+TEST(PmmlE2E, ReadyzSaysNotReadyWhileARestartedJobLoadsItsModels) {
+  PmmlEnv p("pmml-readyz");
+  const int port = FreePort();
+  auto job = p.StartJob("job1", "", port);
+  // A model given by path: on restart the job reads that path while it
+  // rebuilds its models. The test then swaps the file for a FIFO, so the
+  // load blocks, deterministically, until the test writes the bytes.
+  const std::string model_path = WriteFile(p.env.id + "-slow.pmml", Fixture("iris_tree.pmml"));
+  std::string out;
+  ASSERT_EQ(p.Cli({"model", "add", "slow", model_path, "--by-path"}, &out), 0) << out;
+  EXPECT_EQ(job->Terminate(), 0);
+  ASSERT_EQ(unlink(model_path.c_str()), 0);
+  ASSERT_EQ(mkfifo(model_path.c_str(), 0600), 0);
+
+  std::vector<std::string> args = {"pmml-job", "-c", p.path, "--job", "p", "--metrics-listen",
+                                   "127.0.0.1:" + std::to_string(port)};
+  Proc job2(args, p.env.id + "-job2");
+  ASSERT_TRUE(WaitFor([&] { return HttpCode(port, "/healthz") == "200"; }, 30000)) << job2.log();
+  // Loading: alive, not ready, and /status says so.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(HttpCode(port, "/readyz"), "503");
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(HttpGet(port, "/status").find("\"state\":\"loading\""), std::string::npos);
+  {
+    std::ofstream fifo(model_path, std::ios::binary);  // opens once the job reads
+    fifo << Fixture("iris_tree.pmml");
+  }
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 30000)) << job2.log();
+  ProduceAll(p.requests, {Request("a", "slow", kSetosa)});
+  auto got = ByKey(Consume(p.env.results, 1, 60000, 500));
+  ASSERT_EQ(got.size(), 1u) << job2.log();
+  EXPECT_EQ(got["a"].headers["evs-model-version"], "1");
+  EXPECT_EQ(job2.Terminate(), 0);
+  unlink(model_path.c_str());
 }
 
 TEST(PmmlE2E, TwoInstancesInOneGroupBothServeAndStoppingOneLosesNothing) {
