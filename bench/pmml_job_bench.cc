@@ -18,13 +18,7 @@
 //
 // See bench/run_pmml_job_bench.sh and docs/benchmarks.md.
 
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/time.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -34,13 +28,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <deque>
 #include <string_view>
 #include <fstream>
 #include <iostream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <regex>
 #include <sstream>
@@ -50,37 +42,29 @@
 
 #include "absl/strings/str_cat.h"
 #include "kafka/client.h"
+#include "kafka_bench.h"
 
-extern char** environ;
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using namespace evs::bench;  // NOLINT: the bench is a thin layer over kafka_bench.h
 using evs::kafka::HandlePtr;
-using evs::kafka::MessagePtr;
-using evs::kafka::PartitionListPtr;
-using evs::kafka::Props;
 
 // ------------------------------------------------------------------ options
 
-struct Options {
-  std::string bootstrap = "localhost:19092";
-  long events = 200000;
+struct Options : CommonOptions {
+  Options() {
+    events = 200000;
+    evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
+    workdir = "/tmp/evs-pmml-bench";
+    warmup_events = 50000;
+    target = 0.60;
+  }
   std::string iris_model = EVS_SOURCE_DIR "/tests/fixtures/pmml/iris_tree.pmml";
   std::string forest_model;  // default: <workdir>/forest100.pmml from bench/make_forest.py
   int swap_ms = 1000;
   double latency_rate = 0;        // 0: half the slowest measured rate, at most latency_cap
   double latency_cap = 20000;
-  std::string evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
-  std::string out;
-  int partitions = 4;
-  int latency_seconds = 15;
-  long latency_max_events = 3000000;  // cap per contender (0 = no cap)
-  std::string workdir = "/tmp/evs-pmml-bench";
-  double target = 0.60;
-  bool skip_latency = false;
-  long warmup_events = 50000;
-  long evs_max_in_flight = 0;  // 0: evserve's default
 };
 
 void Usage() {
@@ -113,78 +97,7 @@ latency at half of each measured rate, and latency during hot swaps.
 )";
 }
 
-bool ParseArgs(int argc, char** argv, Options* o) {
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto need = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        std::cerr << "evs_pmml_job_bench: " << what << " needs a value\n";
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--bootstrap") o->bootstrap = need("--bootstrap");
-    else if (a == "--events") o->events = std::atol(need("--events"));
-    else if (a == "--evserve") o->evserve = need("--evserve");
-    else if (a == "--iris") o->iris_model = need("--iris");
-    else if (a == "--forest") o->forest_model = need("--forest");
-    else if (a == "--swap-ms") o->swap_ms = std::atoi(need("--swap-ms"));
-    else if (a == "--latency-rate") o->latency_rate = std::atof(need("--latency-rate"));
-    else if (a == "--latency-cap") o->latency_cap = std::atof(need("--latency-cap"));
-    else if (a == "--out") o->out = need("--out");
-    else if (a == "--partitions") o->partitions = std::atoi(need("--partitions"));
-    else if (a == "--latency-seconds") o->latency_seconds = std::atoi(need("--latency-seconds"));
-    else if (a == "--latency-max-events") o->latency_max_events = std::atol(need("--latency-max-events"));
-    else if (a == "--workdir") o->workdir = need("--workdir");
-    else if (a == "--target") o->target = std::atof(need("--target"));
-    else if (a == "--skip-latency") o->skip_latency = true;
-    else if (a == "--warmup-events") o->warmup_events = std::atol(need("--warmup-events"));
-    else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(need("--evs-max-in-flight"));
-    else if (a == "-h" || a == "--help") {
-      Usage();
-      std::exit(0);
-    } else {
-      std::cerr << "evs_pmml_job_bench: unknown argument '" << a << "' (see --help)\n";
-      return false;
-    }
-  }
-  if ((o->warmup_events != 0 && o->warmup_events < 1000) || o->events < 1000 || o->partitions < 1 || o->latency_seconds < 1) {
-    std::cerr << "evs_pmml_job_bench: --events (and a non-zero --warmup-events) must be >= 1000, --partitions and --latency-seconds >= 1\n";
-    return false;
-  }
-  return true;
-}
-
 Options g_opt;
-
-// ------------------------------------------------------------------ helpers
-
-int64_t NowMicros() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-void Log(const std::string& s) {
-  std::time_t t = std::time(nullptr);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&t));
-  std::cerr << "[" << buf << "] " << s << std::endl;
-}
-
-[[noreturn]] void Die(const std::string& s) {
-  Log("FATAL: " + s);
-  std::exit(1);
-}
-
-std::string UniqueId(const std::string& what) {
-  static int n = 0;
-  return absl::StrCat(what, "-", getpid(), "-", NowMicros() % 100000000, "-", n++);
-}
 
 // A ~200-byte JSON iris event (exactly kEventBytes when id < 10^9): the four
 // features the models read, the send time, padding.
@@ -201,380 +114,6 @@ std::string MakeEvent(long id, int64_t ts_us) {
   return s;
 }
 
-std::string KeyFor(long id) { return absl::StrCat("u", (id < 0 ? 0 : id) % 1000); }
-
-// Reads an integer JSON field ("name":123) without a full parse.
-bool FindIntField(std::string_view v, std::string_view name, int64_t* out) {
-  std::string pat = "\"" + std::string(name) + "\":";
-  size_t p = v.find(pat);
-  if (p == std::string_view::npos) return false;
-  p += pat.size();
-  bool neg = false;
-  if (p < v.size() && v[p] == '-') {
-    neg = true;
-    ++p;
-  }
-  int64_t x = 0;
-  size_t start = p;
-  while (p < v.size() && v[p] >= '0' && v[p] <= '9') x = x * 10 + (v[p++] - '0');
-  if (p == start) return false;
-  *out = neg ? -x : x;
-  return true;
-}
-
-HandlePtr MustHandle(rd_kafka_type_t type, const Props& props, const Props& overrides = {}) {
-  auto conf = evs::kafka::MakeConf(props, overrides);
-  if (!conf.ok()) Die(std::string(conf.status().message()));
-  auto h = evs::kafka::MakeHandle(type, std::move(*conf));
-  if (!h.ok()) Die(std::string(h.status().message()));
-  return std::move(*h);
-}
-
-Props Base() { return {{"bootstrap.servers", g_opt.bootstrap}}; }
-
-// A topic the bench creates. Destinations use LogAppendTime: their record
-// timestamps are the broker's append times, so the throughput span measures
-// records that really reached the destination (CreateTime would be stamped
-// when the contender hands a record to librdkafka, which may still be
-// queued in the client).
-struct BenchTopic {
-  std::string name;
-  int partitions = 1;
-  bool log_append_time = false;
-};
-
-void CreateTopics(const std::vector<BenchTopic>& topics) {
-  HandlePtr rk = MustHandle(RD_KAFKA_PRODUCER, Base());
-  char errstr[512];
-  std::vector<rd_kafka_NewTopic_t*> nts;
-  for (const BenchTopic& t : topics) {
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(t.name.c_str(), t.partitions, 1, errstr, sizeof errstr);
-    if (!nt) Die(absl::StrCat("topic '", t.name, "': ", errstr));
-    if (t.log_append_time) rd_kafka_NewTopic_set_config(nt, "message.timestamp.type", "LogAppendTime");
-    nts.push_back(nt);
-  }
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk.get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, 30000, errstr, sizeof errstr);
-  rd_kafka_CreateTopics(rk.get(), nts.data(), nts.size(), opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 40000);
-  std::string error;
-  if (!ev) {
-    error = "creating topics timed out";
-  } else if (rd_kafka_event_error(ev)) {
-    error = rd_kafka_event_error_string(ev);
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** res =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n && error.empty(); ++i)
-      if (rd_kafka_topic_result_error(res[i]))
-        error = absl::StrCat(rd_kafka_topic_result_name(res[i]), ": ", rd_kafka_topic_result_error_string(res[i]));
-  }
-  if (ev) rd_kafka_event_destroy(ev);
-  rd_kafka_AdminOptions_destroy(opts);
-  rd_kafka_queue_destroy(q);
-  for (auto* n : nts) rd_kafka_NewTopic_destroy(n);
-  if (!error.empty()) Die("create topics: " + error);
-}
-
-// Produce with retry on a full local queue (the caller's poll serves reports).
-void ProduceRaw(rd_kafka_t* rk, const std::string& topic, const std::string& key,
-                const std::string& value) {
-  for (;;) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(key.data(), key.size()),
-        RD_KAFKA_V_VALUE(const_cast<char*>(value.data()), value.size()), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
-    if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-      rd_kafka_poll(rk, 10);
-      continue;
-    }
-    Die(absl::StrCat("produce to ", topic, ": ", rd_kafka_err2str(err)));
-  }
-}
-
-std::atomic<long> g_delivery_errors{0};
-void CountingDr(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
-  if (m->err) g_delivery_errors.fetch_add(1);
-}
-
-// Pre-produces N events to `topic`; returns the producer's events/s.
-double PreProduce(const std::string& topic, long n) {
-  auto conf = evs::kafka::MakeConf(Base(), {{"linger.ms", "20"},
-                                            {"batch.num.messages", "10000"},
-                                            {"queue.buffering.max.messages", "1000000"}});
-  if (!conf.ok()) Die(std::string(conf.status().message()));
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &CountingDr);
-  auto rk = evs::kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-  if (!rk.ok()) Die(std::string(rk.status().message()));
-  auto t0 = Clock::now();
-  g_delivery_errors = 0;
-  for (long i = 0; i < n; ++i) {
-    ProduceRaw(rk->get(), topic, KeyFor(i), MakeEvent(i, NowMicros()));
-    if ((i & 1023) == 0) rd_kafka_poll(rk->get(), 0);
-  }
-  if (rd_kafka_flush(rk->get(), 120000) != RD_KAFKA_RESP_ERR_NO_ERROR || g_delivery_errors > 0)
-    Die(absl::StrCat("pre-produce to ", topic, " failed (", g_delivery_errors.load(), " errors)"));
-  return n / SecondsSince(t0);
-}
-
-// Sum of (high - low) watermarks over the partitions of `topic`.
-int64_t CountRecords(rd_kafka_t* meta, const std::string& topic, int partitions) {
-  int64_t total = 0;
-  for (int p = 0; p < partitions; ++p) {
-    int64_t lo = 0, hi = 0;
-    rd_kafka_resp_err_t err =
-        evs::kafka::QueryWatermarksWithRetry(meta, topic.c_str(), p, &lo, &hi, 5000);
-    if (err) Die(absl::StrCat("watermarks of ", topic, "[", p, "]: ", rd_kafka_err2str(err)));
-    total += hi - lo;
-  }
-  return total;
-}
-
-// Kafka timestamps of the oldest and newest records of `topic` (ms): the
-// first and last record of each partition (with LogAppendTime a partition's
-// timestamps grow with its offsets).
-bool TimestampSpan(rd_kafka_t* meta, const std::string& topic, int partitions, int64_t* first_ms,
-                   int64_t* last_ms) {
-  HandlePtr c = MustHandle(RD_KAFKA_CONSUMER, Base(),
-                           {{"group.id", "evs-bench-span"},
-                            {"enable.auto.commit", "false"},
-                            {"enable.partition.eof", "false"}});
-  *first_ms = INT64_MAX;
-  *last_ms = INT64_MIN;
-  for (int pass = 0; pass < 2; ++pass) {
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(partitions));
-    std::map<int32_t, int64_t> want;
-    for (int p = 0; p < partitions; ++p) {
-      int64_t lo = 0, hi = 0;
-      if (evs::kafka::QueryWatermarksWithRetry(meta, topic.c_str(), p, &lo, &hi, 5000)) return false;
-      if (hi <= lo) continue;
-      int64_t off = pass == 0 ? lo : hi - 1;
-      want[p] = off;
-      rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = off;
-    }
-    rd_kafka_assign(c.get(), list.get());
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    while (!want.empty() && Clock::now() < deadline) {
-      MessagePtr m(rd_kafka_consumer_poll(c.get(), 100));
-      if (!m || m->err) continue;
-      auto it = want.find(m->partition);
-      if (it == want.end() || it->second != m->offset) continue;
-      int64_t ts = rd_kafka_message_timestamp(m.get(), nullptr);
-      *first_ms = std::min(*first_ms, ts);
-      *last_ms = std::max(*last_ms, ts);
-      want.erase(it);
-    }
-    rd_kafka_assign(c.get(), nullptr);
-    if (!want.empty()) return false;
-  }
-  rd_kafka_consumer_close(c.get());
-  return *first_ms <= *last_ms;
-}
-
-double ProcessCpuSeconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// ------------------------------------------------------------------ contenders
-
-struct Topics {
-  std::string id, src, dst;
-  std::vector<BenchTopic> extra;  // created with src and dst
-};
-
-class Contender {
- public:
-  virtual ~Contender() = default;
-  virtual std::string Name() const = 0;
-  // Topic names for a fresh run.
-  virtual Topics MakeTopics() = 0;
-  virtual void Start(const Topics& t) = 0;
-  // True while the contender can still make progress.
-  virtual bool Healthy() = 0;
-  virtual void Stop() = 0;
-  // CPU seconds the contender used between Start and Stop.
-  virtual double CpuSeconds() const = 0;
-};
-
-// Ingest time for evs-ts, read the way evserve reads it (coarse clock).
-int64_t CoarseNowMs() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-  return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
-}
-
-// In-process plain copy: high-level consumer (group, subscribe, auto commit
-// of stored offsets) -> idempotent producer (linger.ms 5), value, key and
-// headers verbatim; a source offset is stored after the delivery report of
-// its copy and of every earlier record of its partition (at-least-once, the
-// same bookkeeping evserve's StreamRunner does), auto-commit sends them.
-//
-// With `evs_headers`, each produced record instead carries the eight headers
-// evserve's input adapter writes on every request record (src/common/
-// headers.h), with per-record values built the way the adapter builds them:
-// evs-id and evs-src "<source topic>/<partition>/<offset>", evs-ts the
-// current ms, evs-route/model/variant/shadow/config constants matching the
-// bench's payments route; rd_kafka_headers_new + rd_kafka_header_add and
-// RD_KAFKA_V_HEADERS, as evserve's kafka::Produce does. No decode, no
-// transform: the value is still forwarded verbatim.
-class PlainCopy : public Contender {
- public:
-  explicit PlainCopy(bool evs_headers = false) : evs_headers_(evs_headers) {}
-  std::string Name() const override {
-    return evs_headers_ ? "plain copy + evserve headers" : "plain librdkafka copy";
-  }
-  Topics MakeTopics() override {
-    Topics t;
-    t.id = UniqueId(evs_headers_ ? "plainh" : "plain");
-    t.src = "bench.src." + t.id;
-    t.dst = "bench.dst." + t.id;
-    return t;
-  }
-  void Start(const Topics& t) override {
-    src_ = t.src;
-    dst_ = t.dst;
-    stop_ = false;
-    failed_ = false;
-    parts_.clear();
-    cpu0_ = ProcessCpuSeconds();
-    consumer_ = MustHandle(RD_KAFKA_CONSUMER, Base(),
-                           {{"group.id", "bench-plain-" + t.id},
-                            {"auto.offset.reset", "earliest"},
-                            {"enable.auto.commit", "true"},
-                            {"enable.auto.offset.store", "false"},
-                            {"enable.partition.eof", "false"},
-                            {"session.timeout.ms", "10000"},
-                            {"heartbeat.interval.ms", "1000"}});
-    rd_kafka_poll_set_consumer(consumer_.get());
-    auto conf = evs::kafka::MakeConf(Base(), {{"linger.ms", "5"}, {"enable.idempotence", "true"}});
-    if (!conf.ok()) Die(std::string(conf.status().message()));
-    rd_kafka_conf_set_dr_msg_cb(conf->get(), &PlainCopy::Dr);
-    rd_kafka_conf_set_opaque(conf->get(), this);
-    auto p = evs::kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-    if (!p.ok()) Die(std::string(p.status().message()));
-    producer_ = std::move(*p);
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), src_.c_str(), RD_KAFKA_PARTITION_UA);
-    if (rd_kafka_resp_err_t err = rd_kafka_subscribe(consumer_.get(), list.get()))
-      Die(absl::StrCat("subscribe: ", rd_kafka_err2str(err)));
-    thread_ = std::thread([this] { Loop(); });
-  }
-  bool Healthy() override { return !failed_; }
-  void Stop() override {
-    stop_ = true;
-    if (thread_.joinable()) thread_.join();
-    producer_.reset();
-    consumer_.reset();
-    cpu_ = ProcessCpuSeconds() - cpu0_;
-  }
-  double CpuSeconds() const override { return cpu_; }
-
- private:
-  struct PState {
-    int64_t base = -1;          // offset of done.front()
-    std::deque<uint8_t> done;   // consumed, 1 once its copy is delivered
-  };
-
-  static void Dr(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
-    static_cast<PlainCopy*>(opaque)->OnDelivery(m);
-  }
-
-  void OnDelivery(const rd_kafka_message_t* m) {
-    if (m->err) {
-      failed_ = true;
-      Log(absl::StrCat("plain copy: delivery failed: ", rd_kafka_err2str(m->err)));
-      return;
-    }
-    uint64_t packed = reinterpret_cast<uintptr_t>(m->_private);
-    int32_t part = static_cast<int32_t>(packed >> 48);
-    int64_t off = static_cast<int64_t>(packed & ((uint64_t{1} << 48) - 1));
-    PState& ps = parts_[part];
-    ps.done[off - ps.base] = 1;
-    int64_t next = -1;
-    while (!ps.done.empty() && ps.done.front()) {
-      ps.done.pop_front();
-      next = ++ps.base;
-    }
-    if (next < 0) return;
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-    rd_kafka_topic_partition_list_add(list.get(), src_.c_str(), part)->offset = next;
-    rd_kafka_offsets_store(consumer_.get(), list.get());
-  }
-
-  void Loop() {
-    while (!stop_ && !failed_) {
-      rd_kafka_poll(producer_.get(), 0);
-      MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), 50));
-      if (!m) continue;
-      if (m->err) {
-        if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-          Log(absl::StrCat("plain copy: consumer: ", rd_kafka_message_errstr(m.get())));
-        continue;
-      }
-      PState& ps = parts_[m->partition];
-      if (ps.base < 0) ps.base = m->offset;
-      while (ps.base + static_cast<int64_t>(ps.done.size()) < m->offset) ps.done.push_back(1);  // gaps
-      ps.done.push_back(0);
-      rd_kafka_headers_t* hdrs = nullptr;
-      rd_kafka_headers_t* copy = nullptr;
-      if (evs_headers_) {
-        // What evserve's InputAdapter + kafka::Produce do per request record.
-        src_buf_.clear();
-        absl::StrAppend(&src_buf_, src_, "/", m->partition, "/", m->offset);
-        const std::string ts = std::to_string(CoarseNowMs());
-        static constexpr std::string_view kRoute = "payments", kModel = "m-a", kVariant = "a",
-                                          kShadow = "false", kConfig = "0";
-        copy = rd_kafka_headers_new(8);
-        auto add = [copy](std::string_view k, std::string_view v) {
-          rd_kafka_header_add(copy, k.data(), k.size(), v.data(), v.size());
-        };
-        add("evs-id", src_buf_);
-        add("evs-route", kRoute);
-        add("evs-model", kModel);
-        add("evs-variant", kVariant);
-        add("evs-shadow", kShadow);
-        add("evs-src", src_buf_);
-        add("evs-ts", ts);
-        add("evs-config", kConfig);
-      } else if (rd_kafka_message_headers(m.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        copy = rd_kafka_headers_copy(hdrs);
-      }
-      void* opaque = reinterpret_cast<void*>(
-          (static_cast<uintptr_t>(m->partition) << 48) | static_cast<uintptr_t>(m->offset));
-      for (;;) {
-        rd_kafka_resp_err_t err = rd_kafka_producev(
-            producer_.get(), RD_KAFKA_V_TOPIC(dst_.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_KEY(m->key, m->key_len), RD_KAFKA_V_VALUE(m->payload, m->len),
-            RD_KAFKA_V_HEADERS(copy), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-        if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
-        if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-          rd_kafka_poll(producer_.get(), 10);
-          continue;
-        }
-        if (copy) rd_kafka_headers_destroy(copy);
-        Log(absl::StrCat("plain copy: produce: ", rd_kafka_err2str(err)));
-        failed_ = true;
-        break;
-      }
-    }
-    rd_kafka_flush(producer_.get(), 30000);
-    rd_kafka_commit(consumer_.get(), nullptr, 0);
-    rd_kafka_consumer_close(consumer_.get());
-  }
-
-  const bool evs_headers_;
-  std::string src_, dst_, src_buf_;
-  HandlePtr consumer_, producer_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false}, failed_{false};
-  std::map<int32_t, PState> parts_;  // only touched on the copy thread
-  double cpu0_ = 0, cpu_ = 0;
-};
 
 // Three plain copies in a chain: src -> hop1 -> hop2 -> dst, as many hops as
 // evserve's path (input adapter, job, output adapter).
@@ -592,26 +131,26 @@ class PlainChain : public Contender {
     return t;
   }
   void Start(const Topics& t) override {
-    hops_[0].Start(Topics{t.id + "-1", t.src, hop1_, {}});
-    hops_[1].Start(Topics{t.id + "-2", hop1_, hop2_, {}});
-    hops_[2].Start(Topics{t.id + "-3", hop2_, t.dst, {}});
+    hops_[0]->Start(Topics{t.id + "-1", t.src, hop1_, {}});
+    hops_[1]->Start(Topics{t.id + "-2", hop1_, hop2_, {}});
+    hops_[2]->Start(Topics{t.id + "-3", hop2_, t.dst, {}});
   }
-  bool Healthy() override { return hops_[0].Healthy() && hops_[1].Healthy() && hops_[2].Healthy(); }
+  bool Healthy() override { return hops_[0]->Healthy() && hops_[1]->Healthy() && hops_[2]->Healthy(); }
   void Stop() override {
-    for (auto& h : hops_) h.Stop();
+    for (auto& h : hops_) h->Stop();
   }
-  double CpuSeconds() const override { return hops_[0].CpuSeconds(); }  // process-wide: all hops
+  double CpuSeconds() const override { return hops_[0]->CpuSeconds(); }  // process-wide: all hops
 
  private:
   std::string hop1_, hop2_;
-  PlainCopy hops_[3];
+  std::unique_ptr<Contender> hops_[3] = {MakePlainCopy(), MakePlainCopy(), MakePlainCopy()};
 };
 
 // `evserve run` (input adapter, pmml job, output adapter in one process,
 // connected through Kafka) as a child process, stopped with SIGTERM; the
 // model is published to the run's registry topic before it starts. With
 // swaps on, a thread publishes a new version every swap_ms.
-class EvservePmml : public Contender {
+class EvservePmml : public Contender, public LatencyHook {
  public:
   EvservePmml(std::string label, std::string model_file)
       : label_(std::move(label)), model_file_(std::move(model_file)) {}
@@ -651,21 +190,10 @@ class EvservePmml : public Contender {
     std::string add = absl::StrCat("'", g_opt.evserve, "' model add m '", model_file_, "' --by-path -c '", cfg_path_,
                                    "' --no-wait >>'", log_path_, "' 2>&1");
     if (std::system(add.c_str()) != 0) Die("model add failed; log: " + log_path_);
-    std::vector<std::string> args = {g_opt.evserve, "run", "-c", cfg_path_};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    int rc = posix_spawn(&pid_, g_opt.evserve.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) Die(absl::StrCat("cannot start ", g_opt.evserve, ": ", std::strerror(rc)));
-    done_ = false;
+    proc_.Spawn({"run", "-c", cfg_path_}, log_path_, /*append=*/true);
   }
-  // Publishes a new version of the model every swap_ms until StopSwaps.
-  void StartSwaps() {
+  // Publishes a new version of the model every swap_ms until EndPaced.
+  void BeginPaced() override {
     swaps_ = 0;
     swapping_ = true;
     swapper_ = std::thread([this] {
@@ -678,298 +206,42 @@ class EvservePmml : public Contender {
       }
     });
   }
-  int StopSwaps() {
+  int EndPaced() override {
     swapping_ = false;
     if (swapper_.joinable()) swapper_.join();
     return swaps_;
   }
-  bool Healthy() override {
-    if (done_) return false;
-    rusage ru{};
-    int st = 0;
-    if (wait4(pid_, &st, WNOHANG, &ru) == pid_) {
-      done_ = true;
-      Record(ru);
-      Log(absl::StrCat("evserve exited early (status ", st, "); log: ", log_path_));
-      return false;
-    }
-    return true;
-  }
+  bool Healthy() override { return proc_.Healthy(); }
   void Stop() override {
-    StopSwaps();
-    if (done_) return;
-    kill(pid_, SIGTERM);
-    auto deadline = Clock::now() + std::chrono::seconds(30);
-    rusage ru{};
-    int st = 0;
-    for (;;) {
-      pid_t r = wait4(pid_, &st, WNOHANG, &ru);
-      if (r == pid_) break;
-      if (Clock::now() > deadline) {
-        Log("evserve did not stop within 30 s of SIGTERM; SIGKILL. log: " + log_path_);
-        kill(pid_, SIGKILL);
-        wait4(pid_, &st, 0, &ru);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    done_ = true;
-    Record(ru);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-      Log(absl::StrCat("evserve exit status ", st, "; log: ", log_path_));
+    EndPaced();
+    proc_.Stop();
   }
-  double CpuSeconds() const override { return cpu_; }
+  double CpuSeconds() const override { return proc_.cpu_seconds(); }
 
  private:
-  void Record(const rusage& ru) {
-    cpu_ = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  }
   std::string label_, model_file_, cfg_path_, log_path_;
-  pid_t pid_ = -1;
-  bool done_ = true;
-  double cpu_ = 0;
+  EvserveProcess proc_;
   std::thread swapper_;
   std::atomic<bool> swapping_{false};
   std::atomic<int> swaps_{0};
 };
 
-// ------------------------------------------------------------------ phases
-
-struct ThroughputResult {
-  std::string contender;
-  int run = 0;
-  long events = 0;
-  int64_t dest_count = 0;
-  double rate = 0;         // events / append-time span
-  double span_s = 0;
-  double wall_s = 0;       // start -> N records visible (incl. startup)
-  double cpu_s = 0;
-  double preproduce_rate = 0;
-  bool ok = false;
-};
-
-ThroughputResult RunThroughput(Contender* c, int run) {
-  ThroughputResult r;
-  r.contender = c->Name();
-  r.run = run;
-  r.events = g_opt.events;
-  Topics t = c->MakeTopics();
-  std::vector<BenchTopic> specs = {{t.src, g_opt.partitions, false}, {t.dst, g_opt.partitions, true}};
-  specs.insert(specs.end(), t.extra.begin(), t.extra.end());
-  CreateTopics(specs);
-  HandlePtr meta = MustHandle(RD_KAFKA_PRODUCER, Base());
-  Log(absl::StrCat("throughput run ", run, " (", c->Name(), "): pre-producing ", g_opt.events,
-                   " events to ", t.src));
-  r.preproduce_rate = PreProduce(t.src, g_opt.events);
-  if (CountRecords(meta.get(), t.src, g_opt.partitions) != g_opt.events) Die("source count mismatch");
-  Log(absl::StrCat("  pre-produced at ", static_cast<long>(r.preproduce_rate), " ev/s; starting contender"));
-  auto t0 = Clock::now();
-  c->Start(t);
-  const double timeout_s = 120 + g_opt.events / 2000.0;
-  int64_t count = 0;
-  for (;;) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    count = CountRecords(meta.get(), t.dst, g_opt.partitions);
-    if (count >= g_opt.events) break;
-    if (!c->Healthy() || SecondsSince(t0) > timeout_s) {
-      Log(absl::StrCat("  contender stalled or failed at ", count, "/", g_opt.events));
-      break;
-    }
-  }
-  r.wall_s = SecondsSince(t0);
-  c->Stop();
-  r.cpu_s = c->CpuSeconds();
-  r.dest_count = CountRecords(meta.get(), t.dst, g_opt.partitions);
-  int64_t first = 0, last = 0;
-  if (r.dest_count >= g_opt.events && TimestampSpan(meta.get(), t.dst, g_opt.partitions, &first, &last)) {
-    r.span_s = std::max<int64_t>(1, last - first) / 1000.0;
-    r.rate = g_opt.events / r.span_s;
-    r.ok = true;
-  }
-  Log(absl::StrCat("  ", c->Name(), " run ", run, ": ", static_cast<long>(r.rate), " ev/s over ",
-                   r.span_s, " s (wall incl. startup ", r.wall_s, " s, cpu ", r.cpu_s, " s, dest ",
-                   r.dest_count, ")"));
-  return r;
-}
-
-struct LatencyResult {
-  std::string contender;
-  double target_rate = 0, achieved_rate = 0;
-  long sent = 0, received = 0;
-  double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
-  double cpu_s = 0;
-  int swaps = 0;
-  bool ok = false;
-};
-
-double Percentile(const std::vector<int64_t>& sorted, double q) {
-  if (sorted.empty()) return 0;
-  size_t idx = static_cast<size_t>(std::ceil(q * sorted.size())) - 1;
-  return sorted[std::min(idx, sorted.size() - 1)] / 1000.0;
-}
-
-LatencyResult RunLatency(Contender* c, double rate, const std::string& label,
-                         EvservePmml* swaps = nullptr) {
-  LatencyResult r;
-  r.contender = label;
-  r.target_rate = rate;
-  long total = static_cast<long>(rate * g_opt.latency_seconds);
-  if (g_opt.latency_max_events > 0) total = std::min(total, g_opt.latency_max_events);
-  total = std::max(total, 1000L);
-  Topics t = c->MakeTopics();
-  std::vector<BenchTopic> specs = {{t.src, g_opt.partitions, false}, {t.dst, g_opt.partitions, true}};
-  specs.insert(specs.end(), t.extra.begin(), t.extra.end());
-  CreateTopics(specs);
-
-  // Measuring consumer: every partition of the (fresh) destination from the start.
-  HandlePtr cons = MustHandle(RD_KAFKA_CONSUMER, Base(),
-                              {{"group.id", "evs-bench-latency"},
-                               {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "false"},
-                               {"fetch.wait.max.ms", "100"}});
-  {
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(g_opt.partitions));
-    for (int p = 0; p < g_opt.partitions; ++p)
-      rd_kafka_topic_partition_list_add(list.get(), t.dst.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(cons.get(), list.get());
-  }
-  std::atomic<long> warm_seen{0}, received{0};
-  std::atomic<bool> stop{false};
-  std::vector<int64_t> lat_us;
-  lat_us.reserve(total);
-  std::thread reader([&] {
-    while (!stop) {
-      MessagePtr m(rd_kafka_consumer_poll(cons.get(), 50));
-      if (!m || m->err) continue;
-      int64_t now = NowMicros();
-      std::string_view v(static_cast<const char*>(m->payload), m->len);
-      int64_t id = 0, ts = 0;
-      if (!FindIntField(v, "id", &id) || !FindIntField(v, "ts", &ts)) continue;
-      if (id < 0) {
-        warm_seen++;
-        continue;
-      }
-      lat_us.push_back(now - ts);
-      received++;
-    }
-  });
-
-  c->Start(t);
-  auto pconf = evs::kafka::MakeConf(Base(), {{"linger.ms", "1"}});
-  if (!pconf.ok()) Die(std::string(pconf.status().message()));
-  rd_kafka_conf_set_dr_msg_cb(pconf->get(), &CountingDr);
-  auto prod = evs::kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*pconf));
-  if (!prod.ok()) Die(std::string(prod.status().message()));
-  rd_kafka_t* pk = prod->get();
-  g_delivery_errors = 0;
-
-  // Warm-up: id -1 events every 200 ms until one comes through, then 2 s more.
-  auto w0 = Clock::now();
-  while (warm_seen == 0) {
-    if (!c->Healthy() || SecondsSince(w0) > 90) Die("contender did not pass warm-up events within 90 s");
-    ProduceRaw(pk, t.src, KeyFor(0), MakeEvent(-1, NowMicros()));
-    rd_kafka_poll(pk, 200);
-  }
-  for (int i = 0; i < 10; ++i) {
-    ProduceRaw(pk, t.src, KeyFor(i), MakeEvent(-1, NowMicros()));
-    rd_kafka_poll(pk, 200);
-  }
-  Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(w0), " s; pacing ", total,
-                   " events at ", static_cast<long>(rate), " ev/s"));
-  if (swaps) swaps->StartSwaps();
-  auto p0 = Clock::now();
-  long sent = 0;
-  while (sent < total) {
-    long due = std::min(total, static_cast<long>(rate * SecondsSince(p0)) + 1);
-    while (sent < due) {
-      ProduceRaw(pk, t.src, KeyFor(sent), MakeEvent(sent, NowMicros()));
-      ++sent;
-    }
-    rd_kafka_poll(pk, 0);
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  double pace_s = SecondsSince(p0);
-  if (swaps) r.swaps = swaps->StopSwaps();
-  r.achieved_rate = sent / pace_s;
-  rd_kafka_flush(pk, 30000);
-  auto d0 = Clock::now();
-  while (received < total && SecondsSince(d0) < 60 && c->Healthy())
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // catch duplicates
-  stop = true;
-  reader.join();
-  c->Stop();
-  r.cpu_s = c->CpuSeconds();
-  rd_kafka_consumer_close(cons.get());
-  r.sent = sent;
-  r.received = received;
-  std::sort(lat_us.begin(), lat_us.end());
-  r.p50_ms = Percentile(lat_us, 0.50);
-  r.p99_ms = Percentile(lat_us, 0.99);
-  r.p999_ms = Percentile(lat_us, 0.999);
-  r.max_ms = lat_us.empty() ? 0 : lat_us.back() / 1000.0;
-  r.ok = r.received >= r.sent && g_delivery_errors == 0;
-  Log(absl::StrCat("  ", c->Name(), ": sent ", r.sent, " at ", static_cast<long>(r.achieved_rate),
-                   " ev/s, received ", r.received, ", p50 ", r.p50_ms, " ms, p99 ", r.p99_ms,
-                   " ms, p99.9 ", r.p999_ms, " ms, max ", r.max_ms, " ms"));
-  return r;
-}
-
-// ------------------------------------------------------------------ report
-
-std::string ReadFirstMatch(const std::string& path, const std::regex& re) {
-  std::ifstream in(path);
-  std::string line;
-  std::smatch m;
-  while (std::getline(in, line))
-    if (std::regex_search(line, m, re)) return m[1];
-  return "unknown";
-}
-
-std::string Fixed(double d, int prec) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.*f", prec, d);
-  return buf;
-}
-
-std::string Thousands(double d) {
-  std::string s = std::to_string(static_cast<long>(std::llround(d)));
-  std::string out;
-  int n = 0;
-  for (auto it = s.rbegin(); it != s.rend(); ++it) {
-    if (n && n % 3 == 0 && *it != '-') out.insert(out.begin(), ',');
-    out.insert(out.begin(), *it);
-    ++n;
-  }
-  return out;
-}
-
-std::string LoadAvg() {
-  std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!ParseArgs(argc, argv, &g_opt)) return 2;
-  signal(SIGPIPE, SIG_IGN);
-  if (access(g_opt.evserve.c_str(), X_OK) != 0) {
-    std::cerr << "evs_pmml_job_bench: evserve binary '" << g_opt.evserve << "' not found (--evserve)\n";
-    return 2;
-  }
-  std::string mk = "mkdir -p '" + g_opt.workdir + "'";
-  if (std::system(mk.c_str()) != 0) Die("cannot create " + g_opt.workdir);
-  // Is the broker there?
-  {
-    HandlePtr meta = MustHandle(RD_KAFKA_PRODUCER, Base());
-    const rd_kafka_metadata_t* md = nullptr;
-    if (rd_kafka_metadata(meta.get(), 0, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-      Die("no broker answers at " + g_opt.bootstrap);
-    rd_kafka_metadata_destroy(md);
-  }
+  auto extra = [](const std::string& a, const std::function<const char*()>& value) {
+    if (a == "--iris") g_opt.iris_model = value();
+    else if (a == "--forest") g_opt.forest_model = value();
+    else if (a == "--swap-ms") g_opt.swap_ms = std::atoi(value());
+    else if (a == "--latency-rate") g_opt.latency_rate = std::atof(value());
+    else if (a == "--latency-cap") g_opt.latency_cap = std::atof(value());
+    else return false;
+    return true;
+  };
+  if (!ParseArgs(argc, argv, "evs_pmml_job_bench", &Usage, &g_opt, extra)) return 2;
+  g_opt.make_event = &MakeEvent;
+  SetOptions(&g_opt);
+  if (!PrepareRun("evs_pmml_job_bench")) return 2;
   const std::string load_before = LoadAvg();
   std::time_t now = std::time(nullptr);
   char date[64];
@@ -1056,7 +328,7 @@ int main(int argc, char** argv) {
     md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
     for (const auto& r : lr)
       md << "| " << r.contender << " | " << Thousands(r.target_rate) << " | " << Thousands(r.achieved_rate)
-         << " | " << Thousands(r.sent) << " | " << Thousands(r.received) << " | " << r.swaps << " | "
+         << " | " << Thousands(r.sent) << " | " << Thousands(r.received) << " | " << r.hook_events << " | "
          << Fixed(r.p50_ms, 1) << " | " << Fixed(r.p99_ms, 1) << " | " << Fixed(r.p999_ms, 1) << " | "
          << Fixed(r.max_ms, 1) << " |\n";
     md << "\n**p99 during hot swaps / steady p99: iris " << Fixed(swap_ratio_iris, 2) << ", forest "
