@@ -436,6 +436,404 @@ TEST(PipelineTest, SetInputParsesPerTypeWithClearErrors) {
   fs::remove_all(tmp);
 }
 
+// ---- StringIndexer -------------------------------------------------------
+
+constexpr const char* kIndexer = "org.apache.spark.ml.feature.StringIndexerModel";
+
+TEST(StringIndexerTest, IndexesAndDescribesItsOutput) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}, {"handleInvalid", "error"}},
+                        {{"data", Labels({{"b", "a", "c"}})}}));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("s").SetString("a");
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("idx").num, 1);
+  t.In("s").SetString("c");
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("idx").num, 2);
+  const ColumnInfo& out = t.schema.column(t.schema.Find("idx"));
+  EXPECT_EQ(out.indexed_from, "s");
+  ASSERT_EQ(out.attrs.size(), 1u);
+  EXPECT_EQ(out.attrs[0].type, Attribute::Type::kNominal);
+  EXPECT_EQ(out.attrs[0].values, (std::vector<std::string>{"b", "a", "c"}));
+  EXPECT_EQ(t.stage->reads, std::vector<int>{t.schema.Find("s")});
+  EXPECT_EQ(t.stage->writes, std::vector<int>{t.schema.Find("idx")});
+}
+
+TEST(StringIndexerTest, HandleInvalidError) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}, {"handleInvalid", "error"}},
+                        {{"data", Labels({{"b", "a"}})}}));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("s").SetString("zz");
+  auto st = t.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "StringIndexerModel test_uid: column 's': unseen label 'zz'"))
+      << st.message();
+  t.In("s").SetNull();
+  st = t.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "column 's' is null")) << st.message();
+}
+
+TEST(StringIndexerTest, HandleInvalidSkipFiltersTheRow) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}, {"handleInvalid", "skip"}},
+                        {{"data", Labels({{"b", "a"}})}}));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("s").SetString("zz");
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_TRUE(t.row.filtered);
+  EXPECT_TRUE(absl::StrContains(t.row.filter_reason, "unseen label"));
+  t.In("s").SetNull();
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_TRUE(t.row.filtered);
+  t.In("s").SetString("a");
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_FALSE(t.row.filtered);
+  EXPECT_EQ(t.Out("idx").num, 1);
+}
+
+TEST(StringIndexerTest, HandleInvalidKeepUsesTheExtraIndex) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}, {"handleInvalid", "keep"}},
+                        {{"data", Labels({{"b", "a"}})}}));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("s").SetString("zz");
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("idx").num, 2);
+  t.In("s").SetNull();
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("idx").num, 2);
+  EXPECT_EQ(t.schema.column(t.schema.Find("idx")).attrs[0].values,
+            (std::vector<std::string>{"b", "a", "__unknown"}));
+  EXPECT_FALSE(Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}, {"handleInvalid", "drop"}},
+                            {{"data", Labels({{"b"}})}}))
+                   .ok());
+}
+
+TEST(StringIndexerTest, NumericInputsMatchTheirStringCast) {
+  auto schema = Schema::FromStructType(R"({"type":"struct","fields":[{"name":"n","type":"integer"},
+    {"name":"x","type":"double"},{"name":"ok","type":"boolean"}]})");
+  ASSERT_TRUE(schema.ok());
+  auto b = Compile(Meta(kIndexer, {{"inputCols", {"n", "x", "ok"}}, {"outputCols", {"ni", "xi", "oki"}}},
+                        {{"data", Labels({{"10", "3"}, {"2.5", "1.0", "1.0E-5"}, {"false", "true"}})}}),
+                   *schema);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("n").SetNumber(3);
+  t.In("x").SetNumber(1e-5);
+  t.In("ok").SetNumber(1);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("ni").num, 1);
+  EXPECT_EQ(t.Out("xi").num, 2);
+  EXPECT_EQ(t.Out("oki").num, 1);
+  t.In("x").SetNumber(1);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("xi").num, 1);
+  t.In("x").SetNumber(4);
+  auto st = t.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "unseen label '4.0'")) << st.message();
+}
+
+TEST(StringIndexerTest, Spark24LabelsLayoutAndAbsentDeclaredInput) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}},
+                        {{"data", testing::OneRow({{"labels", testing::StrList({"x", "y"})}})}}, "2.4.0"));
+  ASSERT_TRUE(b.ok()) << b.status();
+  (*b)->In("s").SetString("y");
+  ASSERT_TRUE((*b)->Run().ok());
+  EXPECT_EQ((*b)->Out("idx").num, 1);
+  // A declared schema without the input: the indexer is skipped as in Spark.
+  auto schema = Schema::FromStructType(R"({"type":"struct","fields":[{"name":"x","type":"double"}]})");
+  auto skipped = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}}, {{"data", Labels({{"a"}})}}),
+                         *schema);
+  ASSERT_TRUE(skipped.ok()) << skipped.status();
+  EXPECT_EQ((*skipped)->schema.Find("idx"), -1);
+  EXPECT_TRUE((*skipped)->stage->writes.empty());
+  // Label lists must match the columns.
+  EXPECT_FALSE(Compile(Meta(kIndexer, {{"inputCols", {"a", "b"}}, {"outputCols", {"c", "d"}}},
+                            {{"data", Labels({{"a"}})}}))
+                   .ok());
+}
+
+// ---- IndexToString ------------------------------------------------------
+
+TEST(IndexToStringTest, LabelsFromParamOrFromTheNominalAttribute) {
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "s"}, {"outputCol", "idx"}}, {{"data", Labels({{"b", "a"}})}}));
+  ASSERT_TRUE(b.ok());
+  auto& t = **b;
+  const StageFactory* f = StageRegistry::Default().Find("org.apache.spark.ml.feature.IndexToString");
+  ASSERT_NE(f, nullptr);
+  auto its = (*f)(Meta("org.apache.spark.ml.feature.IndexToString", {{"inputCol", "idx"}, {"outputCol", "back"}}),
+                  t.schema);
+  ASSERT_TRUE(its.ok()) << its.status();
+  auto fixed = (*f)(Meta("org.apache.spark.ml.feature.IndexToString",
+                         {{"inputCol", "idx"}, {"outputCol", "fixed"}, {"labels", {"x", "y"}}}),
+                    t.schema);
+  ASSERT_TRUE(fixed.ok()) << fixed.status();
+  t.row.cells.resize(t.schema.num_slots());
+  t.In("s").SetString("a");
+  ASSERT_TRUE(t.Run().ok());
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  ASSERT_TRUE((*fixed)->Apply(t.row).ok());
+  EXPECT_EQ(t.Out("back").str, "a");
+  EXPECT_EQ(t.Out("fixed").str, "y");
+  t.row.cells[t.schema.Find("idx")].SetNumber(2);
+  auto st = (*its)->Apply(t.row);
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "IndexToString test_uid: column 'idx': unseen index 2.0"))
+      << st.message();
+  t.row.cells[t.schema.Find("idx")].SetNull();
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  EXPECT_TRUE(t.Out("back").is_null());
+  Schema plain;
+  EXPECT_FALSE((*f)(Meta("org.apache.spark.ml.feature.IndexToString", {{"inputCol", "i"}, {"outputCol", "o"}}),
+                    plain)
+                   .ok());
+}
+
+// ---- VectorAssembler ----------------------------------------------------
+
+constexpr const char* kAssembler = "org.apache.spark.ml.feature.VectorAssembler";
+
+Schema AssemblerInputs() {
+  auto s = Schema::FromStructType(R"({"type":"struct","fields":[{"name":"x","type":"double"},
+    {"name":"n","type":"integer"},
+    {"name":"v","type":{"type":"udt","class":"org.apache.spark.ml.linalg.VectorUDT"},"metadata":{"ml_attr":{"num_attrs":3}}},
+    {"name":"u","type":{"type":"udt","class":"org.apache.spark.ml.linalg.VectorUDT"}}]})");
+  return *s;
+}
+
+TEST(VectorAssemblerTest, ConcatenatesNumbersAndVectorsLikeSpark) {
+  auto b = Compile(Meta(kAssembler, {{"inputCols", {"x", "v", "n"}}, {"outputCol", "f"}}), AssemblerInputs());
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  t.In("x").SetNumber(1.5);
+  Vector& v = t.In("v").MutableVector();
+  v.SetDense(3);
+  v.values = {0, 2, 3};
+  t.In("n").SetNumber(4);
+  ASSERT_TRUE(t.Run().ok());
+  const Vector& out = t.Out("f").vec;
+  EXPECT_TRUE(out.dense);
+  EXPECT_EQ(out.values, (std::vector<double>{1.5, 0, 2, 3, 4}));
+  // Mostly zeros: Spark's compressed form is sparse.
+  t.In("x").SetNumber(0);
+  v.values = {0, 0, 0};
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_FALSE(t.Out("f").vec.dense);
+  EXPECT_EQ(t.Out("f").vec.size, 5);
+  EXPECT_EQ(t.Out("f").vec.indices, std::vector<int32_t>{4});
+  EXPECT_EQ(t.Out("f").vec.values, std::vector<double>{4});
+  const ColumnInfo& c = t.schema.column(t.schema.Find("f"));
+  EXPECT_EQ(c.vector_size, 5);
+  std::vector<std::string> names;
+  for (const auto& a : c.attrs) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"x", "v_0", "v_1", "v_2", "n"}));
+}
+
+TEST(VectorAssemblerTest, HandleInvalidModes) {
+  auto err = Compile(Meta(kAssembler, {{"inputCols", {"x", "v"}}, {"outputCol", "f"}}), AssemblerInputs());
+  ASSERT_TRUE(err.ok()) << err.status();
+  auto& e = **err;
+  e.In("x").SetNumber(std::nan(""));
+  e.In("v").MutableVector().SetDense(3);
+  auto st = e.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "VectorAssembler test_uid: column 'x' is NaN")) << st.message();
+  e.In("x").SetNumber(1);
+  e.In("v").SetNull();
+  st = e.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "column 'v' is null")) << st.message();
+
+  auto skip = Compile(Meta(kAssembler, {{"inputCols", {"x", "v"}}, {"outputCol", "f"}, {"handleInvalid", "skip"}}),
+                      AssemblerInputs());
+  ASSERT_TRUE(skip.ok());
+  (*skip)->In("x").SetNumber(std::nan(""));
+  (*skip)->In("v").MutableVector().SetDense(3);
+  ASSERT_TRUE((*skip)->Run().ok());
+  EXPECT_TRUE((*skip)->row.filtered);
+  (*skip)->In("x").SetNumber(2);
+  ASSERT_TRUE((*skip)->Run().ok());
+  EXPECT_FALSE((*skip)->row.filtered);
+
+  auto keep = Compile(Meta(kAssembler, {{"inputCols", {"x", "v"}}, {"outputCol", "f"}, {"handleInvalid", "keep"}}),
+                      AssemblerInputs());
+  ASSERT_TRUE(keep.ok());
+  auto& k = **keep;
+  k.In("x").SetNull();
+  k.In("v").SetNull();
+  ASSERT_TRUE(k.Run().ok());
+  const Vector& out = k.Out("f").vec;
+  ASSERT_EQ(out.size, 4);
+  for (int i = 0; i < 4; ++i) EXPECT_TRUE(std::isnan(out.At(i)));
+  // keep needs every vector size up front.
+  auto unknown = Compile(Meta(kAssembler, {{"inputCols", {"u"}}, {"outputCol", "f"}, {"handleInvalid", "keep"}}),
+                         AssemblerInputs());
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::StrContains(unknown.status().message(), "'u'"));
+  // Without keep an unknown size is taken from the row.
+  auto any = Compile(Meta(kAssembler, {{"inputCols", {"u"}}, {"outputCol", "f"}}), AssemblerInputs());
+  ASSERT_TRUE(any.ok());
+  Vector& u = (*any)->In("u").MutableVector();
+  u.SetSparse(6);
+  u.indices = {5};
+  u.values = {9};
+  ASSERT_TRUE((*any)->Run().ok());
+  EXPECT_EQ((*any)->Out("f").vec.size, 6);
+  EXPECT_EQ((*any)->Out("f").vec.At(5), 9);
+  EXPECT_TRUE((*any)->schema.column((*any)->schema.Find("f")).attrs.empty());
+}
+
+// ---- OneHotEncoder ------------------------------------------------------
+
+constexpr const char* kOneHot = "org.apache.spark.ml.feature.OneHotEncoderModel";
+
+// "idx" carries a nominal attribute a, b, c.
+Schema NominalInput() {
+  Schema s;
+  ColumnInfo c;
+  c.name = "idx";
+  c.is_input = true;
+  Attribute a;
+  a.type = Attribute::Type::kNominal;
+  a.values = {"a", "b", "c"};
+  a.num_values = 3;
+  c.attrs = {a};
+  s.AddOutput(c);
+  return s;
+}
+
+parquet::Table Sizes(std::vector<int64_t> sizes) {
+  std::vector<parquet::Datum> items;
+  for (auto n : sizes) items.push_back(testing::Int(n));
+  return testing::OneRow({{"categorySizes", testing::List(std::move(items))}});
+}
+
+std::vector<std::string> AttrNames(const Built& b, const char* col) {
+  std::vector<std::string> out;
+  for (const auto& a : b.schema.column(b.schema.Find(col)).attrs) out.push_back(a.name);
+  return out;
+}
+
+TEST(OneHotEncoderTest, DropLastAndErrorMode) {
+  auto b = Compile(Meta(kOneHot, {{"inputCols", {"idx"}}, {"outputCols", {"oh"}}, {"dropLast", true},
+                                  {"handleInvalid", "error"}},
+                        {{"data", Sizes({3})}}),
+                   NominalInput());
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  EXPECT_EQ(AttrNames(t, "oh"), (std::vector<std::string>{"a", "b"}));
+  t.In("idx").SetNumber(1);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("oh").vec.size, 2);
+  EXPECT_EQ(t.Out("oh").vec.indices, std::vector<int32_t>{1});
+  t.In("idx").SetNumber(2);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("oh").vec.nnz(), 0);
+  t.In("idx").SetNumber(3);
+  auto st = t.Run();
+  ASSERT_FALSE(st.ok());
+  EXPECT_TRUE(absl::StrContains(st.message(), "OneHotEncoderModel test_uid: column 'idx': unseen value 3.0"))
+      << st.message();
+  t.In("idx").SetNumber(-1);
+  EXPECT_FALSE(t.Run().ok());
+  t.In("idx").SetNull();
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_TRUE(t.Out("oh").is_null());
+}
+
+TEST(OneHotEncoderTest, KeepModeWithAndWithoutDropLast) {
+  auto keep_drop = Compile(Meta(kOneHot, {{"inputCol", "idx"}, {"outputCol", "oh"}, {"handleInvalid", "keep"}},
+                                {{"data", Sizes({3})}}),
+                           NominalInput());
+  ASSERT_TRUE(keep_drop.ok()) << keep_drop.status();
+  auto& a = **keep_drop;
+  EXPECT_EQ(AttrNames(a, "oh"), (std::vector<std::string>{"a", "b", "c"}));
+  a.In("idx").SetNumber(7);
+  ASSERT_TRUE(a.Run().ok());
+  EXPECT_EQ(a.Out("oh").vec.size, 3);
+  EXPECT_EQ(a.Out("oh").vec.nnz(), 0);
+  a.In("idx").SetNumber(2);
+  ASSERT_TRUE(a.Run().ok());
+  EXPECT_EQ(a.Out("oh").vec.indices, std::vector<int32_t>{2});
+
+  auto keep_all = Compile(Meta(kOneHot, {{"inputCol", "idx"}, {"outputCol", "oh"}, {"handleInvalid", "keep"},
+                                         {"dropLast", false}},
+                               {{"data", Sizes({3})}}),
+                          NominalInput());
+  ASSERT_TRUE(keep_all.ok());
+  auto& k = **keep_all;
+  EXPECT_EQ(AttrNames(k, "oh"), (std::vector<std::string>{"a", "b", "c", "invalidValues"}));
+  k.In("idx").SetNumber(-2);
+  ASSERT_TRUE(k.Run().ok());
+  EXPECT_EQ(k.Out("oh").vec.size, 4);
+  EXPECT_EQ(k.Out("oh").vec.indices, std::vector<int32_t>{3});
+}
+
+TEST(OneHotEncoderTest, MultiColumnWithoutAttributesNamesByIndex) {
+  auto b = Compile(Meta(kOneHot, {{"inputCols", {"p", "q"}}, {"outputCols", {"po", "qo"}}, {"dropLast", false}},
+                        {{"data", Sizes({2, 4})}}));
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  EXPECT_EQ(AttrNames(t, "qo"), (std::vector<std::string>{"0", "1", "2", "3"}));
+  t.In("p").SetNumber(1);
+  t.In("q").SetNumber(3);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("po").vec.size, 2);
+  EXPECT_EQ(t.Out("qo").vec.indices, std::vector<int32_t>{3});
+  EXPECT_FALSE(Compile(Meta(kOneHot, {{"inputCols", {"p"}}, {"outputCols", {"po"}}}, {{"data", Sizes({2, 4})}})).ok());
+  EXPECT_FALSE(Compile(Meta(kOneHot, {{"inputCols", {"p"}}, {"outputCols", {"po"}}, {"handleInvalid", "skip"}},
+                            {{"data", Sizes({2})}}))
+                   .ok());
+}
+
+TEST(OneHotEncoderTest, Spark2TransformerUsesTheNominalAttribute) {
+  auto b = Compile(Meta("org.apache.spark.ml.feature.OneHotEncoder", {{"inputCol", "idx"}, {"outputCol", "oh"}},
+                        {}, "2.4.0"),
+                   NominalInput());
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  EXPECT_EQ(AttrNames(t, "oh"), (std::vector<std::string>{"a", "b"}));
+  t.In("idx").SetNumber(0);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("oh").vec.indices, std::vector<int32_t>{0});
+  t.In("idx").SetNumber(2);
+  ASSERT_TRUE(t.Run().ok());
+  EXPECT_EQ(t.Out("oh").vec.nnz(), 0);
+  auto no_attr = Compile(Meta("org.apache.spark.ml.feature.OneHotEncoder", {{"inputCol", "z"}, {"outputCol", "oh"}},
+                              {}, "2.4.0"));
+  EXPECT_FALSE(no_attr.ok());
+}
+
+// ---- ColumnPruner, VectorAttributeRewriter --------------------------------
+
+TEST(RFormulaHelpersTest, PrunerHidesColumnsAndRewriterRenamesAttributes) {
+  Schema s = AssemblerInputs();
+  auto va = Compile(Meta(kAssembler, {{"inputCols", {"x", "v"}}, {"outputCol", "features"}}), s);
+  ASSERT_TRUE(va.ok());
+  auto& t = **va;
+  parquet::Datum map = testing::List({testing::Struct({testing::Str("v_"), testing::Str("vec:")}),
+                                      testing::Struct({testing::Str("x"), testing::Str("X")})});
+  const StageFactory* rw = StageRegistry::Default().Find("org.apache.spark.ml.feature.VectorAttributeRewriter");
+  ASSERT_NE(rw, nullptr);
+  auto r = (*rw)(Meta("org.apache.spark.ml.feature.VectorAttributeRewriter", nlohmann::json::object(),
+                      {{"data", testing::OneRow({{"vectorCol", testing::Str("features")},
+                                                 {"prefixesToRewrite", map}})}}),
+                 t.schema);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(AttrNames(t, "features"), (std::vector<std::string>{"X", "vec:0", "vec:1", "vec:2"}));
+  const StageFactory* cp = StageRegistry::Default().Find("org.apache.spark.ml.feature.ColumnPruner");
+  auto p = (*cp)(Meta("org.apache.spark.ml.feature.ColumnPruner", nlohmann::json::object(),
+                      {{"data", testing::OneRow({{"columnsToPrune", testing::StrList({"x", "v"})}})}}),
+                 t.schema);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(t.schema.Find("x"), -1);
+  EXPECT_EQ(t.schema.VisibleColumns(), (std::vector<std::string>{"n", "u", "features"}));
+}
+
 // ---- corpus-driven ------------------------------------------------------
 
 // A pipeline cut down to its VectorAssembler output reproduces the CSV
