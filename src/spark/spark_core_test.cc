@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iostream>
 #include <iterator>
 #include <filesystem>
 #include <limits>
@@ -900,6 +901,44 @@ TEST(SparkCoreCorpusTest, LogisticRegressionIrisRFormulaFeaturesAndLabel) {
     EXPECT_EQ(v.vec.At(3), std::stod(r[csv.Col("Petal_Width")]));
     EXPECT_EQ(attrs[0].values[static_cast<size_t>(pl.Get(*row, l).num)], r[csv.Col("Species")]);
   }
+}
+
+// Serving only the prediction drops the label indexer and the label input.
+TEST(SparkCoreCorpusTest, ConventionsOutputsPruneTheLabelIndexer) {
+  fs::path dir = testing::SparkCorpus("spark-3.5");
+  if (dir.empty()) GTEST_SKIP() << "corpus absent";
+  LoadOptions opts;
+  opts.conventions_outputs = true;
+  opts.outputs = {"prediction"};
+  auto p = Pipeline::Load((dir / "pipeline" / "LogisticRegressionIris.zip").string(), opts);
+  if (!p.ok() && absl::StrContains(p.status().message(), "unsupported stage")) GTEST_SKIP() << p.status();
+  ASSERT_TRUE(p.ok()) << p.status();
+  for (const auto& n : (*p)->StageNames()) EXPECT_FALSE(absl::StrContains(n, "StringIndexer")) << n;
+  EXPECT_EQ((*p)->InputIndex("Species"), -1);
+  EXPECT_EQ((*p)->inputs().size(), 4u);
+  EXPECT_EQ((*p)->conventions().label_name, "Species");
+  EXPECT_EQ((*p)->conventions().labels, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
+}
+
+// Every corpus pipeline either loads or names the stage it cannot load.
+TEST(SparkCoreCorpusTest, EveryPipelineLoadsOrNamesAnUnsupportedStage) {
+  fs::path corpus = testing::CorpusDir();
+  fs::path root = corpus.empty() ? fs::path() : corpus / "sparkml" / "jpmml-sparkml";
+  if (root.empty() || !fs::is_directory(root)) GTEST_SKIP() << "corpus absent";
+  int loaded = 0, unsupported = 0;
+  for (const auto& e : fs::recursive_directory_iterator(root)) {
+    if (e.path().extension() != ".zip") continue;
+    auto p = Pipeline::Load(e.path().string());
+    if (p.ok()) {
+      ++loaded;
+      continue;
+    }
+    EXPECT_TRUE(absl::StartsWith(p.status().message(), "unsupported stage "))
+        << e.path() << ": " << p.status();
+    ++unsupported;
+  }
+  EXPECT_GT(loaded + unsupported, 0);
+  std::cout << "corpus pipelines: " << loaded << " load, " << unsupported << " unsupported\n";
 }
 
 }  // namespace
