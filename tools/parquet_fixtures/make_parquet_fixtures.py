@@ -137,6 +137,9 @@ def main(out):
           data_page_version="2.0")
     write(out, "types_zstd_v2_plain", t, compression="zstd", use_dictionary=False,
           data_page_version="2.0")
+    # Format version 1.0: PLAIN_DICTIONARY, as Spark's parquet-mr writes it.
+    write(out, "types_snappy_v1_plaindict", t, compression="snappy", use_dictionary=True,
+          version="1.0")
     # BOOLEAN values RLE-encoded (data page v2), uncompressed v2 pages.
     write(out, "types_none_v2_bool_rle", t, compression="none", use_dictionary=False,
           data_page_version="2.0", column_encoding={"b": "RLE"})
