@@ -411,12 +411,13 @@ TEST(MinMaxScaler, RescalesWithConstantAndNaN) {
 }
 
 TEST(MinMaxScaler, OperationOrderFollowsVersion) {
-  // x = 0.3 on [0.1, 0.7]: Spark 3 computes (x - min) * (1 / range), Spark 2.4
+  // x = 1.07 on [1, 4]: Spark 3 computes (x - min) * (1 / range), Spark 2.4
   // ((x - min) / range) * 1; the two differ in the last bit here.
-  auto table = t::OneRow({{"originalMin", t::DenseVec({0.1})}, {"originalMax", t::DenseVec({0.7})}});
-  const double x = 0.3;
-  const double v3 = (x - 0.1) * (1.0 / (0.7 - 0.1)) + 0.0;
-  const double v2 = ((x - 0.1) / (0.7 - 0.1)) * 1.0 + 0.0;
+  auto table = t::OneRow({{"originalMin", t::DenseVec({1.0})}, {"originalMax", t::DenseVec({4.0})}});
+  const double x = 1.07;
+  const double v3 = (x - 1.0) * (1.0 / (4.0 - 1.0)) + 0.0;
+  const double v2 = ((x - 1.0) / (4.0 - 1.0)) * 1.0 + 0.0;
+  ASSERT_NE(v2, v3);
   for (const char* version : {"3.5.0", "2.4.0"}) {
     Harness h;
     ASSERT_TRUE(h.Load(t::Meta(Cls("MinMaxScalerModel"), {{"inputCol", "f"}, {"outputCol", "m"}}, {{"data", table}},
@@ -424,7 +425,7 @@ TEST(MinMaxScaler, OperationOrderFollowsVersion) {
                     .ok());
     h.In("f").MutableVector() = Dense({x});
     ASSERT_TRUE(h.Run().ok());
-    EXPECT_EQ(h.Out("m").vec.values[0], std::string(version) == "2.4.0" ? v2 : v3) << version;
+    EXPECT_EQ(ToArray(h.Out("m").vec)[0], std::string(version) == "2.4.0" ? v2 : v3) << version;
   }
 }
 
@@ -444,6 +445,22 @@ TEST(MaxAbsScaler, ScalesByMaxAbsZeroCountsAsOne) {
   ExpectVec(h.Out("a"), {0.0, 0.0, -2.0});
   h.In("f").MutableVector() = Dense({1.0});
   EXPECT_FALSE(h.Run().ok());
+}
+
+TEST(MaxAbsScaler, DivisionFollowsVersion) {
+  // Spark 3 multiplies by 1 / maxAbs, Spark 2.4 divides: 0.01 / 3 differs.
+  auto table = t::OneRow({{"maxAbs", t::DenseVec({3.0})}});
+  const double x = 0.01;
+  ASSERT_NE(x * (1.0 / 3.0), x / 3.0);
+  for (const char* version : {"3.5.0", "2.4.0"}) {
+    Harness h;
+    ASSERT_TRUE(h.Load(t::Meta(Cls("MaxAbsScalerModel"), {{"inputCol", "f"}, {"outputCol", "a"}}, {{"data", table}},
+                               version))
+                    .ok());
+    h.In("f").MutableVector() = Dense({x});
+    ASSERT_TRUE(h.Run().ok());
+    EXPECT_EQ(h.Out("a").vec.values[0], std::string(version) == "2.4.0" ? x / 3.0 : x * (1.0 / 3.0)) << version;
+  }
 }
 
 // ---------------------------------------------------------------------------
