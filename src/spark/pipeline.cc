@@ -35,7 +35,15 @@ class PipelineBuilder {
     ASSIGN_OR_RETURN(StageMeta root, ReadStageMeta(*src, ""));
     p->spark_version_ = root.spark_version;
     std::vector<std::unique_ptr<Stage>> all;
-    RETURN_IF_ERROR(LoadStageInto(*src, "", p->schema_, &all));
+    absl::Status loaded = LoadStageInto(*src, "", p->schema_, &all);
+    if (!loaded.ok()) {
+      // Stages after every wanted output exists cannot change it (Spark
+      // refuses to overwrite a column), so a failure there is tolerated
+      // when the caller named its outputs.
+      bool have_all = !opts.outputs.empty() && !opts.conventions_outputs;
+      for (const auto& name : opts.outputs) have_all = have_all && p->schema_.Find(name) >= 0;
+      if (!have_all) return loaded;
+    }
     p->conventions_ = MakeConventions(p->schema_);
 
     // Wanted slots: the named outputs (plus the conventions' columns), or

@@ -113,14 +113,10 @@ absl::StatusOr<parquet::Table> StageMeta::ReadData(std::string_view sub) const {
     if (!b.ok()) return Error(std::string(b.status().message()));
     bytes.push_back(std::move(*b));
   }
-  parquet::Table all;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    auto t = parquet::ReadBytes(bytes[i]);
-    if (!t.ok()) return Error(absl::StrCat("data '", V(sub), "': ", t.status().message()));
-    if (i == 0) all = std::move(*t);
-    else for (auto& r : t->rows) all.rows.push_back(std::move(r));
-  }
-  return all;
+  std::vector<std::string_view> views(bytes.begin(), bytes.end());
+  auto t = parquet::ReadParts(views);
+  if (!t.ok()) return Error(absl::StrCat("data '", V(sub), "': ", t.status().message()));
+  return t;
 }
 
 void StageRegistry::Add(std::string class_name, StageFactory f) {
