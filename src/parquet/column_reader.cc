@@ -164,10 +164,34 @@ absl::Status DecodeLevels(const PageCtx& ctx, std::string_view data, int max_lev
   return absl::OkStatus();
 }
 
-// v1 levels: RLE with a 4-byte length prefix. Advances *data past them.
+// The deprecated BIT_PACKED level encoding: packed MSB first, no length
+// prefix (as the format and parquet-mr define it).
+absl::Status DecodeBitPackedLevels(const PageCtx& ctx, std::string_view* data, int max_level,
+                                   size_t n, const char* what, std::vector<int16_t>* out) {
+  const int bw = BitWidth(max_level);
+  const uint64_t bytes = (uint64_t{n} * bw + 7) / 8;
+  if (bytes > data->size())
+    return ctx.Error(absl::StrCat(what, " levels (BIT_PACKED) truncated"));
+  out->reserve(out->size() + n);
+  size_t bit = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t v = 0;
+    for (int b = 0; b < bw; ++b, ++bit)
+      v = (v << 1) | ((static_cast<uint8_t>((*data)[bit / 8]) >> (7 - bit % 8)) & 1);
+    if (v > static_cast<uint32_t>(max_level))
+      return ctx.Error(absl::StrCat(what, " level ", v, " above maximum ", max_level));
+    out->push_back(static_cast<int16_t>(v));
+  }
+  data->remove_prefix(bytes);
+  return absl::OkStatus();
+}
+
+// v1 levels: RLE with a 4-byte length prefix, or BIT_PACKED. Advances *data
+// past them.
 absl::Status DecodeV1Levels(const PageCtx& ctx, std::string_view* data, int32_t encoding,
                             int max_level, size_t n, const char* what,
                             std::vector<int16_t>* out) {
+  if (encoding == kBitPacked) return DecodeBitPackedLevels(ctx, data, max_level, n, what, out);
   if (encoding != kRle)
     return ctx.Error(absl::StrCat(what, " level encoding ", EncodingName(encoding),
                                   " not supported"));
