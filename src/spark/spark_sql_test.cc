@@ -18,7 +18,17 @@ namespace {
 constexpr char kSqlClass[] = "org.apache.spark.ml.feature.SQLTransformer";
 
 std::string Field(const std::string& name, const std::string& type) {
-  return "{\"name\":\"" + name + "\",\"type\":\"" + type + "\",\"nullable\":true,\"metadata\":{}}";
+  // "vector": Spark's VectorUDT as StructType JSON writes it.
+  const std::string t =
+      type == "vector"
+          ? "{\"type\":\"udt\",\"class\":\"org.apache.spark.ml.linalg.VectorUDT\",\"pyClass\":"
+            "\"pyspark.ml.linalg.VectorUDT\",\"sqlType\":{\"type\":\"struct\",\"fields\":["
+            "{\"name\":\"type\",\"type\":\"byte\",\"nullable\":false,\"metadata\":{}},"
+            "{\"name\":\"size\",\"type\":\"integer\",\"nullable\":true,\"metadata\":{}},"
+            "{\"name\":\"indices\",\"type\":{\"type\":\"array\",\"elementType\":\"integer\",\"containsNull\":false},\"nullable\":true,\"metadata\":{}},"
+            "{\"name\":\"values\",\"type\":{\"type\":\"array\",\"elementType\":\"double\",\"containsNull\":false},\"nullable\":true,\"metadata\":{}}]}}"
+          : "\"" + type + "\"";
+  return "{\"name\":\"" + name + "\",\"type\":" + t + ",\"nullable\":true,\"metadata\":{}}";
 }
 
 std::string Struct(const std::vector<std::pair<std::string, std::string>>& fields) {
