@@ -170,6 +170,28 @@ TEST(RegexTokenizerTest, JavaSemanticsOverCodePoints) {
   EXPECT_EQ(Tokenize(*icase, "aBcbd"), (Strings{"a", "c", "d"}));
 }
 
+TEST(RegexTokenizerTest, SingleClassPatternsAgreeWithTheGeneralMatcher) {
+  // "\\W+" and "[^a-z]" take the direct character-class path; the grouped
+  // forms go through std::regex. Both must give Java's answer.
+  const std::string text = "Ça va? Très—bien, 日本 x_y 42!";
+  auto simple = Regex({{"pattern", "\\W+"}, {"minTokenLength", 0}});
+  auto general = Regex({{"pattern", "(?:\\W)+"}, {"minTokenLength", 0}});
+  ASSERT_NE(simple, nullptr);
+  ASSERT_NE(general, nullptr);
+  EXPECT_EQ(Tokenize(*simple, text), Tokenize(*general, text));
+  EXPECT_EQ(Tokenize(*simple, text), (Strings{"", "a", "va", "tr", "s", "bien", "x_y", "42"}));
+  auto one = Regex({{"pattern", "[^a-z]"}, {"gaps", false}, {"toLowercase", false}});
+  auto one_general = Regex({{"pattern", "(?:[^a-z])"}, {"gaps", false}, {"toLowercase", false}});
+  ASSERT_NE(one, nullptr);
+  ASSERT_NE(one_general, nullptr);
+  EXPECT_EQ(Tokenize(*one, "aÉb-\U0001F600"), (Strings{"É", "-", "\U0001F600"}));
+  EXPECT_EQ(Tokenize(*one, "aÉb-\U0001F600"), Tokenize(*one_general, "aÉb-\U0001F600"));
+  // Long inputs do not recurse per character.
+  std::string big;
+  for (int i = 0; i < 50000; ++i) big += "ab   ";
+  EXPECT_EQ(Tokenize(*simple, big).size(), 50000u);
+}
+
 TEST(RegexTokenizerTest, UnsupportedConstructsFailAtLoad) {
   for (const char* p : {"(?<=a)b", "a++", "\\p{L}+", "[a-z&&[^e]]", "\\bword\\b", "(?<name>x)", "[[a]b]"}) {
     auto h = Harness::Make(Meta("org.apache.spark.ml.feature.RegexTokenizer",
