@@ -17,6 +17,8 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cwchar>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <regex>
@@ -1284,10 +1286,15 @@ class RegexTokenizerStage : public Stage {
       ToUtf8(wide.data() + b, wide.data() + e, toks[n]);
       ++n;
     };
-    if (gaps_) {
-      re_->Split(wide, emit);
-    } else {
-      re_->FindAll(wide, emit);
+    try {
+      if (gaps_) {
+        re_->Split(wide, emit);
+      } else {
+        re_->FindAll(wide, emit);
+      }
+    } catch (const std::exception& e) {  // std::regex_error (complexity) or allocation
+      return absl::InvalidArgumentError(absl::StrCat(name, ": pattern matching failed on column '", col_,
+                                                     "': ", e.what()));
     }
     toks.resize(n);
     return absl::OkStatus();
