@@ -920,6 +920,32 @@ TEST(SparkCoreCorpusTest, ConventionsOutputsPruneTheLabelIndexer) {
   EXPECT_EQ((*p)->conventions().labels, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
 }
 
+// A binomial GLM on an indexed label is presented as a classifier, and a
+// classifier on a numeric label without an indexer gets the class numbers.
+TEST(SparkCoreCorpusTest, ConventionsForGlmBinomialAndNumericLabels) {
+  fs::path dir = testing::SparkCorpus("spark-3.5");
+  if (dir.empty()) GTEST_SKIP() << "corpus absent";
+  LoadOptions opts;
+  opts.conventions_outputs = true;
+  auto glm = Pipeline::Load((dir / "pipeline" / "GLMAudit.zip").string(), opts);
+  auto lr = Pipeline::Load((dir / "pipeline" / "LogisticRegressionAudit.zip").string(), opts);
+  for (auto* p : {&glm, &lr})
+    if (!p->ok() && absl::StrContains(p->status().message(), "unsupported stage")) GTEST_SKIP() << p->status();
+  ASSERT_TRUE(glm.ok()) << glm.status();
+  const Conventions& g = (*glm)->conventions();
+  EXPECT_EQ(g.kind, PredictorInfo::Kind::kClassification);
+  EXPECT_TRUE(g.probability_from_prediction);
+  EXPECT_EQ(g.label_name, "Adjusted");
+  EXPECT_EQ(g.labels, (std::vector<std::string>{"0", "1"}));
+  EXPECT_GE(g.prediction_slot, 0);
+  ASSERT_TRUE(lr.ok()) << lr.status();
+  const Conventions& l = (*lr)->conventions();
+  EXPECT_FALSE(l.probability_from_prediction);
+  EXPECT_EQ(l.label_name, "Adjusted");
+  EXPECT_EQ(l.labels, (std::vector<std::string>{"0", "1"}));
+  EXPECT_GE(l.probability_slot, 0);
+}
+
 // Every corpus pipeline either loads or names the stage it cannot load.
 TEST(SparkCoreCorpusTest, EveryPipelineLoadsOrNamesAnUnsupportedStage) {
   fs::path corpus = testing::CorpusDir();
