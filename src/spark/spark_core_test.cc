@@ -532,10 +532,26 @@ TEST(StringIndexerTest, NumericInputsMatchTheirStringCast) {
   t.In("x").SetNumber(1);
   ASSERT_TRUE(t.Run().ok());
   EXPECT_EQ(t.Out("xi").num, 1);
+  t.In("x").SetNumber(std::nan(""));
+  EXPECT_FALSE(t.Run().ok());  // "NaN" is not a label here
   t.In("x").SetNumber(4);
   auto st = t.Run();
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(absl::StrContains(st.message(), "unseen label '4.0'")) << st.message();
+}
+
+TEST(StringIndexerTest, NaNAndNegativeZeroMatchTheirOwnLabels) {
+  auto schema = Schema::FromStructType(R"({"type":"struct","fields":[{"name":"x","type":"double"}]})");
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "x"}, {"outputCol", "xi"}},
+                        {{"data", Labels({{"0.0", "NaN", "-0.0"}})}}),
+                   *schema);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  for (auto [v, want] : std::vector<std::pair<double, double>>{{0.0, 0}, {std::nan(""), 1}, {-0.0, 2}}) {
+    t.In("x").SetNumber(v);
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.Out("xi").num, want) << v;
+  }
 }
 
 TEST(StringIndexerTest, Spark24LabelsLayoutAndAbsentDeclaredInput) {

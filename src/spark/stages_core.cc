@@ -4,6 +4,7 @@
 // attributes at load time; Apply only touches cells.
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,11 +118,12 @@ class StringIndexer : public Stage {
           auto it = c.index.find(in.str);
           if (it != c.index.end()) idx = it->second;
         } else if (in.kind == Cell::Kind::kNumber) {
-          auto it = c.num_index.find(in.num);
-          if (it != c.num_index.end() && !(in.num == 0 && std::signbit(in.num))) idx = it->second;
-          else if (in.num == 0 && std::signbit(in.num)) {
-            auto it2 = c.index.find(CastToString(in, c.in_type));
-            if (it2 != c.index.end()) idx = it2->second;
+          if (std::isnan(in.num) || (in.num == 0 && std::signbit(in.num))) {
+            // "NaN" and "-0.0" are not keys of num_index; rare, so cast.
+            auto it = c.index.find(CastToString(in, c.in_type));
+            if (it != c.index.end()) idx = it->second;
+          } else if (auto it = c.num_index.find(in.num); it != c.num_index.end()) {
+            idx = it->second;
           }
         } else {
           return absl::InvalidArgumentError(
@@ -204,7 +206,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStringIndexer(const StageMeta& m, Sch
         if (end != nullptr && (*end != '\0' || s.empty())) continue;
         Cell probe;
         probe.SetNumber(x);
-        if (!std::isnan(x) && CastToString(probe, c.in_type) == s) c.num_index.emplace(x, k);
+        if (!std::isnan(x) && !(x == 0 && std::signbit(x)) && CastToString(probe, c.in_type) == s)
+          c.num_index.emplace(x, k);
       }
     }
     ColumnInfo out;
