@@ -601,6 +601,15 @@ TEST(IndexToStringTest, LabelsFromParamOrFromTheNominalAttribute) {
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(absl::StrContains(st.message(), "IndexToString test_uid: column 'idx': unseen index 2.0"))
       << st.message();
+  // Spark truncates the index like Java's (int) cast.
+  t.row.cells[t.schema.Find("idx")].SetNumber(1.9);
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  EXPECT_EQ(t.Out("back").str, "a");
+  t.row.cells[t.schema.Find("idx")].SetNumber(-0.5);
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  EXPECT_EQ(t.Out("back").str, "b");
+  t.row.cells[t.schema.Find("idx")].SetNumber(-1);
+  EXPECT_FALSE((*its)->Apply(t.row).ok());
   t.row.cells[t.schema.Find("idx")].SetNull();
   ASSERT_TRUE((*its)->Apply(t.row).ok());
   EXPECT_TRUE(t.Out("back").is_null());

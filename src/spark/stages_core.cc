@@ -243,11 +243,14 @@ class IndexToStringStage : public Stage {
       return absl::OkStatus();
     }
     RETURN_IF_ERROR(NeedNumber(c, who, in_name));
-    double v = c.num;
-    if (!(v >= 0) || v >= static_cast<double>(labels.size()))
+    // Java's (int) cast: truncation toward zero, NaN -> 0, saturating.
+    const double v = c.num;
+    const int64_t idx = std::isnan(v) ? 0 : v <= -2147483648.0 ? -2147483648LL : v >= 2147483647.0 ? 2147483647LL
+                                                                                                    : static_cast<int64_t>(v);
+    if (idx < 0 || idx >= static_cast<int64_t>(labels.size()))
       return absl::InvalidArgumentError(
           absl::StrCat(who, ": column '", in_name, "': unseen index ", JavaDoubleToString(v)));
-    row.cells[out].SetString(labels[static_cast<size_t>(v)]);
+    row.cells[out].SetString(labels[static_cast<size_t>(idx)]);
     return absl::OkStatus();
   }
 };
