@@ -805,6 +805,11 @@ TEST(OneHotEncoderTest, MultiColumnWithoutAttributesNamesByIndex) {
   ASSERT_TRUE(b.ok()) << b.status();
   auto& t = **b;
   EXPECT_EQ(AttrNames(t, "qo"), (std::vector<std::string>{"0", "1", "2", "3"}));
+  auto keep = Compile(Meta(kOneHot, {{"inputCol", "p"}, {"outputCol", "po"}, {"dropLast", false},
+                                     {"handleInvalid", "keep"}},
+                           {{"data", Sizes({2})}}));
+  ASSERT_TRUE(keep.ok()) << keep.status();
+  EXPECT_EQ(AttrNames(**keep, "po"), (std::vector<std::string>{"0", "1", "invalidValues"}));
   t.In("p").SetNumber(1);
   t.In("q").SetNumber(3);
   ASSERT_TRUE(t.Run().ok());

@@ -552,15 +552,16 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeOneHotModel(const StageMeta& m, Schem
     o.name = outs[i];
     o.type = DataType::kVector;
     o.vector_size = c.size;
+    // Element names: the input's category names (or "0".."n-1" when it has
+    // none, or when they disagree with the fitted size), less the dropped
+    // last one, plus "invalidValues" when keep adds a slot.
     auto names = CategoryNames(ic);
-    if (names.has_value()) {
-      if (drop_last && !st->keep_invalid && !names->empty()) names->pop_back();
-      else if (!drop_last && st->keep_invalid) names->push_back("invalidValues");
-    }
-    if (!names.has_value() || static_cast<int32_t>(names->size()) != c.size) {
+    if (!names.has_value() || static_cast<int32_t>(names->size()) != c.categories) {
       names = std::vector<std::string>();
-      for (int32_t k = 0; k < c.size; ++k) names->push_back(std::to_string(k));
+      for (int32_t k = 0; k < c.categories; ++k) names->push_back(std::to_string(k));
     }
+    if (drop_last && !st->keep_invalid && !names->empty()) names->pop_back();
+    else if (!drop_last && st->keep_invalid) names->push_back("invalidValues");
     o.attrs = BinaryAttrs(*names);
     c.out = schema.AddOutput(std::move(o));
     st->reads.push_back(c.in);
