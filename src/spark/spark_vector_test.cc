@@ -3,12 +3,14 @@
 // errors a caller sees (wrong sizes, nulls, invalid values).
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <map>
+#include <new>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,6 +25,25 @@
 #include "spark/pipeline.h"
 #include "spark/stage.h"
 #include "spark/test_util.h"
+
+// Counts heap allocations to check that steady-state rows do not allocate
+// (not under sanitizers, which replace operator new themselves).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define EVS_COUNT_ALLOCS 1
+namespace {
+std::atomic<long> g_allocs{0};
+}  // namespace
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+#endif
 
 namespace evs::spark {
 namespace {
@@ -855,6 +876,87 @@ TEST(Registry, AllVectorStagesRegistered) {
   }
 }
 
+
+
+// ---------------------------------------------------------------------------
+// Steady state: once a row's cells have grown, Apply allocates nothing.
+
+TEST(VectorStages, SteadyStateRowsDoNotAllocate) {
+#ifndef EVS_COUNT_ALLOCS
+  GTEST_SKIP() << "allocation counting is off under sanitizers";
+#else
+  std::vector<std::unique_ptr<Harness>> hs;
+  auto add = [&](StageMeta m, auto setup) {
+    auto h = std::make_unique<Harness>();
+    setup(*h);
+    absl::Status st = h->Load(m);
+    ASSERT_TRUE(st.ok()) << m.class_name << ": " << st;
+    hs.push_back(std::move(h));
+  };
+  auto vec3 = [](Harness& h) { VectorInput(h.schema, "f", 3); };
+  auto none = [](Harness&) {};
+  add(ScalerMeta(true, true), vec3);
+  add(ScalerMeta(false, true), vec3);
+  add(MinMaxMeta("3.5.0"), vec3);
+  add(t::Meta(Cls("MaxAbsScalerModel"), {{"inputCol", "f"}, {"outputCol", "a"}},
+              {{"data", t::OneRow({{"maxAbs", t::DenseVec({4.0, 0.0, 2.0})}})}}),
+      vec3);
+  add(t::Meta(Cls("Normalizer"), {{"inputCol", "f"}, {"outputCol", "n"}, {"p", 3.0}}), vec3);
+  add(t::Meta(Cls("ElementwiseProduct"),
+              {{"inputCol", "f"}, {"outputCol", "e"}, {"scalingVec", {{"type", 1}, {"values", {2.0, 0.5, -1.0}}}}}),
+      vec3);
+  add(IndexerMeta("keep"), vec3);
+  add(t::Meta(Cls("VectorSlicer"), {{"inputCol", "f"}, {"outputCol", "s"}, {"indices", {2, 0}}}), vec3);
+  add(SelectorMeta("ChiSqSelectorModel", {0, 2}), vec3);
+  add(t::Meta(Cls("VectorSizeHint"), {{"inputCol", "f"}, {"size", 3}}), vec3);
+  add(t::Meta(Cls("PCAModel"), {{"inputCol", "f"}, {"outputCol", "p"}},
+              {{"data", t::OneRow({{"pc", t::DenseMat(3, 2, {1.0, 0.5, 0.0, -1.0, 2.0, 0.0})}})}}),
+      vec3);
+  add(t::Meta(Cls("Binarizer"), {{"inputCols", {"f", "x"}}, {"outputCols", {"bf", "bx"}}, {"thresholds", {-1.0, 0.5}}}),
+      vec3);
+  add(BucketMeta("keep"), none);
+  add(t::Meta(Cls("ImputerModel"), {{"inputCol", "x"}, {"outputCol", "ix"}}, {{"data", t::OneRow({{"x", t::Num(1.5)}})}}),
+      none);
+  add(t::Meta(Cls("Interaction"), {{"inputCols", {"x", "f"}}, {"outputCol", "xf"}}), vec3);
+
+  auto fill = [](Harness& h, int i) {
+    for (size_t s = 0; s < h.schema.num_slots(); ++s) {
+      const ColumnInfo& c = h.schema.column(static_cast<int>(s));
+      if (!c.is_input) continue;
+      Cell& cell = h.row.cells[s];
+      if (c.type == DataType::kVector) {
+        Vector& v = cell.MutableVector();
+        if (i % 2 == 0) {
+          v.SetDense(3);
+          v.values = {0.0, 2.0 + i, 5.0};
+          v.values.resize(3);
+        } else {
+          v.SetSparse(3);
+          v.indices.push_back(2);
+          v.values.push_back(5.0);
+        }
+      } else {
+        cell.SetNumber(i % 3 == 0 ? kNaN : 1.0 + i % 2);
+      }
+    }
+  };
+  for (auto& h : hs) {
+    for (int i = 0; i < 4; ++i) {
+      fill(*h, i);
+      ASSERT_TRUE(h->Run().ok()) << h->stage->name << ": " << h->Run();
+    }
+  }
+  for (auto& h : hs) {
+    long before = g_allocs.load();
+    for (int i = 0; i < 40; ++i) {
+      fill(*h, i);
+      absl::Status st = h->Run();
+      if (!st.ok()) ADD_FAILURE() << h->stage->name;
+    }
+    EXPECT_EQ(g_allocs.load() - before, 0) << h->stage->name;
+  }
+#endif
+}
 
 // ---------------------------------------------------------------------------
 // Corpus: every pipeline that uses a vector stage, cut down to the vector
