@@ -501,8 +501,8 @@ class VectorIndexerStage : public VecStage {
 
 // ---------------------------------------------------------------------------
 // VectorSizeHint: checks (error/skip) or trusts (optimistic) the vector size
-// and records it in the column. The column keeps its name; the checked copy
-// shadows the input.
+// and records it in the column's metadata. Like Spark, it replaces the column
+// in place: the stage reads and writes the same slot and copies nothing.
 
 class VectorSizeHintStage : public VecStage {
  public:
@@ -524,46 +524,36 @@ class VectorSizeHintStage : public VecStage {
     } else {
       return m.Error(Cat("unknown handleInvalid '", hi, "'"));
     }
-    ASSIGN_OR_RETURN(st->in_, RequireVector(m, s, st->col_));
-    ColumnInfo oc = s.column(st->in_);
-    int32_t known = KnownSize(oc);
+    ASSIGN_OR_RETURN(st->slot_, RequireVector(m, s, st->col_));
+    ColumnInfo& c = s.mutable_column(st->slot_);
+    int32_t known = KnownSize(c);
     if (known >= 0 && known != st->size_) {
       return m.Error(Cat("column '", st->col_, "' has size ", known, " but the hint says ", st->size_));
     }
-    oc.vector_size = st->size_;
-    oc.is_input = false;
-    st->out_ = s.AddOutput(std::move(oc));
-    st->reads = {st->in_};
-    st->writes = {st->out_};
+    c.vector_size = st->size_;
+    st->reads = {st->slot_};
+    st->writes = {st->slot_};
     st->name = StageName(m);
     return std::unique_ptr<Stage>(std::move(st));
   }
 
   absl::Status Apply(Row& row) const override {
-    const Cell& in = row.cells[in_];
-    Cell& out = row.cells[out_];
-    bool valid = in.kind == Cell::Kind::kVector && in.vec.size == size_;
-    if (!valid && mode_ == Mode::kError) {
-      if (in.kind != Cell::Kind::kVector) return Fail(col_, "null vector (handleInvalid=error)");
-      return Fail(col_, Cat("expected a vector of size ", size_, " but got ", in.vec.size));
+    if (mode_ == Mode::kOptimistic) return absl::OkStatus();
+    Cell& c = row.cells[slot_];
+    if (c.kind == Cell::Kind::kVector && c.vec.size == size_) return absl::OkStatus();
+    if (mode_ == Mode::kError) {
+      if (c.kind != Cell::Kind::kVector) return Fail(col_, "null vector (handleInvalid=error)");
+      return Fail(col_, Cat("expected a vector of size ", size_, " but got ", c.vec.size));
     }
-    if (!valid && mode_ == Mode::kSkip) {
-      out.SetNull();
-      row.filtered = true;
-      row.filter_reason = Cat(name, ": column '", col_, "' is null or not of size ", size_);
-      return absl::OkStatus();
-    }
-    if (in.kind == Cell::Kind::kVector) {
-      CopyVector(in.vec, out.MutableVector());
-    } else {
-      out.SetNull();
-    }
+    c.SetNull();
+    row.filtered = true;
+    row.filter_reason = Cat(name, ": column '", col_, "' is null or not of size ", size_);
     return absl::OkStatus();
   }
 
  private:
   std::string col_;
-  int in_ = -1, out_ = -1;
+  int slot_ = -1;
   int32_t size_ = 0;
   Mode mode_ = Mode::kError;
 };
