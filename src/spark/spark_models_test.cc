@@ -163,8 +163,8 @@ TEST(LogisticRegressionTest, MultinomialSoftmaxSubtractsTheMaximum) {
   std::vector<double> raw = {2.0 + 0.0, 1.0 + 0.5, -3.0 + 1.0};
   EXPECT_EQ(h.Vec("rawPrediction"), raw);
   double e0 = std::exp(0.0), e1 = std::exp(-0.5), e2 = std::exp(-4.0);
-  double s = e0 + e1 + e2;
-  EXPECT_EQ(h.Vec("probability"), (std::vector<double>{e0 / s, e1 / s, e2 / s}));
+  double inv = 1.0 / (e0 + e1 + e2);  // Spark scales by 1/sum (BLAS dscal)
+  EXPECT_EQ(h.Vec("probability"), (std::vector<double>{inv * e0, inv * e1, inv * e2}));
   EXPECT_EQ(h.Num("prediction"), 0.0);
   // The same with sparse features.
   ASSERT_TRUE(h.Run(Sparse(2, {0, 1}, {2.0, 1.0})).ok());
