@@ -442,10 +442,14 @@ class LogisticRegression final : public Stage {
     if (pred_slot_ >= 0) {
       double pred;
       if (!multinomial_) {
-        if (raw_slot_ >= 0 || prob_slot_ < 0) {
+        // Spark predicts from rawPrediction when it produces it, else from
+        // probability, else from the score sigmoid(margin).
+        if (raw_slot_ >= 0) {
           pred = raw[1] > raw_threshold_ ? 1.0 : 0.0;
-        } else {
+        } else if (prob_slot_ >= 0) {
           pred = prob[1] > threshold_ ? 1.0 : 0.0;
+        } else {
+          pred = 1.0 / (1.0 + std::exp(-raw[1])) > threshold_ ? 1.0 : 0.0;
         }
       } else if (thresholds_.empty()) {
         pred = ArgMax(raw, k);

@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,21 @@
 #include "absl/strings/match.h"
 #include "spark/pipeline.h"
 #include "spark/test_util.h"
+
+// Counts heap allocations while armed (the steady-state test below).
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace evs::spark {
 namespace {
@@ -603,6 +621,37 @@ TEST(TreeTest, BrokenTreesAreRejected) {
   EXPECT_FALSE(c.Compile(Meta(kDtc, {}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
                               TreeMeta(3, 2)))
                    .ok());
+}
+
+// After the first row has sized the output cells, Apply allocates nothing.
+TEST(SteadyStateTest, ApplyDoesNotAllocate) {
+  std::vector<std::unique_ptr<Harness>> hs;
+  auto add = [&](StageMeta m) {
+    hs.push_back(std::make_unique<Harness>());
+    ASSERT_TRUE(hs.back()->Compile(m).ok());
+  };
+  add(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}));
+  add(Meta(kLr, {},
+           {{"data", LrData(2, true, 2, 2, {1.0, 0.0, 0.0, 1.0}, {0.0, 0.5})}}));
+  add(Meta(kGlr, {{"family", "poisson"}, {"linkPredictionCol", "eta"}},
+           {{"data", CoefData({0.25, 1.0}, 0.25)}}));
+  add(Meta(kDtc, {{"leafCol", "leaf"}}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
+           TreeMeta(2, 2)));
+  add(Meta(kRfc, {{"leafCol", "leaves"}}, Ensemble({ClassTree(), ClassTree()}, {1.0, 1.0}),
+           "3.5.0", {{"numClasses", 2}, {"numFeatures", 2}, {"numTrees", 2}}));
+  add(Meta(kGbtc, {}, Ensemble({ClassTree(), ClassTree()}, {1.0, 0.1}), "3.5.0",
+           {{"numFeatures", 2}, {"numTrees", 2}}));
+  for (const Vector& x : {Dense({3.0, 2.0}), Sparse(2, {1}, {1.0})}) {
+    for (auto& h : hs) ASSERT_TRUE(h->Run(x).ok());  // sizes the cells
+    g_allocs = 0;
+    g_count_allocs = true;
+    bool ok = true;
+    for (int i = 0; i < 100; ++i)
+      for (auto& h : hs) ok = ok && h->stage->Apply(h->row).ok();
+    g_count_allocs = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(g_allocs.load(), 0) << (x.dense ? "dense" : "sparse");
+  }
 }
 
 // ---- Corpus ---------------------------------------------------------------
