@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <memory>
@@ -542,6 +543,9 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeTree(const Kind& kind, const StageMet
   st->classification_ = kind.classification;
   if (m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 2)) {
     st->sum_ = SumKind::kLanes4Fma;
+  }
+  if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr) {
+    st->sum_ = std::string_view(env) == "f2j" ? SumKind::kSequential : SumKind::kLanes4Fma;
   }
   auto meta_int = [&](const char* key, int fallback) {
     return m.raw.contains(key) && m.raw[key].is_number() ? m.raw[key].get<int>() : fallback;

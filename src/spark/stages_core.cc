@@ -191,8 +191,12 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStringIndexer(const StageMeta& m, Sch
       c.index.emplace(labels[i][k], k);
       if (IsNumeric(c.in_type)) {
         // A numeric input matches the label equal to its string cast.
-        char* end = nullptr;
         const std::string& s = labels[i][k];
+        if (c.in_type == DataType::kBoolean) {
+          if (s == "true" || s == "false") c.num_index.emplace(s == "true" ? 1.0 : 0.0, k);
+          continue;
+        }
+        char* end = nullptr;
         double x = s == "NaN" ? std::numeric_limits<double>::quiet_NaN()
                    : s == "Infinity" ? HUGE_VAL
                    : s == "-Infinity" ? -HUGE_VAL
