@@ -927,6 +927,7 @@ TEST(SparkCoreCorpusTest, ConventionsForGlmBinomialAndNumericLabels) {
   if (dir.empty()) GTEST_SKIP() << "corpus absent";
   LoadOptions opts;
   opts.conventions_outputs = true;
+  opts.schema_json = ReadAll(dir / "schema" / "Audit.json");  // Adjusted is an integer
   auto glm = Pipeline::Load((dir / "pipeline" / "GLMAudit.zip").string(), opts);
   auto lr = Pipeline::Load((dir / "pipeline" / "LogisticRegressionAudit.zip").string(), opts);
   for (auto* p : {&glm, &lr})
