@@ -116,7 +116,6 @@ class Hybrid {
     if (!Varint(&header)) return false;
     if (header & 1) {
       uint64_t groups = header >> 1;
-      if (groups == 0) return NextRun();
       uint64_t bytes = groups * static_cast<uint64_t>(bw_);
       // The last run may be cut short by some writers; values beyond the
       // data fail in Next.
@@ -136,7 +135,7 @@ class Hybrid {
     pos_ += nbytes;
     if (bw_ < 32 && (v >> bw_) != 0) return false;
     rle_value_ = v;
-    return rle_left_ > 0 || NextRun();
+    return true;  // an empty run is skipped by the loop in Next
   }
 
   std::string_view data_;
@@ -342,9 +341,11 @@ absl::Status DecodePlain(const PageCtx& ctx, const LeafColumn& col, std::string_
   }
 }
 
+// `bytes_left` bounds the byte-array bytes that dictionary indices may
+// materialize (a few bytes of indices can repeat a long dictionary string).
 absl::Status DecodeValues(const PageCtx& ctx, const LeafColumn& col, std::string_view data,
                           int32_t encoding, size_t n, const std::vector<Datum>* dict,
-                          std::vector<Datum>* out) {
+                          size_t* bytes_left, std::vector<Datum>* out) {
   switch (encoding) {
     case kPlain:
       return DecodePlain(ctx, col, data, n, out);
@@ -364,7 +365,11 @@ absl::Status DecodeValues(const PageCtx& ctx, const LeafColumn& col, std::string
         if (idx >= dict->size())
           return ctx.Error(absl::StrCat("dictionary index ", idx, " beyond dictionary of ",
                                         dict->size()));
-        out->push_back((*dict)[idx]);
+        const Datum& entry = (*dict)[idx];
+        if (entry.bytes.size() > *bytes_left)
+          return ctx.Error("dictionary-encoded strings exceed the decoded size cap");
+        *bytes_left -= entry.bytes.size();
+        out->push_back(entry);
       }
       return absl::OkStatus();
     }
@@ -430,6 +435,7 @@ absl::Status ReadColumnChunk(std::string_view file, const LeafColumn& col,
 
   std::vector<Datum> dict;
   bool have_dict = false;
+  size_t bytes_left = opts.max_file_bytes;
   std::string page;    // decompressed page or values section
   size_t pos = static_cast<size_t>(start);
   out->num_slots = 0;
@@ -534,7 +540,7 @@ absl::Status ReadColumnChunk(std::string_view file, const LeafColumn& col,
       return ctx.Error("first value continues a row (repetition level not 0)");
     size_t non_null = CountNonNull(col, out->defs, level_start, n);
     if (auto s = DecodeValues(ctx, col, values, encoding, non_null, have_dict ? &dict : nullptr,
-                              &out->values);
+                              &bytes_left, &out->values);
         !s.ok())
       return s;
     out->num_slots += n;

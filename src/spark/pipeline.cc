@@ -122,6 +122,31 @@ class PipelineBuilder {
           col.attrs[0].type == Attribute::Type::kNominal)
         c.labels = col.attrs[0].values;
     }
+    if (c.kind == PredictorInfo::Kind::kRegression && slot >= 0 &&
+        pred->stage_class == "org.apache.spark.ml.regression.GeneralizedLinearRegressionModel") {
+      const ColumnInfo& col = s.column(slot);
+      if (col.attrs.size() == 1 && col.attrs[0].type == Attribute::Type::kNominal &&
+          col.attrs[0].values.size() == 2) {
+        c.kind = PredictorInfo::Kind::kClassification;
+        c.labels = col.attrs[0].values;
+        c.probability_slot = -1;
+        c.probability_from_prediction = true;
+      }
+    }
+    if (c.kind == PredictorInfo::Kind::kClassification && c.labels.empty() && pred->num_classes > 0) {
+      // A numeric label column without an indexer: the class index is the
+      // label, printed as the label column's type prints it.
+      DataType t = slot >= 0 ? s.column(slot).type : DataType::kDouble;
+      if (slot >= 0 && !s.column(slot).indexed_from.empty()) {
+        int from = FindAny(s, s.column(slot).indexed_from);
+        if (from >= 0) t = s.column(from).type;
+      }
+      Cell cell;
+      for (int k = 0; k < pred->num_classes; ++k) {
+        cell.SetNumber(k);
+        c.labels.push_back(CastToString(cell, IsNumeric(t) ? t : DataType::kDouble));
+      }
+    }
     return c;
   }
 };

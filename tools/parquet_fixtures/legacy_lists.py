@@ -10,8 +10,11 @@ first, which is what Spark's files would carry, so pyarrow cannot check this.)
 import os
 import struct
 
+import pyarrow.parquet as pq
+
 # Thrift compact protocol types.
-T_TRUE, T_FALSE, T_I32, T_I64, T_BINARY, T_LIST, T_STRUCT = 1, 2, 5, 6, 8, 9, 12
+T_TRUE, T_FALSE, T_BYTE, T_I16, T_I32, T_I64, T_DOUBLE, T_BINARY, T_LIST, T_SET, T_MAP, \
+    T_STRUCT = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12
 
 
 def varint(n):
@@ -57,14 +60,26 @@ class Struct:
 
 
 def encode_value(ftype, value):
-    if ftype in (T_I32, T_I64):
+    if ftype == T_TRUE:  # a bool inside a collection
+        return bytes([T_TRUE if value else T_FALSE])
+    if ftype == T_BYTE:
+        return struct.pack("<b", value)
+    if ftype in (T_I16, T_I32, T_I64):
         return zigzag(value)
+    if ftype == T_DOUBLE:
+        return struct.pack("<d", value)
+    if ftype == T_MAP:
+        ktype, vtype, pairs = value
+        if not pairs:
+            return b"\x00"
+        return varint(len(pairs)) + bytes([(ktype << 4) | vtype]) + b"".join(
+            encode_value(ktype, k) + encode_value(vtype, v) for k, v in pairs)
     if ftype == T_BINARY:
         value = value.encode() if isinstance(value, str) else value
         return varint(len(value)) + value
     if ftype == T_STRUCT:
         return value.encode()
-    if ftype == T_LIST:
+    if ftype in (T_LIST, T_SET):
         etype, items = value
         head = bytes([(len(items) << 4) | etype]) if len(items) < 15 else \
             bytes([0xF0 | etype]) + varint(len(items))
@@ -124,12 +139,22 @@ def plain(ptype, values):
 
 def schema_element(name, ptype=None, rep=None, children=None, conv=None):
     return Struct(
+        (0, T_STRUCT, UNKNOWN) if name == "c_tuple" else None,
         (1, T_I32, ptype) if ptype is not None else None,
         (3, T_I32, rep) if rep is not None else None,
         (4, T_BINARY, name),
         (5, T_I32, children) if children is not None else None,
         (6, T_I32, conv) if conv is not None else None,
     )
+
+
+UNKNOWN = Struct(
+    (1, T_BYTE, -3), (2, T_I16, -300), (3, T_DOUBLE, -0.5), (4, "bool", True),
+    (5, T_MAP, (T_I32, T_STRUCT, [(1, Struct((1, T_LIST, (T_LIST, [(T_I64, [1, 2]), (T_BINARY, [b"x"])])))),
+                                   (2, Struct())])),
+    (6, T_MAP, (T_I32, T_I32, [])),
+    (20, T_LIST, (T_DOUBLE, [1.0] * 20)),
+)
 
 
 def write_file(path, schema, columns, num_rows):
@@ -169,6 +194,12 @@ def write_file(path, schema, columns, num_rows):
         (4, T_LIST, (T_STRUCT, [Struct((1, T_LIST, (T_STRUCT, chunks)),
                                         (2, T_I64, len(body)), (3, T_I64, num_rows))])),
         (6, T_BINARY, "evserve legacy_lists.py"),
+        # Fields this reader does not know, of every type, for the skipping code.
+        (50, T_MAP, (T_BINARY, T_LIST, [("k", (T_STRUCT, [UNKNOWN, UNKNOWN])), ("e", (T_I32, []))])),
+        (51, T_SET, (T_TRUE, [True, False, True])),
+        (52, T_STRUCT, UNKNOWN),
+        (300, T_DOUBLE, 2.5),
+        (301, "bool", False),
     ).encode()
     body += footer + struct.pack("<I", len(footer)) + b"PAR1"
     with open(path, "wb") as f:
@@ -219,7 +250,9 @@ def write_all(out):
         ("rg.w", DOUBLE, 1, 2, [(0, 2, 0.5), (1, 1, None), (0, 0, None), (0, 2, 2.0)],
          BIT_PACKED),
     ]
-    write_file(os.path.join(out, "legacy_lists.parquet"), schema, columns, 3)
+    path = os.path.join(out, "legacy_lists.parquet")
+    write_file(path, schema, columns, 3)
+    pq.read_metadata(path)  # valid Thrift, as another reader sees it
     with open(os.path.join(out, "legacy_lists.jsonl"), "w", encoding="utf-8") as f:
         f.write(EXPECTED)
 
