@@ -469,11 +469,12 @@ class LogisticRegression final : public Stage {
     for (int r = 0; r < matrix_.rows; ++r) {
       const double* a = matrix_.values.data() + static_cast<size_t>(r) * f;
       double y;
-      if (!x.dense) {
+      if (!x.dense && matrix_.sparse && !matrix_.transposed) {
+        y = AccumulateSparse(x, a, intercepts_[r]);
+      } else if (!x.dense) {
         double s = 0.0;
         for (size_t q = 0; q < x.indices.size(); ++q) s += x.values[q] * a[x.indices[q]];
-        y = matrix_.sparse && !matrix_.transposed ? AccumulateSparse(x, a, intercepts_[r])
-                                                  : s + intercepts_[r];
+        y = s + intercepts_[r];
       } else if (matrix_.transposed) {
         double s = 0.0;
         if (fma_gemv_ && !matrix_.sparse) {
