@@ -209,6 +209,40 @@ TEST(LogisticRegressionTest, Spark24MultinomialKeepsMarginsWhenMaxIsNotPositive)
   EXPECT_EQ(h.Vec("probability"), (std::vector<double>{inv * e0, inv * e1}));
 }
 
+// MatrixUDT layouts Spark may save: sparse CSR (isTransposed) and dense
+// column-major give the same margins as the dense row-major matrix.
+TEST(LogisticRegressionTest, SparseAndColumnMajorCoefficientMatrices) {
+  Datum null;
+  // 1 x 3 CSR: row pointers {0, 2}, columns {0, 2}, values {1, -2}.
+  Datum csr = testing::Struct({testing::Int(0), testing::Int(1), testing::Int(3),
+                               testing::NumList({0, 2}), testing::NumList({0, 2}),
+                               testing::NumList({1.0, -2.0}), testing::Bool(true)});
+  Table binomial = testing::OneRow({{"numClasses", testing::Int(2)},
+                                    {"numFeatures", testing::Int(3)},
+                                    {"interceptVector", testing::DenseVec({0.5})},
+                                    {"coefficientMatrix", csr},
+                                    {"isMultinomial", testing::Bool(false)}});
+  Harness b;
+  ASSERT_TRUE(b.Compile(Meta(kLr, {}, {{"data", binomial}})).ok());
+  ASSERT_TRUE(b.Run(Dense({3.0, 7.0, 1.0})).ok());
+  EXPECT_EQ(b.Vec("rawPrediction"), (std::vector<double>{-1.5, 1.5}));
+  // 2 x 2 dense column-major: [[1, 2], [3, 4]] stored as 1, 3, 2, 4.
+  Datum colmajor = testing::Struct({testing::Int(1), testing::Int(2), testing::Int(2), null,
+                                    null, testing::NumList({1.0, 3.0, 2.0, 4.0}),
+                                    testing::Bool(false)});
+  Table multi = testing::OneRow({{"numClasses", testing::Int(2)},
+                                 {"numFeatures", testing::Int(2)},
+                                 {"interceptVector", testing::DenseVec({0.5, -0.5})},
+                                 {"coefficientMatrix", colmajor},
+                                 {"isMultinomial", testing::Bool(true)}});
+  Harness m;
+  ASSERT_TRUE(m.Compile(Meta(kLr, {}, {{"data", multi}})).ok());
+  ASSERT_TRUE(m.Run(Dense({1.0, 1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{3.5, 6.5}));
+  ASSERT_TRUE(m.Run(Sparse(2, {1}, {1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{2.5, 3.5}));
+}
+
 TEST(LogisticRegressionTest, FeatureCountMismatchIsAnError) {
   Harness h;
   ASSERT_TRUE(h.Compile(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}))
@@ -746,6 +780,7 @@ const CorpusCase kCorpus[] = {
     {"LogisticRegressionAudit", "Audit", 1e-8, true},
     {"LogisticRegressionAuditNA", "AuditNA", 1e-8, true},
     {"LogisticRegressionIris", "Iris", 1e-13},
+    {"LogisticRegressionIrisVec", "IrisVec", 1e-12},
     {"ModelChainAudit", "Audit", 3e-9},
     {"ModelChainAuto", "Auto", 1e-14},
     {"ModelChainIris", "Iris", 1e-13},
