@@ -386,6 +386,10 @@ std::string StageName(const StageMeta& m) { return absl::StrCat(m.ShortClass(), 
 // ---------------------------------------------------------------------------
 // LogisticRegressionModel.
 
+// A compiled LogisticRegressionModel. Immutable once the factory returns;
+// Apply is const and may run on many threads, each with its own Row (the
+// margins go to the rawPrediction cell, or to a scratch cell when Spark would
+// not produce that column).
 class LogisticRegression final : public Stage {
  public:
   // Binomial: coefs_ is the single row, intercept_ its intercept.
@@ -641,6 +645,7 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeLogisticRegression(const StageMeta& m
 // ---------------------------------------------------------------------------
 // LinearRegressionModel: prediction = dot(features, coefficients) + intercept.
 
+// A compiled LinearRegressionModel (immutable; Apply is const).
 class LinearRegression final : public Stage {
  public:
   Coefs coefs_;
@@ -693,6 +698,9 @@ enum class Link : uint8_t { kIdentity, kLog, kLogit, kProbit, kCLogLog, kInverse
 
 constexpr double kGlrEpsilon = 1e-16;
 
+// A compiled GeneralizedLinearRegressionModel: eta = dot + intercept +
+// offset, prediction = family.project(link.unlink(eta)) as Spark's
+// FamilyAndLink.fitted computes it (immutable; Apply is const).
 class Glr final : public Stage {
  public:
   Coefs coefs_;
