@@ -2,14 +2,15 @@
 // MultilayerPerceptron, KMeans, BisectingKMeans, IsotonicRegression.
 //
 // Numbers follow Spark's order of floating-point operations: matrix-vector
-// products replay BLAS.gemv as Spark dispatches it (reference-BLAS dgemv for
-// dense operands, Spark's own loops for sparse ones, honouring the saved
-// matrix's isTransposed layout), dot products run in index order, softmax
+// products replay BLAS.gemv as Spark dispatches it (dgemv for dense operands
+// as the JVM BLAS of that Spark computes it: netlib F2J up to 3.1, fused
+// multiply-adds of dev.ludovic.netlib from 3.2; Spark's own loops for sparse
+// ones; the saved matrix's isTransposed layout picks "N" or "T"), softmax
 // subtracts the maximum first, and the clustering models pick the cluster
 // with the same shortcuts (norm bounds, the fastSquaredDistance precision
-// test, and from Spark 3.1 the triangle-inequality statistics) so ties and
-// near-ties resolve as in Spark. Per-row temporaries are thread_local
-// buffers that keep their capacity.
+// test, the 3.0 sqdist shortcut for dense vectors, and from 3.1 the
+// triangle-inequality statistics) so ties and near-ties resolve as in Spark.
+// Per-row temporaries are thread_local buffers that keep their capacity.
 
 #include <algorithm>
 #include <cmath>
