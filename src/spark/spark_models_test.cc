@@ -293,32 +293,31 @@ TEST(LinearRegressionTest, DotPlusIntercept) {
 // From Spark 3.2 a dense dot product sums four interleaved lanes with fused
 // multiply-adds (dev.ludovic.netlib's Java BLAS); before, left to right.
 TEST(LinearRegressionTest, DenseDotOrderFollowsTheSparkVersion) {
-  std::vector<double> w = {1e16, 1.0, -1e16, 1.0, 1.0};
-  std::vector<double> x = {1.0, 1.0, 1.0, 1.0, 1.0};
-  Harness old_h, new_h;
-  ASSERT_TRUE(old_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.0.0")).ok());
-  ASSERT_TRUE(new_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
-  ASSERT_TRUE(old_h.Run(Dense(x)).ok());
-  ASSERT_TRUE(new_h.Run(Dense(x)).ok());
-  // Left to right: 1e16 + 1 rounds to 1e16, then -1e16 -> 0, +1 +1 = 2.
-  EXPECT_EQ(old_h.Num("prediction"), 2.0);
-  // Lanes: (1e16 + 1) + (-1e16) + 1 = 1 (the 1 in lane 1 survives), tail +1 = 2... but
-  // lane sums are (1e16, 1, -1e16, 1) -> ((1e16 + 1) + -1e16) + 1 = 0 + 1, then +1.
-  EXPECT_EQ(new_h.Num("prediction"), 2.0);
-  std::vector<double> w2 = {1e16, -1e16, 1.0, 0.0};
-  Harness o2, n2;
-  ASSERT_TRUE(o2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.0.0"))
-                  .ok());
-  ASSERT_TRUE(n2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.5.0"))
-                  .ok());
-  ASSERT_TRUE(o2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  ASSERT_TRUE(n2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  // Sequential: ((1 + 1e16) - 1e16) + 1 = 0 + 1 = 1.
-  EXPECT_EQ(o2.Num("prediction"), 1.0);
-  // Lanes: ((1 + 1e16) + -1e16) + 1 = 1 as well; the orders agree here.
-  EXPECT_EQ(n2.Num("prediction"), 1.0);
+  auto predict = [](const std::vector<double>& w, const std::vector<double>& x,
+                    const char* version) {
+    Harness h;
+    EXPECT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, version)).ok());
+    EXPECT_TRUE(h.Run(Dense(x)).ok());
+    return h.Num("prediction");
+  };
+  // Order: left to right each +1 is lost against 1e16 (ties to even), so
+  // 0 + 3; in lanes, 1e16 and -1e16 cancel in lane 0 and the six 1s survive.
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  const std::vector<double> ones(8, 1.0);
+  EXPECT_EQ(predict(w, ones, "3.0.0"), 3.0);
+  EXPECT_EQ(predict(w, ones, "3.5.0"), 6.0);
+  EXPECT_EQ(predict(w, ones, "4.0.0"), 6.0);
+  // Fusion: a*a - a*a is exactly 2^-60 smaller with the second product fused.
+  const double a = 1.0 + std::ldexp(1.0, -30);
+  const std::vector<double> x = {a, 0, 0, 0, a, 0, 0, 0};
+  const std::vector<double> wa = {a, 0, 0, 0, -a, 0, 0, 0};
+  EXPECT_EQ(predict(wa, x, "2.4.0"), 0.0);
+  EXPECT_EQ(predict(wa, x, "3.5.0"), -std::ldexp(1.0, -60));
+  // A sparse vector is always summed left to right, without fusion.
+  Harness h;
+  ASSERT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
+  ASSERT_TRUE(h.Run(Sparse(8, {0, 1, 2, 3, 4, 5, 6, 7}, ones)).ok());
+  EXPECT_EQ(h.Num("prediction"), 3.0);
 }
 
 // ---- GeneralizedLinearRegressionModel -----------------------------------
