@@ -629,6 +629,22 @@ TEST(GbtTest, RegressorWeightedSum) {
   EXPECT_EQ(h.Num("y"), 10.0 + 10.0 * 0.1 + 10.0 * 0.1);
 }
 
+// The weighted tree sum follows Spark's ddot: left to right up to 3.1,
+// four lanes from 3.2 (see DenseDotOrderFollowsTheSparkVersion).
+TEST(GbtTest, TreeSumOrderFollowsTheSparkVersion) {
+  std::vector<NodeSpec> one = {{0, 1.0, {}}};  // a single leaf predicting 1
+  std::vector<std::vector<NodeSpec>> trees(8, one);
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  for (auto [version, want] : {std::pair{"3.0.0", 3.0}, std::pair{"3.5.0", 6.0}}) {
+    Harness h;
+    ASSERT_TRUE(h.Compile(Meta(kGbtr, {}, Ensemble(trees, w), version,
+                               {{"numFeatures", 1}, {"numTrees", 8}}))
+                    .ok());
+    ASSERT_TRUE(h.Run(Dense({0.0})).ok());
+    EXPECT_EQ(h.Num("prediction"), want) << version;
+  }
+}
+
 TEST(GbtTest, Spark4TreesMetadataColumns) {
   std::vector<NodeSpec> a = {{0, 0.0, {}, 1, 2, 0, {1.0}}, {1, 10.0, {}}, {2, 20.0, {}}};
   Harness h;
