@@ -21,6 +21,7 @@
 #include <sstream>
 #include <streambuf>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "common/status_macros.h"
@@ -510,6 +511,22 @@ std::string ReadFileText(const std::string& path, absl::Status* st) {
   return ss.str();
 }
 
+// The two label strings of a binomial label column (a StringIndexer output
+// with two values), looked up among hidden columns too.
+bool BinomialLabels(const spark::Schema& schema, const std::string& label_col, std::vector<std::string>* labels) {
+  if (label_col.empty()) return false;
+  int slot = schema.Find(label_col);
+  for (size_t i = schema.num_slots(); slot < 0 && i-- > 0;)
+    if (schema.column(static_cast<int>(i)).name == label_col) slot = static_cast<int>(i);
+  if (slot < 0) return false;
+  const spark::ColumnInfo& col = schema.column(slot);
+  if (col.attrs.size() != 1 || col.attrs[0].type != spark::Attribute::Type::kNominal ||
+      col.attrs[0].values.size() != 2)
+    return false;
+  *labels = col.attrs[0].values;
+  return true;
+}
+
 }  // namespace
 
 bool IsSparkModel(const std::string& path) {
@@ -627,6 +644,15 @@ absl::StatusOr<SparkResultColumns> SparkResultColumns::Make(const spark::Pipelin
         r.columns_.push_back({Kind::kProbability, c.probability_slot, i, spark::DataType::kDouble});
       }
     }
+  } else if (c.kind == K::kRegression && p.schema().predictor().has_value() &&
+             absl::StrContains(p.schema().predictor()->stage_class, "GeneralizedLinearRegressionModel") &&
+             BinomialLabels(schema, p.schema().predictor()->label_col, &r.labels_)) {
+    r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
+    r.columns_.push_back({Kind::kBinomialLabel, c.prediction_slot, -1, spark::DataType::kString});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[0], ")"));
+    r.columns_.push_back({Kind::kBinomialP0, c.prediction_slot, 0, spark::DataType::kDouble});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[1], ")"));
+    r.columns_.push_back({Kind::kBinomialP1, c.prediction_slot, 1, spark::DataType::kDouble});
   } else if (c.kind == K::kClustering) {
     r.names_.push_back(c.label_name.empty() ? "cluster" : c.label_name);
     r.columns_.push_back({Kind::kInteger, c.prediction_slot, -1, spark::DataType::kInteger});
@@ -667,6 +693,17 @@ void SparkResultColumns::Format(const spark::Pipeline& p, const spark::Row& row,
       case Kind::kNumber:
       case Kind::kInteger:
       case Kind::kCell: AppendCell(cell, col.type, &s); break;
+      case Kind::kBinomialLabel:
+      case Kind::kBinomialP0:
+      case Kind::kBinomialP1:
+        if (cell.kind != spark::Cell::Kind::kNumber) {
+          s = "N/A";
+        } else if (col.kind == Kind::kBinomialLabel) {
+          s = labels_[cell.num > 0.5 ? 1 : 0];
+        } else {
+          AppendNumber(col.kind == Kind::kBinomialP1 ? cell.num : 1.0 - cell.num, &s);
+        }
+        break;
     }
   }
 }

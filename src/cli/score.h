@@ -136,6 +136,9 @@ bool ParseSparkVector(std::string_view text, spark::Vector* out);
 // indexer) and probability(<label>) per class; for a regressor the
 // prediction named after the label column; for clustering `cluster`. Spark
 // columns: every column a kept stage added, with vectors in Spark's text form.
+// A GeneralizedLinearRegressionModel whose label went through a two-value
+// StringIndexer (a binomial GLM) is presented as a classifier, as the corpus
+// does: the label string, probability(<first>) = 1 - mu, probability(<second>) = mu.
 class SparkResultColumns {
  public:
   // Error when the pipeline has no predictor and conventions are asked for.
@@ -146,7 +149,9 @@ class SparkResultColumns {
   void Format(const spark::Pipeline& p, const spark::Row& row, std::vector<std::string>* out) const;
 
  private:
-  enum class Kind : uint8_t { kLabel, kProbability, kNumber, kInteger, kCell };
+  // kBinomial*: a binomial GLM on an indexed label, presented as a
+  // classifier (label = labels[mu > 0.5], probability 1 - mu and mu).
+  enum class Kind : uint8_t { kLabel, kProbability, kNumber, kInteger, kCell, kBinomialLabel, kBinomialP0, kBinomialP1 };
   struct Column {
     Kind kind;
     int slot;

@@ -145,6 +145,12 @@ struct FlatNode {
   bool stats_zero = false;  // leaf: class counts sum to 0
 };
 
+// Every tree of one model in a single node array: trees are laid out
+// depth-first, left child first, each tree's root listed in roots_. Leaves
+// keep the prediction, the in-order leaf number (Spark's leafCol) and an
+// offset into the class statistics (raw counts and counts / total, computed
+// once at load with the same operations Spark does per row). Built once,
+// then read-only: Leaf() is safe from many threads.
 class Forest {
  public:
   // Leaf statistics width (numClasses for classification trees, 0 else).
@@ -315,7 +321,12 @@ absl::StatusOr<Loaded> LoadForest(const StageMeta& m, Algo algo, int width) {
   ASSIGN_OR_RETURN(parquet::Table meta_t, m.ReadData("treesMetadata"));
   int mt_tree = meta_t.ColumnIndex("treeID");
   int mt_weight = meta_t.ColumnIndex("weights");
-  if (mt_tree < 0 || mt_weight < 0) return m.Error("treesMetadata lacks treeID/weights");
+  if (mt_tree < 0 && mt_weight < 0) {
+    // Spark 4 writes the (treeID, metadata, weights) tuples unnamed.
+    mt_tree = meta_t.ColumnIndex("_1");
+    mt_weight = meta_t.ColumnIndex("_3");
+  }
+  if (mt_tree < 0 || mt_weight < 0) return m.Error("treesMetadata lacks treeID/weights (or _1/_3)");
   std::map<int32_t, double> weights;
   for (const auto& row : meta_t.rows) {
     auto tid = Number(row.items[mt_tree]);
@@ -350,6 +361,9 @@ struct FeaturesInput {
   std::string name;
 };
 
+// One compiled tree model of any of the six kinds. Immutable once the
+// factory returns; Apply is const (class scores go to the rawPrediction cell
+// or to a scratch cell when Spark would not produce that column).
 class TreeStage : public Stage {
  public:
   Algo algo_ = Algo::kTree;
