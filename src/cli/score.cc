@@ -511,29 +511,12 @@ std::string ReadFileText(const std::string& path, absl::Status* st) {
   return ss.str();
 }
 
-// The two label strings of a binomial label column (a StringIndexer output
-// with two values), looked up among hidden columns too.
-bool BinomialLabels(const spark::Schema& schema, const std::string& label_col, std::vector<std::string>* labels) {
-  if (label_col.empty()) return false;
-  int slot = schema.Find(label_col);
-  for (size_t i = schema.num_slots(); slot < 0 && i-- > 0;)
-    if (schema.column(static_cast<int>(i)).name == label_col) slot = static_cast<int>(i);
-  if (slot < 0) return false;
-  const spark::ColumnInfo& col = schema.column(slot);
-  if (col.attrs.size() != 1 || col.attrs[0].type != spark::Attribute::Type::kNominal ||
-      col.attrs[0].values.size() != 2)
-    return false;
-  *labels = col.attrs[0].values;
-  return true;
-}
-
 }  // namespace
 
 bool IsSparkModel(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
-    return std::filesystem::exists(std::filesystem::path(path) / "metadata" / "part-00000", ec) ||
-           std::filesystem::is_directory(std::filesystem::path(path) / "metadata", ec);
+    return std::filesystem::is_directory(std::filesystem::path(path) / "metadata", ec);
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
   in.read(magic, 4);
@@ -546,11 +529,13 @@ bool IsSparkModel(const std::string& path) {
   for (zip_int64_t i = 0; i < n; ++i) {
     const char* name = zip_get_name(za.get(), static_cast<zip_uint64_t>(i), 0);
     if (name == nullptr) continue;
+    // The pipeline's own metadata (metadata/part-00000, Spark 4:
+    // metadata/part-00000-<uuid>-c000.txt), at the root or in one top-level
+    // folder; not a stage's (stages/<i>_<uid>/metadata).
     std::string_view s = name;
-    if (s == "metadata/part-00000" || (s.size() > 20 && s.substr(s.size() - 20) == "/metadata/part-00000")) {
-      // The pipeline's own metadata: not a stage's (stages/<i>_<uid>/metadata).
-      if (s.find("stages/") == std::string_view::npos) return true;
-    }
+    size_t m = s.find("metadata/part-00000");
+    if (m == std::string_view::npos || s.find("stages/") != std::string_view::npos) continue;
+    if (m == 0 || (s[m - 1] == '/' && s.substr(0, m - 1).find('/') == std::string_view::npos)) return true;
   }
   return false;
 }
@@ -628,7 +613,15 @@ absl::StatusOr<SparkResultColumns> SparkResultColumns::Make(const spark::Pipelin
     return absl::InvalidArgumentError(
         "the pipeline has no predictor (model) whose output the conventions could present; use --spark-columns");
   using K = spark::PredictorInfo::Kind;
-  if (c.kind == K::kClassification) {
+  if (c.kind == K::kClassification && c.probability_from_prediction && c.labels.size() == 2) {
+    r.labels_ = c.labels;
+    r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
+    r.columns_.push_back({Kind::kBinomialLabel, c.prediction_slot, -1, spark::DataType::kString});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[0], ")"));
+    r.columns_.push_back({Kind::kBinomialP0, c.prediction_slot, 0, spark::DataType::kDouble});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[1], ")"));
+    r.columns_.push_back({Kind::kBinomialP1, c.prediction_slot, 1, spark::DataType::kDouble});
+  } else if (c.kind == K::kClassification) {
     r.labels_ = c.labels;
     r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
     r.columns_.push_back({Kind::kLabel, c.prediction_slot, -1, spark::DataType::kString});
@@ -644,15 +637,6 @@ absl::StatusOr<SparkResultColumns> SparkResultColumns::Make(const spark::Pipelin
         r.columns_.push_back({Kind::kProbability, c.probability_slot, i, spark::DataType::kDouble});
       }
     }
-  } else if (c.kind == K::kRegression && p.schema().predictor().has_value() &&
-             absl::StrContains(p.schema().predictor()->stage_class, "GeneralizedLinearRegressionModel") &&
-             BinomialLabels(schema, p.schema().predictor()->label_col, &r.labels_)) {
-    r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
-    r.columns_.push_back({Kind::kBinomialLabel, c.prediction_slot, -1, spark::DataType::kString});
-    r.names_.push_back(absl::StrCat("probability(", r.labels_[0], ")"));
-    r.columns_.push_back({Kind::kBinomialP0, c.prediction_slot, 0, spark::DataType::kDouble});
-    r.names_.push_back(absl::StrCat("probability(", r.labels_[1], ")"));
-    r.columns_.push_back({Kind::kBinomialP1, c.prediction_slot, 1, spark::DataType::kDouble});
   } else if (c.kind == K::kClustering) {
     r.names_.push_back(c.label_name.empty() ? "cluster" : c.label_name);
     r.columns_.push_back({Kind::kInteger, c.prediction_slot, -1, spark::DataType::kInteger});

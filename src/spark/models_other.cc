@@ -1028,9 +1028,7 @@ class BisectingKMeansStage : public Stage {
       int best = -1;
       double best_cost = 0;
       for (int c : nodes_[cur].children) {
-        const double cost =
-            dc_.cosine ? 1 - DotVV(point.v, nodes_[c].center.v, dc_.java_blas) / point.norm / nodes_[c].center.norm
-                       : FastSquaredDistance(point.v, point.norm, nodes_[c].center.v, nodes_[c].center.norm, dc_);
+        const double cost = Cost(dc_, nodes_[c].center, point);  // DistanceMeasure.cost(center, point)
         if (best < 0 || cost < best_cost) {
           best = c;
           best_cost = cost;
