@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
@@ -34,10 +35,160 @@ void WarmUp(const pmml::CompiledModel& m) {
   }
 }
 
+// The pipeline's files: a directory is checked against DirectoryDigest, a
+// zip (inline or a file) against the sha256 of its bytes, which are then
+// read from memory so that what was checked is what loads.
+absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSpark(const ModelRecord& r) {
+  if (!r.inline_artifact() && IsDirectory(LocalPath(r))) {
+    const std::string dir = LocalPath(r);
+    ASSIGN_OR_RETURN(std::string got, DirectoryDigest(dir));
+    if (got != r.sha256)
+      return absl::DataLossError(absl::StrCat("sha256 mismatch: the record says ", r.sha256,
+                                              ", the directory '", dir, "' has ", got));
+    return spark::ArtifactSource::Open(dir);
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadArtifact(r));
+  return spark::ArtifactSource::FromZipBytes(std::move(bytes));
+}
+
+std::string JsonKey(std::string_view name) {
+  std::string k;
+  AppendJsonString(name, &k);
+  k += ":";
+  return k;
+}
+
+// Loads the pipeline for a job: the outputs it asks for decide which stages
+// are kept. Names of the conventions (label column, probability(<label>),
+// cluster) are only known once a pipeline is loaded, so a job that lists its
+// own outputs loads twice: once to learn them, once pruned to what it reads.
+absl::StatusOr<std::unique_ptr<SparkServing>> LoadSpark(const ModelRecord& r, const config::SparkJob& job) {
+  spark::LoadOptions opts;
+  opts.conventions_outputs = true;
+  std::unique_ptr<spark::Pipeline> p;
+  {
+    ASSIGN_OR_RETURN(auto src, OpenSpark(r));
+    ASSIGN_OR_RETURN(p, spark::Pipeline::Load(std::move(src), opts));
+  }
+  // Conventions' outputs by name.
+  using Out = SparkServing::Output;
+  auto conventions = [](const spark::Pipeline& pl) {
+    std::vector<std::pair<std::string, Out>> named;
+    const spark::Conventions& c = pl.conventions();
+    if (!c.has_predictor || c.prediction_slot < 0) return named;
+    auto column = [&](int slot) {
+      Out o;
+      o.slot = slot;
+      o.type = pl.schema().column(slot).type;
+      return o;
+    };
+    using Kind = spark::PredictorInfo::Kind;
+    if (c.kind == Kind::kClassification && !c.labels.empty()) {
+      Out o;
+      o.kind = Out::Kind::kLabel;
+      o.slot = c.prediction_slot;
+      named.emplace_back(c.label_name, o);
+      if (c.probability_slot >= 0)
+        for (size_t k = 0; k < c.labels.size(); ++k) {
+          Out pr;
+          pr.kind = Out::Kind::kProbability;
+          pr.slot = c.probability_slot;
+          pr.index = static_cast<int>(k);
+          named.emplace_back(absl::StrCat("probability(", c.labels[k], ")"), pr);
+        }
+    } else if (c.kind == Kind::kClustering) {
+      named.emplace_back(c.label_name.empty() ? "cluster" : c.label_name, column(c.prediction_slot));
+    } else if (!c.label_name.empty()) {
+      named.emplace_back(c.label_name, column(c.prediction_slot));
+    }
+    if (std::none_of(named.begin(), named.end(), [](const auto& n) { return n.first == "prediction"; }))
+      named.emplace_back("prediction", column(c.prediction_slot));
+    return named;
+  };
+  if (!job.outputs.empty()) {
+    auto named = conventions(*p);
+    opts.outputs.clear();
+    for (const std::string& o : job.outputs)
+      if (std::none_of(named.begin(), named.end(), [&](const auto& n) { return n.first == o; }))
+        opts.outputs.push_back(o);
+    if (!opts.outputs.empty()) {
+      ASSIGN_OR_RETURN(auto src, OpenSpark(r));
+      ASSIGN_OR_RETURN(p, spark::Pipeline::Load(std::move(src), opts));
+    }
+  }
+  auto s = std::make_unique<SparkServing>();
+  auto named = conventions(*p);
+  s->labels = p->conventions().labels;
+  auto add = [&](const std::string& name, Out o) {
+    auto it = job.output_names.find(name);
+    o.key = JsonKey(it == job.output_names.end() ? name : it->second);
+    s->outputs.push_back(std::move(o));
+  };
+  if (job.outputs.empty()) {
+    if (named.empty())
+      return absl::InvalidArgumentError(
+          "the pipeline has no predictor whose outputs the job could return; list the columns under "
+          "the job's outputs");
+    for (auto& [name, o] : named) add(name, o);
+  } else {
+    for (const std::string& name : job.outputs) {
+      auto it = std::find_if(named.begin(), named.end(), [&](const auto& n) { return n.first == name; });
+      if (it != named.end()) {
+        add(name, it->second);
+        continue;
+      }
+      const int slot = p->Find(name);
+      if (slot < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("output '", name, "' is neither a column of the pipeline nor one of its conventions' outputs"));
+      Out o;
+      o.slot = slot;
+      o.type = p->schema().column(slot).type;
+      add(name, o);
+    }
+  }
+  s->input_fields.resize(p->inputs().size());
+  for (size_t i = 0; i < p->inputs().size(); ++i) {
+    const std::string& col = p->inputs()[i].name;
+    auto it = job.inputs.find(col);
+    const std::string field = it == job.inputs.end() ? col : it->second;
+    if (!s->input_index.emplace(field, static_cast<int>(i)).second)
+      return absl::InvalidArgumentError(absl::StrCat("event field '", field, "' feeds two input columns"));
+    s->input_fields[i] = field;
+  }
+  // Warm-up: rows with every input null touch the stages' buffers; errors
+  // (a stage that needs a value) are expected here.
+  auto row = p->NewRow();
+  for (int round = 0; round < 2; ++round) {
+    p->BeginRow(*row);
+    (void)p->Run(*row);
+  }
+  s->pipeline = std::move(p);
+  return s;
+}
+
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r) {
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r,
+                                                             const LoadSettings& settings) {
   auto start = Clock::now();
+  if (r.format == "spark") {
+    auto s = LoadSpark(r, settings.spark);
+    if (!s.ok()) {
+      if (s.status().code() == absl::StatusCode::kDataLoss || s.status().code() == absl::StatusCode::kNotFound)
+        return s.status();  // the artifact itself: sha256, unreadable path
+      return absl::InvalidArgumentError(absl::StrCat("Spark pipeline: ", s.status().message()));
+    }
+    auto m = std::make_shared<LoadedModel>();
+    m->name = r.name;
+    m->version = r.version;
+    m->version_text = std::to_string(r.version);
+    m->sha256 = r.sha256;
+    m->format = r.format;
+    m->spark = std::move(*s);
+    m->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return std::shared_ptr<const LoadedModel>(std::move(m));
+  }
   ASSIGN_OR_RETURN(std::string bytes, ReadArtifact(r));
   auto compiled = pmml::CompiledModel::Load(bytes);
   if (!compiled.ok())
@@ -130,9 +281,9 @@ const LoadedModel* FindModel(const ModelTable& t, const ModelRef& ref) {
 
 RegistryWatcher::RegistryWatcher(kafka::Props props, std::string topic, std::string module,
                                  ModelStore* store, runtime::StatusReporter* reporter,
-                                 size_t keep_versions)
+                                 size_t keep_versions, LoadSettings settings)
     : props_(std::move(props)), topic_(std::move(topic)), module_(std::move(module)), store_(store),
-      reporter_(reporter), keep_(keep_versions) {}
+      reporter_(reporter), keep_(keep_versions), settings_(std::move(settings)) {}
 
 RegistryWatcher::~RegistryWatcher() { Stop(); }
 
@@ -161,7 +312,13 @@ void RegistryWatcher::ApplyRecord(const ModelRecord& r, bool recovering) {
            r.action == "rollback" ? "rolled back to a loaded version" : "already loaded", 0);
     return;
   }
-  auto m = LoadModel(r);
+  if (!settings_.only_format.empty() && r.format != settings_.only_format) {
+    failures_.fetch_add(1);
+    Report(r.name, "rejected", r.version, r.sha256,
+           absl::StrCat("format ", r.format, ": this job serves ", settings_.only_format, " models"));
+    return;
+  }
+  auto m = LoadModel(r, settings_);
   if (!m.ok()) {
     failures_.fetch_add(1);
     const LoadedModel* cur = store_->FindLoaded(r.name, 0);
@@ -178,12 +335,18 @@ void RegistryWatcher::ApplyRecord(const ModelRecord& r, bool recovering) {
 
 void RegistryWatcher::Apply(std::string_view key, bool has_value, std::string_view value,
                             bool recovering) {
+  if (!settings_.only_name.empty() && key != settings_.only_name) return;
   if (!has_value) {
     if (store_->Remove(std::string(key)) || !recovering)
       Report(std::string(key), "deleted", 0, "", "tombstone");
     return;
   }
   auto r = DecodeRecord(value);
+  // A PMML job leaves Spark pipelines to the spark jobs (and vice versa
+  // for a spark job's own name, which it rejects with a reason below).
+  if (r.ok() && settings_.only_name.empty() && !settings_.only_format.empty() &&
+      r->format != settings_.only_format)
+    return;
   if (!r.ok()) {
     failures_.fetch_add(1);
     Report(std::string(key), "rejected", 0, "", std::string(r.status().message()));
