@@ -181,7 +181,9 @@ TEST_F(SparkJobTest, InputMappingOutputsAndNames) {
 }
 
 TEST_F(SparkJobTest, TweetsSentimentFixture) {
-  const std::string zip = std::string(EVS_SOURCE_DIR) + "/tests/fixtures/spark/tweets_sentiment.zip";
+  const char* dir = std::getenv("EVS_SPARK_FIXTURES");
+  const std::string zip = (dir && *dir ? std::string(dir) : std::string(EVS_SOURCE_DIR) + "/tests/fixtures/spark") +
+                          "/tweets_sentiment.zip";
   if (!fs::exists(zip)) GTEST_SKIP() << "no " << zip;
   Start("{type: spark, model: tweets}");
   auto m = Load("tweets", 1, zip);
@@ -192,6 +194,16 @@ TEST_F(SparkJobTest, TweetsSentimentFixture) {
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
   std::cout << out[0].value << "\n";
+  auto j = nlohmann::json::parse(out[0].value)["outputs"];
+  EXPECT_TRUE(j["sentiment"] == "positive" || j["sentiment"] == "negative") << out[0].value;
+  // The fixture's first expected row (Spark's own transform).
+  out = Run(R"({"text":"what a excellent screen"})");
+  ASSERT_EQ(out.size(), 1u);
+  j = nlohmann::json::parse(out[0].value)["outputs"];
+  EXPECT_EQ(j["sentiment"], "positive") << out[0].value;
+  EXPECT_NEAR(j["probability(positive)"].get<double>(), 0.5778460640700571, 1e-14);
+  EXPECT_NEAR(j["probability(negative)"].get<double>(), 0.42215393592994294, 1e-14);
+  EXPECT_EQ(j["prediction"].get<double>(), 0.0);
   EXPECT_EQ(Code(Run(R"({"text":42})")), "invalid_input");
   EXPECT_EQ(Code(Run(R"({"tweet":"hi"})")), "invalid_input");
 }
