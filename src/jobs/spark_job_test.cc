@@ -90,94 +90,147 @@ class SparkJobTest : public ::testing::Test {
   int64_t offset_ = 0;
 };
 
-constexpr char kSetosa[] = R"({"Sepal_Length":5.1,"Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})";
+// GLMSentiment (Spark 3.5): RegexTokenizer -> StopWordsRemover -> NGram ->
+// CountVectorizer x2 -> VectorAssembler -> IDF -> GLM (binomial, a
+// regression: its prediction is the mean, P(Score=1)), label indexer on
+// Score. The first row of the corpus' Sentiment.csv and what Spark's
+// transform gave for it (the corpus lists it as probability(1)).
+constexpr char kSentence[] =
+    R"({"Sentence":"So there is no way for me to plug it in here in the US unless I go by a converter."})";
 
-TEST_F(SparkJobTest, ScoresIrisWithTheConventionsOutputsAndSubscribesOnlyWhenLoaded) {
-  const std::string corpus = CorpusDir();
-  if (corpus.empty()) GTEST_SKIP() << "no ../shared/corpus";
-  const std::string zip = corpus + "/sparkml/jpmml-sparkml/spark-3.5/pipeline/LogisticRegressionIris.zip";
-  Start("{type: spark, model: iris}");
+std::string Pipeline(const std::string& name) {
+  return CorpusDir() + "/sparkml/jpmml-sparkml/spark-3.5/pipeline/" + name + ".zip";
+}
+
+TEST_F(SparkJobTest, ScoresWithTheConventionsOutputsAndSubscribesOnlyWhenLoaded) {
+  if (CorpusDir().empty()) GTEST_SKIP() << "no ../shared/corpus";
+  const std::string zip = Pipeline("GLMSentiment");
+  Start("{type: spark, model: sentiment}");
   EXPECT_TRUE(job_->Topics().empty());  // nothing to serve yet: requests wait in Kafka
-  EXPECT_EQ(Code(Run(kSetosa)), "model_not_found");
-  auto m = Load("iris", 1, zip);
+  EXPECT_EQ(Code(Run(kSentence)), "model_not_found");
+  auto m = Load("sentiment", 1, zip);
   ASSERT_NE(m, nullptr);
   store_->Install(m);
   const uint64_t epoch = job_->TopicsEpoch();
-  kafka::OutBatch out = Run(kSetosa);
+  kafka::OutBatch out = Run(kSentence);
   EXPECT_NE(job_->TopicsEpoch(), epoch);
   EXPECT_EQ(job_->Topics(), std::vector<std::string>{"evs.requests.s"});
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].topic, "evs.results");
+  ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
   auto j = nlohmann::json::parse(out[0].value);
-  // The corpus' first Iris row: setosa, probabilities as Spark computed them.
-  EXPECT_EQ(j["outputs"]["Species"], "setosa") << out[0].value;
-  EXPECT_NEAR(j["outputs"]["probability(setosa)"].get<double>(), 1.0, 1e-12);
-  EXPECT_NEAR(j["outputs"]["probability(versicolor)"].get<double>(), 1.3143595317222384e-43, 1e-50);
-  EXPECT_EQ(j["outputs"]["prediction"].get<double>(), 0.0);
-  EXPECT_EQ(j["input"], nlohmann::json::parse(kSetosa));
+  // Regression conventions: the value under the label's name, plus prediction.
+  EXPECT_NEAR(j["outputs"]["Score"].get<double>(), 0.31861991983022186, 1e-14) << out[0].value;
+  EXPECT_EQ(j["outputs"]["prediction"], j["outputs"]["Score"]);
+  EXPECT_EQ(j["outputs"].size(), 2u) << out[0].value;
+  EXPECT_EQ(j["input"], nlohmann::json::parse(kSentence));
   EXPECT_EQ(HeaderOf(out[0], "evs-model-version"), "1");
   EXPECT_EQ(HeaderOf(out[0], "evs-model-digest"), models::Sha256Hex(ReadAll(zip)));
   EXPECT_EQ(HeaderOf(out[0], "evs-id"), "e1");
   // The label column the training pipeline indexed is not needed to serve.
-  EXPECT_EQ(m->spark->input_fields.size(), 4u);
+  EXPECT_EQ(m->spark->input_fields, std::vector<std::string>{"Sentence"});
 
   // Pinned versions, hot swap, and another model's name.
-  store_->Install(Load("iris", 2, zip));
-  EXPECT_EQ(HeaderOf(Run(kSetosa)[0], "evs-model-version"), "2");
-  EXPECT_EQ(HeaderOf(Run(kSetosa, "iris@1")[0], "evs-model-version"), "1");
-  EXPECT_EQ(Code(Run(kSetosa, "iris@5")), "model_not_found");
-  EXPECT_EQ(Code(Run(kSetosa, "other")), "model_not_found");
+  store_->Install(Load("sentiment", 2, zip));
+  EXPECT_EQ(HeaderOf(Run(kSentence)[0], "evs-model-version"), "2");
+  EXPECT_EQ(HeaderOf(Run(kSentence, "sentiment@1")[0], "evs-model-version"), "1");
+  EXPECT_EQ(HeaderOf(Run(kSentence, "sentiment")[0], "evs-model-version"), "2");
+  EXPECT_EQ(Code(Run(kSentence, "sentiment@5")), "model_not_found");
+  EXPECT_EQ(Code(Run(kSentence, "other")), "model_not_found");
+  // Deleted: the job stops consuming.
+  store_->Remove("sentiment");
+  EXPECT_EQ(Code(Run(kSentence)), "model_not_found");
+  EXPECT_TRUE(job_->Topics().empty());
 }
 
 TEST_F(SparkJobTest, BadRowsAreDeadLettersWithACode) {
-  const std::string corpus = CorpusDir();
-  if (corpus.empty()) GTEST_SKIP() << "no ../shared/corpus";
-  Start("{type: spark, model: iris}");
-  store_->Install(Load("iris", 1, corpus + "/sparkml/jpmml-sparkml/spark-3.5/pipeline/LogisticRegressionIris.zip"));
-  EXPECT_EQ(Code(Run("{\"Sepal_Length\":")), "invalid_json");
+  if (CorpusDir().empty()) GTEST_SKIP() << "no ../shared/corpus";
+  Start("{type: spark, model: sentiment}");
+  store_->Install(Load("sentiment", 1, Pipeline("GLMSentiment")));
+  EXPECT_EQ(Code(Run("{\"Sentence\":")), "invalid_json");
   EXPECT_EQ(Code(Run("[1]")), "not_an_object");
-  // Wrong types: an array, an object, text that is not a number.
-  EXPECT_EQ(Code(Run(R"({"Sepal_Length":[1],"Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})")), "invalid_input");
-  EXPECT_EQ(Code(Run(R"({"Sepal_Length":{},"Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})")), "invalid_input");
-  kafka::OutBatch out = Run(R"({"Sepal_Length":"long","Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})");
-  EXPECT_EQ(Code(out), "invalid_input");
-  EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("Sepal_Length"), std::string::npos)
-      << HeaderOf(out[0], "evs-error-message");
+  // Wrong types: a number, an array, an object for a string column.
+  for (const char* v : {R"({"Sentence":42})", R"({"Sentence":["a"]})", R"({"Sentence":{}})", R"({"Sentence":true})"}) {
+    kafka::OutBatch out = Run(v);
+    EXPECT_EQ(Code(out), "invalid_input") << v;
+    EXPECT_EQ(HeaderOf(out[0], "evs-error-stage"), "input");
+    EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("input column 'Sentence' takes a string"), std::string::npos)
+        << HeaderOf(out[0], "evs-error-message");
+  }
   // A column the pipeline reads is missing.
-  out = Run(R"({"Sepal_Length":5.1,"Sepal_Width":3.5,"Petal_Length":1.4})");
+  kafka::OutBatch out = Run(R"({"sentence":"lower case is another field"})");
   EXPECT_EQ(Code(out), "invalid_input");
-  EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("'Petal_Width' is missing"), std::string::npos)
+  EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("'Sentence' is missing"), std::string::npos)
       << HeaderOf(out[0], "evs-error-message");
-  // Numbers as text are parsed as the column's type.
-  out = Run(R"({"Sepal_Length":"5.1","Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})");
-  ASSERT_EQ(out.size(), 1u);
-  EXPECT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
-  // A null the VectorAssembler (handleInvalid=error) refuses: an evaluation error naming the stage.
-  out = Run(R"({"Sepal_Length":null,"Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})");
+  // A null the tokenizer cannot take: an evaluation error naming the stage.
+  out = Run(R"({"Sentence":null})");
   EXPECT_EQ(Code(out), "evaluation_error");
   EXPECT_EQ(HeaderOf(out[0], "evs-error-stage"), "evaluate");
-  std::cout << "null input: " << HeaderOf(out[0], "evs-error-message") << "\n";
+  EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("Tokenizer"), std::string::npos)
+      << HeaderOf(out[0], "evs-error-message");
+  // The record after the failures is scored normally (the row is reset).
+  out = Run(kSentence);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].topic, "evs.results");
 }
 
 TEST_F(SparkJobTest, InputMappingOutputsAndNames) {
-  const std::string corpus = CorpusDir();
-  if (corpus.empty()) GTEST_SKIP() << "no ../shared/corpus";
-  Start("{type: spark, model: iris, inputs: {Sepal_Length: sl}, outputs: [Species, probability, features],"
-        " output_names: {Species: species}}");
-  auto m = Load("iris", 1, corpus + "/sparkml/jpmml-sparkml/spark-3.5/pipeline/LogisticRegressionIris.zip");
+  if (CorpusDir().empty()) GTEST_SKIP() << "no ../shared/corpus";
+  Start("{type: spark, model: sentiment, inputs: {Sentence: text}, outputs: [Score, filteredTokenizedSentence,"
+        " countVector_1to1], output_names: {Score: mu, filteredTokenizedSentence: words}}");
+  auto m = Load("sentiment", 1, Pipeline("GLMSentiment"));
   ASSERT_NE(m, nullptr);
   store_->Install(m);
-  kafka::OutBatch out = Run(R"({"sl":5.1,"Sepal_Width":3.5,"Petal_Length":1.4,"Petal_Width":0.2})");
+  kafka::OutBatch out =
+      Run(R"({"text":"So there is no way for me to plug it in here in the US unless I go by a converter."})");
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
   auto j = nlohmann::json::parse(out[0].value)["outputs"];
-  EXPECT_EQ(j["species"], "setosa") << out[0].value;
-  ASSERT_TRUE(j["probability"].is_array()) << out[0].value;
-  EXPECT_EQ(j["probability"].size(), 3u);
-  EXPECT_EQ(j["features"], nlohmann::json::parse("[5.1,3.5,1.4,0.2]"));
+  EXPECT_NEAR(j["mu"].get<double>(), 0.31861991983022186, 1e-14) << out[0].value;
+  // Arrays of strings and (sparse) vectors come out as JSON arrays.
+  ASSERT_TRUE(j["words"].is_array()) << out[0].value;
+  EXPECT_EQ(j["words"][0], "way") << out[0].value;  // "so", "there", "is", "no" are stop words
+  ASSERT_TRUE(j["countVector_1to1"].is_array()) << out[0].value;
+  EXPECT_EQ(j["countVector_1to1"].size(), 50u) << out[0].value;  // the vocabulary's size, dense
   EXPECT_EQ(j.size(), 3u);
   // The unmapped name is not read any more.
-  EXPECT_EQ(Code(Run(kSetosa)), "invalid_input");
+  EXPECT_EQ(Code(Run(kSentence)), "invalid_input");
+  // An output that is neither a column nor a conventions' name fails the load.
+  Start("{type: spark, model: sentiment, outputs: [nope]}");
+  models::ModelRecord r;
+  r.name = "sentiment";
+  r.version = 1;
+  r.format = "spark";
+  r.path = Pipeline("GLMSentiment");
+  r.sha256 = models::Sha256Hex(ReadAll(r.path));
+  auto bad = models::LoadModel(r, settings_);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(std::string(bad.status().message()).find("'nope'"), std::string::npos) << bad.status();
+}
+
+TEST_F(SparkJobTest, NumericInputsTakeNumbersBooleansAndNumericText) {
+  if (CorpusDir().empty()) GTEST_SKIP() << "no ../shared/corpus";
+  // LinearRegressionHousing: Imputer x2 -> VectorAssembler -> VectorIndexer -> LinearRegression.
+  Start("{type: spark, model: housing}");
+  auto m = Load("housing", 1, Pipeline("LinearRegressionHousing"));
+  ASSERT_NE(m, nullptr);
+  store_->Install(m);
+  // Row 1 of Housing.csv; Spark predicted MEDV 28.255488885282258.
+  const std::string row =
+      R"("CRIM":-1.0,"ZN":18.0,"INDUS":-1.0,"NOX":-1.0,"RM":6.575,"AGE":65.2,"DIS":4.09,"RAD":1,"TAX":296.0,"PTRATIO":15.3,"B":-1.0,"LSTAT":4.98)";
+  kafka::OutBatch out = Run("{" + row + R"(,"CHAS":0})");
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
+  auto j = nlohmann::json::parse(out[0].value)["outputs"];
+  EXPECT_NEAR(j["MEDV"].get<double>(), 28.255488885282258, 1e-10) << out[0].value;
+  out = Run("{" + row + R"(,"CHAS":false})");
+  ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
+  EXPECT_EQ(nlohmann::json::parse(out[0].value)["outputs"]["MEDV"], j["MEDV"]);
+  out = Run("{" + row + R"(,"CHAS":"0"})");
+  ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
+  EXPECT_EQ(nlohmann::json::parse(out[0].value)["outputs"]["MEDV"], j["MEDV"]);
+  out = Run("{" + row + R"(,"CHAS":"zero"})");
+  EXPECT_EQ(Code(out), "invalid_input");
+  EXPECT_NE(HeaderOf(out[0], "evs-error-message").find("CHAS"), std::string::npos) << HeaderOf(out[0], "evs-error-message");
 }
 
 TEST_F(SparkJobTest, TweetsSentimentFixture) {
