@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
   score->add_flag("--strict", sco.strict, "stop at the first row that cannot be evaluated (exit 1)");
   score->add_flag("--no-progress", no_progress, "no progress lines on stderr");
   score->footer(kScoreHelp);
+  AddSparkScoreOptions(score, &sco);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -12,6 +12,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <string>
@@ -191,7 +192,16 @@ absl::StatusOr<Matrix> DecodeMatrixDatum(const StageMeta& m, const parquet::Datu
 // combined then followed by the tail, fused multiply-adds on Java 11+.
 enum class DotKind : uint8_t { kSequential, kLanes4, kLanes4Fma };
 
+// EVS_SPARK_JAVA_BLAS overrides the choice for models saved by a Spark that
+// ran with another BLAS: "f2j" (plain sum), "java8" (lanes, no FMA) or
+// "java11" (lanes with FMA, the default from 3.2 on).
 DotKind DotKindFor(const StageMeta& m) {
+  if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr) {
+    std::string_view v(env);
+    if (v == "f2j") return DotKind::kSequential;
+    if (v == "java8") return DotKind::kLanes4;
+    if (v == "java11") return DotKind::kLanes4Fma;
+  }
   if (m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 2)) return DotKind::kLanes4Fma;
   return DotKind::kSequential;
 }

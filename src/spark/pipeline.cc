@@ -35,7 +35,15 @@ class PipelineBuilder {
     ASSIGN_OR_RETURN(StageMeta root, ReadStageMeta(*src, ""));
     p->spark_version_ = root.spark_version;
     std::vector<std::unique_ptr<Stage>> all;
-    RETURN_IF_ERROR(LoadStageInto(*src, "", p->schema_, &all));
+    absl::Status loaded = LoadStageInto(*src, "", p->schema_, &all);
+    if (!loaded.ok()) {
+      // Stages after every wanted output exists cannot change it (Spark
+      // refuses to overwrite a column), so a failure there is tolerated
+      // when the caller named its outputs.
+      bool have_all = !opts.outputs.empty() && !opts.conventions_outputs;
+      for (const auto& name : opts.outputs) have_all = have_all && p->schema_.Find(name) >= 0;
+      if (!have_all) return loaded;
+    }
     p->conventions_ = MakeConventions(p->schema_);
 
     // Wanted slots: the named outputs (plus the conventions' columns), or
@@ -113,6 +121,20 @@ class PipelineBuilder {
       if (c.kind == PredictorInfo::Kind::kClassification && col.attrs.size() == 1 &&
           col.attrs[0].type == Attribute::Type::kNominal)
         c.labels = col.attrs[0].values;
+    }
+    if (c.kind == PredictorInfo::Kind::kClassification && c.labels.empty() && pred->num_classes > 0) {
+      // A numeric label column without an indexer: the class index is the
+      // label, printed as the label column's type prints it.
+      DataType t = slot >= 0 ? s.column(slot).type : DataType::kDouble;
+      if (slot >= 0 && !s.column(slot).indexed_from.empty()) {
+        int from = FindAny(s, s.column(slot).indexed_from);
+        if (from >= 0) t = s.column(from).type;
+      }
+      Cell cell;
+      for (int k = 0; k < pred->num_classes; ++k) {
+        cell.SetNumber(k);
+        c.labels.push_back(CastToString(cell, IsNumeric(t) ? t : DataType::kDouble));
+      }
     }
     return c;
   }

@@ -2,17 +2,48 @@
 // Spark's documented transform semantics, every handleInvalid mode, and the
 // errors a caller sees (wrong sizes, nulls, invalid values).
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <limits>
+#include <map>
+#include <new>
+#include <fstream>
+#include <set>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
+
 #include "spark/pipeline.h"
 #include "spark/stage.h"
 #include "spark/test_util.h"
+
+// Counts heap allocations to check that steady-state rows do not allocate
+// (not under sanitizers, which replace operator new themselves).
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define EVS_COUNT_ALLOCS 1
+namespace {
+std::atomic<long> g_allocs{0};
+}  // namespace
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+void* operator new(size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
+#endif
 
 namespace evs::spark {
 namespace {
@@ -411,12 +442,13 @@ TEST(MinMaxScaler, RescalesWithConstantAndNaN) {
 }
 
 TEST(MinMaxScaler, OperationOrderFollowsVersion) {
-  // x = 0.3 on [0.1, 0.7]: Spark 3 computes (x - min) * (1 / range), Spark 2.4
+  // x = 1.07 on [1, 4]: Spark 3 computes (x - min) * (1 / range), Spark 2.4
   // ((x - min) / range) * 1; the two differ in the last bit here.
-  auto table = t::OneRow({{"originalMin", t::DenseVec({0.1})}, {"originalMax", t::DenseVec({0.7})}});
-  const double x = 0.3;
-  const double v3 = (x - 0.1) * (1.0 / (0.7 - 0.1)) + 0.0;
-  const double v2 = ((x - 0.1) / (0.7 - 0.1)) * 1.0 + 0.0;
+  auto table = t::OneRow({{"originalMin", t::DenseVec({1.0})}, {"originalMax", t::DenseVec({4.0})}});
+  const double x = 1.07;
+  const double v3 = (x - 1.0) * (1.0 / (4.0 - 1.0)) + 0.0;
+  const double v2 = ((x - 1.0) / (4.0 - 1.0)) * 1.0 + 0.0;
+  ASSERT_NE(v2, v3);
   for (const char* version : {"3.5.0", "2.4.0"}) {
     Harness h;
     ASSERT_TRUE(h.Load(t::Meta(Cls("MinMaxScalerModel"), {{"inputCol", "f"}, {"outputCol", "m"}}, {{"data", table}},
@@ -424,7 +456,7 @@ TEST(MinMaxScaler, OperationOrderFollowsVersion) {
                     .ok());
     h.In("f").MutableVector() = Dense({x});
     ASSERT_TRUE(h.Run().ok());
-    EXPECT_EQ(h.Out("m").vec.values[0], std::string(version) == "2.4.0" ? v2 : v3) << version;
+    EXPECT_EQ(ToArray(h.Out("m").vec)[0], std::string(version) == "2.4.0" ? v2 : v3) << version;
   }
 }
 
@@ -444,6 +476,22 @@ TEST(MaxAbsScaler, ScalesByMaxAbsZeroCountsAsOne) {
   ExpectVec(h.Out("a"), {0.0, 0.0, -2.0});
   h.In("f").MutableVector() = Dense({1.0});
   EXPECT_FALSE(h.Run().ok());
+}
+
+TEST(MaxAbsScaler, DivisionFollowsVersion) {
+  // Spark 3 multiplies by 1 / maxAbs, Spark 2.4 divides: 0.01 / 3 differs.
+  auto table = t::OneRow({{"maxAbs", t::DenseVec({3.0})}});
+  const double x = 0.01;
+  ASSERT_NE(x * (1.0 / 3.0), x / 3.0);
+  for (const char* version : {"3.5.0", "2.4.0"}) {
+    Harness h;
+    ASSERT_TRUE(h.Load(t::Meta(Cls("MaxAbsScalerModel"), {{"inputCol", "f"}, {"outputCol", "a"}}, {{"data", table}},
+                               version))
+                    .ok());
+    h.In("f").MutableVector() = Dense({x});
+    ASSERT_TRUE(h.Run().ok());
+    EXPECT_EQ(h.Out("a").vec.values[0], std::string(version) == "2.4.0" ? x / 3.0 : x * (1.0 / 3.0)) << version;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -826,6 +874,358 @@ TEST(Registry, AllVectorStagesRegistered) {
                         "PCAModel", "ElementwiseProduct"}) {
     EXPECT_NE(Registry().Find(Cls(c)), nullptr) << c;
   }
+}
+
+
+
+// ---------------------------------------------------------------------------
+// Steady state: once a row's cells have grown, Apply allocates nothing.
+
+TEST(VectorStages, SteadyStateRowsDoNotAllocate) {
+#ifndef EVS_COUNT_ALLOCS
+  GTEST_SKIP() << "allocation counting is off under sanitizers";
+#else
+  std::vector<std::unique_ptr<Harness>> hs;
+  auto add = [&](StageMeta m, auto setup) {
+    auto h = std::make_unique<Harness>();
+    setup(*h);
+    absl::Status st = h->Load(m);
+    ASSERT_TRUE(st.ok()) << m.class_name << ": " << st;
+    hs.push_back(std::move(h));
+  };
+  auto vec3 = [](Harness& h) { VectorInput(h.schema, "f", 3); };
+  auto none = [](Harness&) {};
+  add(ScalerMeta(true, true), vec3);
+  add(ScalerMeta(false, true), vec3);
+  add(MinMaxMeta("3.5.0"), vec3);
+  add(t::Meta(Cls("MaxAbsScalerModel"), {{"inputCol", "f"}, {"outputCol", "a"}},
+              {{"data", t::OneRow({{"maxAbs", t::DenseVec({4.0, 0.0, 2.0})}})}}),
+      vec3);
+  add(t::Meta(Cls("Normalizer"), {{"inputCol", "f"}, {"outputCol", "n"}, {"p", 3.0}}), vec3);
+  add(t::Meta(Cls("ElementwiseProduct"),
+              {{"inputCol", "f"}, {"outputCol", "e"}, {"scalingVec", {{"type", 1}, {"values", {2.0, 0.5, -1.0}}}}}),
+      vec3);
+  add(IndexerMeta("keep"), vec3);
+  add(t::Meta(Cls("VectorSlicer"), {{"inputCol", "f"}, {"outputCol", "s"}, {"indices", {2, 0}}}), vec3);
+  add(SelectorMeta("ChiSqSelectorModel", {0, 2}), vec3);
+  add(t::Meta(Cls("VectorSizeHint"), {{"inputCol", "f"}, {"size", 3}}), vec3);
+  add(t::Meta(Cls("PCAModel"), {{"inputCol", "f"}, {"outputCol", "p"}},
+              {{"data", t::OneRow({{"pc", t::DenseMat(3, 2, {1.0, 0.5, 0.0, -1.0, 2.0, 0.0})}})}}),
+      vec3);
+  add(t::Meta(Cls("Binarizer"), {{"inputCols", {"f", "x"}}, {"outputCols", {"bf", "bx"}}, {"thresholds", {-1.0, 0.5}}}),
+      vec3);
+  add(BucketMeta("keep"), none);
+  add(t::Meta(Cls("ImputerModel"), {{"inputCol", "x"}, {"outputCol", "ix"}}, {{"data", t::OneRow({{"x", t::Num(1.5)}})}}),
+      none);
+  add(t::Meta(Cls("Interaction"), {{"inputCols", {"x", "f"}}, {"outputCol", "xf"}}), vec3);
+
+  auto fill = [](Harness& h, int i) {
+    for (size_t s = 0; s < h.schema.num_slots(); ++s) {
+      const ColumnInfo& c = h.schema.column(static_cast<int>(s));
+      if (!c.is_input) continue;
+      Cell& cell = h.row.cells[s];
+      if (c.type == DataType::kVector) {
+        Vector& v = cell.MutableVector();
+        if (i % 2 == 0) {
+          v.SetDense(3);
+          v.values = {0.0, 2.0 + i, 5.0};
+          v.values.resize(3);
+        } else {
+          v.SetSparse(3);
+          v.indices.push_back(2);
+          v.values.push_back(5.0);
+        }
+      } else {
+        cell.SetNumber(i % 3 == 0 ? kNaN : 1.0 + i % 2);
+      }
+    }
+  };
+  for (auto& h : hs) {
+    for (int i = 0; i < 4; ++i) {
+      fill(*h, i);
+      ASSERT_TRUE(h->Run().ok()) << h->stage->name << ": " << h->Run();
+    }
+  }
+  for (auto& h : hs) {
+    long before = g_allocs.load();
+    for (int i = 0; i < 40; ++i) {
+      fill(*h, i);
+      absl::Status st = h->Run();
+      if (!st.ok()) ADD_FAILURE() << h->stage->name;
+    }
+    EXPECT_EQ(g_allocs.load() - before, 0) << h->stage->name;
+  }
+#endif
+}
+
+// ---------------------------------------------------------------------------
+// Corpus: every pipeline that uses a vector stage, cut down to the vector
+// stages' outputs, runs on every input row; full pipelines' predictions are
+// compared with Spark's expected output.
+
+namespace fs = std::filesystem;
+
+const std::set<std::string>& VectorClasses() {
+  static const std::set<std::string> c = {
+      "VectorIndexerModel", "VectorSizeHint", "VectorSlicer",  "StandardScalerModel", "MinMaxScalerModel",
+      "MaxAbsScalerModel",  "Normalizer",     "Bucketizer",    "Binarizer",           "ImputerModel",
+      "Interaction",        "ChiSqSelectorModel", "UnivariateFeatureSelectorModel", "PCAModel", "ElementwiseProduct"};
+  return c;
+}
+
+std::string JoinDir(const std::string& a, const std::string& b) { return a.empty() ? b : a + "/" + b; }
+
+// Output columns of the vector stages saved under `dir` (nested pipelines and
+// tuning wrappers included).
+void CollectVectorOutputs(const ArtifactSource& src, const std::string& dir, std::vector<std::string>* out) {
+  auto meta = ReadStageMeta(src, dir);
+  if (!meta.ok()) return;
+  const std::string& cls = meta->class_name;
+  if (cls == "org.apache.spark.ml.PipelineModel") {
+    for (const std::string& child : src.List(JoinDir(dir, "stages"))) {
+      CollectVectorOutputs(src, JoinDir(JoinDir(dir, "stages"), child), out);
+    }
+    return;
+  }
+  if (absl::EndsWith(cls, "TrainValidationSplitModel") || absl::EndsWith(cls, "CrossValidatorModel")) {
+    CollectVectorOutputs(src, JoinDir(dir, "bestModel"), out);
+    return;
+  }
+  const std::string prefix = "org.apache.spark.ml.feature.";
+  if (!absl::StartsWith(cls, prefix) || VectorClasses().count(cls.substr(prefix.size())) == 0) return;
+  const json& p = meta->params;
+  if (absl::EndsWith(cls, "VectorSizeHint")) {
+    out->push_back(p.value("inputCol", ""));
+  } else if (p.contains("inputCols") && p.contains("outputCols")) {
+    for (const auto& c : p["outputCols"]) out->push_back(c.get<std::string>());
+  } else if (p.contains("outputCol")) {
+    out->push_back(p["outputCol"].get<std::string>());
+  }
+}
+
+std::string DatasetOf(const std::string& pipeline) {
+  for (const char* algo : {"IsotonicRegressionDecr", "IsotonicRegressionIncr", "LogisticRegression", "LinearRegression",
+                           "DecisionTree", "RandomForest", "NeuralNetwork", "ModelChain", "NaiveBayes", "LinearSVC",
+                           "KMeans", "GBT", "GLM"}) {
+    if (absl::StartsWith(pipeline, algo)) return pipeline.substr(std::string(algo).size());
+  }
+  return "";
+}
+
+std::string ReadText(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct CorpusPipeline {
+  std::string version, name, dataset;
+  fs::path zip, dir;
+};
+
+std::vector<CorpusPipeline> CorpusPipelines() {
+  std::vector<CorpusPipeline> out;
+  for (const char* version : {"spark-2.4.0", "spark-3.0", "spark-3.5"}) {
+    fs::path dir = t::SparkCorpus(version);
+    if (dir.empty()) continue;
+    std::vector<fs::path> zips;
+    for (const auto& e : fs::directory_iterator(dir / "pipeline")) {
+      if (e.path().extension() == ".zip") zips.push_back(e.path());
+    }
+    std::sort(zips.begin(), zips.end());
+    for (const fs::path& z : zips) {
+      CorpusPipeline cp{version, z.stem().string(), DatasetOf(z.stem().string()), z, dir};
+      // Vec datasets come as libsvm; their CSV input is not there.
+      if (cp.dataset.empty() || !fs::exists(dir / "csv" / (cp.dataset + ".csv"))) continue;
+      out.push_back(std::move(cp));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<Pipeline>> LoadCorpus(const CorpusPipeline& cp, std::vector<std::string> outputs,
+                                                     bool conventions) {
+  LoadOptions opts;
+  fs::path schema = cp.dir / "schema" / (cp.dataset + ".json");
+  if (fs::exists(schema)) opts.schema_json = ReadText(schema);
+  opts.outputs = std::move(outputs);
+  opts.conventions_outputs = conventions;
+  return Pipeline::Load(cp.zip.string(), opts);
+}
+
+absl::Status SetInputs(const Pipeline& pl, Row& row, const t::Csv& csv, const std::vector<std::string>& r) {
+  pl.BeginRow(row);
+  for (const ColumnInfo& in : pl.inputs()) {
+    int c = csv.Col(in.name);
+    if (c < 0) return absl::NotFoundError("input column " + in.name + " not in the CSV");
+    const std::string& text = r[c];
+    if (text.empty() || text == "NA") {
+      pl.SetNull(row, pl.InputIndex(in.name));
+    } else {
+      absl::Status st = pl.SetInput(row, pl.InputIndex(in.name), text);
+      if (!st.ok()) return st;
+    }
+  }
+  return absl::OkStatus();
+}
+
+TEST(VectorCorpus, VectorStageOutputsOnEveryRow) {
+  std::vector<CorpusPipeline> all = CorpusPipelines();
+  if (all.empty()) GTEST_SKIP() << "corpus absent";
+  int checked = 0;
+  for (const CorpusPipeline& cp : all) {
+    auto src = ArtifactSource::Open(cp.zip.string());
+    ASSERT_TRUE(src.ok()) << src.status();
+    std::vector<std::string> names;
+    CollectVectorOutputs(**src, "", &names);
+    if (names.empty()) continue;
+    auto full = LoadCorpus(cp, {}, false);
+    if (!full.ok() && absl::StrContains(full.status().message(), "unsupported stage")) continue;
+    ASSERT_TRUE(full.ok()) << cp.version << "/" << cp.name << ": " << full.status();
+    std::vector<std::string> visible;
+    for (const std::string& n : names) {
+      if ((*full)->Find(n) >= 0 && std::find(visible.begin(), visible.end(), n) == visible.end()) visible.push_back(n);
+    }
+    if (visible.empty()) continue;
+    auto p = LoadCorpus(cp, visible, false);
+    ASSERT_TRUE(p.ok()) << cp.version << "/" << cp.name << ": " << p.status();
+    const Pipeline& pl = **p;
+    t::Csv csv = t::ReadCsv(cp.dir / "csv" / (cp.dataset + ".csv"));
+    auto row = pl.NewRow();
+    for (const auto& r : csv.rows) {
+      ASSERT_TRUE(SetInputs(pl, *row, csv, r).ok());
+      absl::Status st = pl.Run(*row);
+      ASSERT_TRUE(st.ok()) << cp.version << "/" << cp.name << ": " << st;
+      ASSERT_FALSE(row->filtered) << cp.version << "/" << cp.name << ": " << row->filter_reason;
+      for (const std::string& n : visible) {
+        EXPECT_FALSE(pl.Get(*row, pl.Find(n)).is_null()) << cp.version << "/" << cp.name << " column " << n;
+      }
+    }
+    ++checked;
+  }
+  std::printf("vector stage outputs checked in %d corpus pipelines\n", checked);
+  EXPECT_GT(checked, 40);
+}
+
+// Upstream tolerances (MANIFEST) where they differ from 1e-14.
+double Tolerance(const std::string& name) {
+  static const std::map<std::string, double> tol = {
+      {"GLMHousing", 1e-12},        {"GLMSentiment", 5e-11}, {"GLMVisit", 1e-12},
+      {"LinearRegressionHousing", 1e-13}, {"LogisticRegressionAudit", 1e-8}, {"LogisticRegressionIris", 1e-13},
+      {"ModelChainAudit", 3e-9},    {"ModelChainIris", 1e-13}, {"NaiveBayesAudit", 1e-10},
+      {"NeuralNetworkIris", 5e-13}};
+  auto it = tol.find(name);
+  return it == tol.end() ? 1e-14 : it->second;
+}
+
+// strtod, not stod: expected values include subnormals (stod throws on them).
+double ParseOr(const std::string& s, double fallback) {
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && !s.empty() ? v : fallback;
+}
+
+bool Close(double got, double want, double tol, double zero) {
+  if (std::isnan(got) || std::isnan(want)) return std::isnan(got) && std::isnan(want);
+  double diff = std::fabs(got - want);
+  return diff <= zero || diff <= tol * std::max(std::fabs(got), std::fabs(want));
+}
+
+// Compares the conventions' columns with the expected CSV; "" when all match.
+std::string CompareWithExpected(const CorpusPipeline& cp) {
+  auto p = LoadCorpus(cp, {}, true);
+  if (!p.ok()) return "load: " + std::string(p.status().message());
+  const Pipeline& pl = **p;
+  const Conventions& conv = pl.conventions();
+  if (!conv.has_predictor) return "no predictor";
+  t::Csv in = t::ReadCsv(cp.dir / "csv" / (cp.dataset + ".csv"));
+  t::Csv want = t::ReadCsv(cp.dir / "csv" / (cp.name + ".csv"));
+  if (want.rows.size() != in.rows.size()) return "row count differs";
+  const double tol = Tolerance(cp.name);
+  const double zero = cp.name == "NeuralNetworkIris" ? 5e-11 : tol;
+  auto row = pl.NewRow();
+  for (size_t i = 0; i < in.rows.size(); ++i) {
+    absl::Status st = SetInputs(pl, *row, in, in.rows[i]);
+    if (st.ok()) st = pl.Run(*row);
+    if (!st.ok()) return "row " + std::to_string(i) + ": " + std::string(st.message());
+    if (row->filtered) return "row " + std::to_string(i) + " filtered: " + row->filter_reason;
+    const std::vector<std::string>& w = want.rows[i];
+    for (size_t c = 0; c < want.header.size(); ++c) {
+      const std::string& col = want.header[c];
+      if (col == "probability(0)" && tol >= 1e-10) continue;  // the MANIFEST skips it there
+      std::string where = "row " + std::to_string(i) + " column " + col;
+      if (col == conv.label_name && conv.kind == PredictorInfo::Kind::kRegression &&
+          want.Col("probability(1)") >= 0) {
+        continue;  // binomial GLM: checked through probability(1) below
+      }
+      if (conv.kind == PredictorInfo::Kind::kRegression && col == "probability(1)") {
+        // A binomial GLM's prediction is the probability of label 1.
+        double got = pl.Get(*row, conv.prediction_slot).num;
+        if (!Close(got, ParseOr(w[c], kNaN), tol, zero)) {
+          return where + ": got " + JavaDoubleToString(got) + ", want " + w[c];
+        }
+        continue;
+      }
+      if (col == conv.label_name) {
+        const Cell& pred = pl.Get(*row, conv.prediction_slot);
+        if (conv.kind == PredictorInfo::Kind::kClassification) {
+          size_t k = static_cast<size_t>(pred.num);
+          std::string label = k < conv.labels.size() ? conv.labels[k] : "?";
+          if (label != w[c]) return where + ": got " + label + ", want " + w[c];
+        } else if (!Close(pred.num, ParseOr(w[c], kNaN), conv.kind == PredictorInfo::Kind::kClustering ? 0 : tol, 0)) {
+          return where + ": got " + JavaDoubleToString(pred.num) + ", want " + w[c];
+        }
+      } else if (absl::StartsWith(col, "probability(") && conv.probability_slot >= 0) {
+        std::string label = col.substr(12, col.size() - 13);
+        auto it = std::find(conv.labels.begin(), conv.labels.end(), label);
+        if (it == conv.labels.end()) return where + ": unknown label";
+        double got = pl.Get(*row, conv.probability_slot).vec.At(static_cast<int32_t>(it - conv.labels.begin()));
+        if (!Close(got, ParseOr(w[c], kNaN), tol, zero)) {
+          return where + ": got " + JavaDoubleToString(got) + ", want " + w[c];
+        }
+      }
+    }
+  }
+  return "";
+}
+
+// Mismatches whose cause lies outside the vector stages (reported to their
+// owners): the 2.4 ModelChainAudit labels come from an IndexToString over a
+// numeric RFormula label, which the conventions do not pick up.
+const std::set<std::string>& KnownOutsideFailures() {
+  static const std::set<std::string> s = {"spark-2.4.0/ModelChainAudit"};
+  return s;
+}
+
+TEST(VectorCorpus, FullPipelinesMatchExpectedPredictions) {
+  std::vector<CorpusPipeline> all = CorpusPipelines();
+  if (all.empty()) GTEST_SKIP() << "corpus absent";
+  int passed = 0, total = 0;
+  std::vector<std::string> failures;
+  for (const CorpusPipeline& cp : all) {
+    auto src = ArtifactSource::Open(cp.zip.string());
+    ASSERT_TRUE(src.ok());
+    std::vector<std::string> names;
+    CollectVectorOutputs(**src, "", &names);
+    if (names.empty() || !fs::exists(cp.dir / "csv" / (cp.name + ".csv"))) continue;
+    std::string r = CompareWithExpected(cp);
+    const std::string id = cp.version + "/" + cp.name;
+    if (absl::StartsWith(r, "load: unsupported stage") &&
+        !absl::StrContains(r, "org.apache.spark.ml.feature.Vector")) {
+      std::printf("%-12s %-28s SKIP (%s)\n", cp.version.c_str(), cp.name.c_str(), r.c_str());
+      continue;
+    }
+    ++total;
+    if (r.empty()) {
+      ++passed;
+    } else if (KnownOutsideFailures().count(id) == 0) {
+      failures.push_back(id + ": " + r);
+    }
+    std::printf("%-12s %-28s %s\n", cp.version.c_str(), cp.name.c_str(), r.empty() ? "PASS" : r.c_str());
+  }
+  std::printf("%d of %d corpus pipelines with vector stages match\n", passed, total);
+  for (const std::string& f : failures) ADD_FAILURE() << f;
 }
 
 }  // namespace

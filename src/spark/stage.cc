@@ -113,14 +113,10 @@ absl::StatusOr<parquet::Table> StageMeta::ReadData(std::string_view sub) const {
     if (!b.ok()) return Error(std::string(b.status().message()));
     bytes.push_back(std::move(*b));
   }
-  parquet::Table all;
-  for (size_t i = 0; i < bytes.size(); ++i) {
-    auto t = parquet::ReadBytes(bytes[i]);
-    if (!t.ok()) return Error(absl::StrCat("data '", V(sub), "': ", t.status().message()));
-    if (i == 0) all = std::move(*t);
-    else for (auto& r : t->rows) all.rows.push_back(std::move(r));
-  }
-  return all;
+  std::vector<std::string_view> views(bytes.begin(), bytes.end());
+  auto t = parquet::ReadParts(views);
+  if (!t.ok()) return Error(absl::StrCat("data '", V(sub), "': ", t.status().message()));
+  return t;
 }
 
 void StageRegistry::Add(std::string class_name, StageFactory f) {
@@ -199,13 +195,15 @@ absl::StatusOr<std::vector<std::string>> PipelineStageDirs(const ArtifactSource&
   if (meta.Has("stageUids")) {
     ASSIGN_OR_RETURN(auto uids, meta.StrList("stageUids"));
     for (size_t i = 0; i < uids.size(); ++i) {
-      std::string want = absl::StrCat(i, "_", uids[i]);
-      auto it = std::find(names.begin(), names.end(), want);
-      if (it == names.end()) {
-        it = std::find_if(names.begin(), names.end(), [&](const std::string& n) {
-          return absl::EndsWith(n, absl::StrCat("_", uids[i]));
-        });
-      }
+      // Spark names a stage directory "<index>_<uid>", the index zero-padded
+      // to the width of the stage count; a uid may repeat (RFormula).
+      auto it = std::find_if(names.begin(), names.end(), [&](const std::string& n) {
+        size_t us = n.find('_');
+        if (us == std::string::npos || us == 0 || n.compare(us + 1, std::string::npos, uids[i]) != 0) return false;
+        for (size_t k = 0; k < us; ++k)
+          if (n[k] < '0' || n[k] > '9') return false;
+        return std::strtoull(n.c_str(), nullptr, 10) == i;
+      });
       if (it == names.end())
         return meta.Error(absl::StrCat("stage ", uids[i], " has no directory under '", stages, "'"));
       out.push_back(Join(stages, *it));

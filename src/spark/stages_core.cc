@@ -191,8 +191,12 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStringIndexer(const StageMeta& m, Sch
       c.index.emplace(labels[i][k], k);
       if (IsNumeric(c.in_type)) {
         // A numeric input matches the label equal to its string cast.
-        char* end = nullptr;
         const std::string& s = labels[i][k];
+        if (c.in_type == DataType::kBoolean) {
+          if (s == "true" || s == "false") c.num_index.emplace(s == "true" ? 1.0 : 0.0, k);
+          continue;
+        }
+        char* end = nullptr;
         double x = s == "NaN" ? std::numeric_limits<double>::quiet_NaN()
                    : s == "Infinity" ? HUGE_VAL
                    : s == "-Infinity" ? -HUGE_VAL
@@ -662,10 +666,17 @@ absl::Status LoadRFormulaInto(const StageMeta& m, Schema& schema, std::vector<st
   const std::string nested = m.dir.empty() ? "pipelineModel" : m.dir + "/pipelineModel";
   RETURN_IF_ERROR(LoadStageInto(*m.source, nested, schema, out));
   ASSIGN_OR_RETURN(parquet::Table t, m.ReadData("data"));
-  ASSIGN_OR_RETURN(const Datum* f, Field(m, t, "resolvedFormula"));
+  // ResolvedRFormula is saved as top-level columns (label, terms,
+  // hasIntercept); accept a nested struct too.
   std::string label;
-  if (f->kind == Datum::Kind::kStruct && !f->items.empty() && f->items[0].kind == Datum::Kind::kBytes)
-    label = f->items[0].bytes;
+  if (t.ColumnIndex("label") >= 0) {
+    ASSIGN_OR_RETURN(const Datum* l, Field(m, t, "label"));
+    if (l->kind == Datum::Kind::kBytes) label = l->bytes;
+  } else {
+    ASSIGN_OR_RETURN(const Datum* f, Field(m, t, "resolvedFormula"));
+    if (f->kind == Datum::Kind::kStruct && !f->items.empty() && f->items[0].kind == Datum::Kind::kBytes)
+      label = f->items[0].bytes;
+  }
   const std::string label_col = m.StrOr("labelCol", "label");
   if (label.empty()) return absl::OkStatus();
   int existing = schema.Find(label_col);

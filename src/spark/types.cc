@@ -207,6 +207,26 @@ std::string JavaFormat(T v) {
   for (size_t i = pos; i < epos; ++i)
     if (s[i] != '.') digits.push_back(s[i]);
   int exp = std::stoi(s.substr(epos + 1));
+  if (digits.size() == 1) {
+    // Java prints at least two significant digits (d.d); when the shortest
+    // form has one, it takes the closest two-digit value that still reads
+    // back (Double.MIN_VALUE is 4.9E-324, not 5.0E-324).
+    char b2[64];
+    auto r2 = std::to_chars(b2, b2 + sizeof b2, v, std::chars_format::scientific, 1);
+    std::string s2(b2, r2.ptr);
+    T back{};
+    std::from_chars(b2, r2.ptr, back);
+    if (back == v) {
+      size_t e2 = s2.find('e');
+      std::string d2;
+      for (size_t i = pos; i < e2; ++i)
+        if (s2[i] != '.') d2.push_back(s2[i]);
+      if (d2.size() == 2 && d2[1] != '0') {
+        digits = d2;
+        exp = std::stoi(s2.substr(e2 + 1));
+      }
+    }
+  }
   T a = std::fabs(v);
   if (a >= T(1e-3) && a < T(1e7)) {
     if (exp >= 0) {
