@@ -216,7 +216,7 @@ if [[ $pyspark -eq 1 ]]; then
   if [[ ! -f $PYBENCH ]]; then
     echo "$PROG: warning: $PYBENCH is missing; timing evserve only" >&2
     pyspark=0
-  elif [[ ! -x $PY ]]; then
+  elif [[ ! -x $PY ]]; then  # make_fixtures.sh creates the venv
     echo "$PROG: warning: $PY is missing (tools/spark_fixtures/make_fixtures.sh creates it); timing evserve only" >&2
     pyspark=0
   fi
@@ -225,7 +225,7 @@ fi
 # ------------------------------------------------------------------ run
 if [[ $quick -eq 1 ]]; then
   cpp_args=(--warmup-seconds 0.5 --latency-records 20000 --throughput-seconds 1)
-  py_args=(--quick)
+  py_args=(--reps 2 --warmup 1 --single-reps 10)
 else
   cpp_args=(--warmup-seconds 2 --latency-records 200000 --throughput-seconds 3)
   py_args=()
@@ -252,12 +252,33 @@ for m in $names; do
   echo "$PROG: $m: evserve" >&2
   "${run[@]}" "$BIN" --model "$dir/$m.zip" --input "$dir/$m.input.csv" "${extra[@]}" --name "$m" \
     "${cpp_args[@]}" | tee -a "$lines"
-  if [[ $pyspark -eq 1 ]]; then
-    echo "$PROG: $m: PySpark" >&2
-    "${run[@]}" "$PY" "$PYBENCH" --model "$dir/$m.zip" --input "$dir/$m.input.csv" "${extra[@]}" \
-      --name "$m" "${py_args[@]}" | tee -a "$lines"
-  fi
 done
+if [[ $pyspark -eq 1 ]]; then
+  # pyspark_bench.py times every pipeline in one Spark session and prints
+  # JSON; its figures become result lines here. batch: one transform of all
+  # rows (cached, materialised with the noop sink), per row = time / rows
+  # (median of its reps; p99 is the slowest rep). single_row: a one-row
+  # DataFrame through transform (median and slowest of its reps).
+  echo "$PROG: PySpark ($names)" >&2
+  pyjson=$(mktemp /tmp/evs-pyspark-bench.XXXXXX.json)
+  # shellcheck disable=SC2086
+  "${run[@]}" "$PY" "$PYBENCH" --bench "$dir" --names $names "${py_args[@]}" >"$pyjson"
+  python3 - "$pyjson" <<'PYEOF' | tee -a "$lines"
+import json, sys
+r = json.load(open(sys.argv[1]))
+for p in r["pipelines"]:
+    n = p["rows"]
+    print("result\ttool=pyspark\tmodel=%s\tmode=batch\trows=%d\tbatch=%d\tsamples=%d\tp50_ns=%.1f\tp99_ns=\t"
+          "mean_ns=%.1f\ttput_rps=%.0f\tcpu_rps=\terrors=0\tspark=%s" % (
+              p["name"], n, n, p["reps"], p["per_row_us_median"] * 1e3, p["per_row_us_median"] * 1e3,
+              p["rows_per_s_median"], r.get("spark_version", "")))
+    print("result\ttool=pyspark\tmodel=%s\tmode=single_row\trows=1\tbatch=1\tsamples=%d\tp50_ns=%.1f\tp99_ns=\t"
+          "mean_ns=%.1f\ttput_rps=%.1f\tcpu_rps=\terrors=0" % (
+              p["name"], p["single_row_reps"], p["single_row_ms_median"] * 1e6, p["single_row_ms_median"] * 1e6,
+              1e3 / p["single_row_ms_median"]))
+PYEOF
+  rm -f "$pyjson"
+fi
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ------------------------------------------------------------------ table
@@ -283,7 +304,7 @@ table=$(awk -F'\t' -v names="$names" '
       for (j = 2; j <= k; j++) {
         split(tm[j], tmm, "/"); key = m SUBSEP tmm[1] SUBSEP tmm[2]
         ratio = (best[m] > 0 && tmm[1] == "evserve") ? sprintf("%.0f×", cpu[key] / best[m]) : "-"
-        printf "| %s | %s %s | %s | %s | %s | %s | %s |\n", m, tmm[1], tmm[2], t(p50[key]) (batch[key] > 1 ? " ¹" : ""), t(p99[key]), r(wall[key]), r(cpu[key]), ratio
+        printf "| %s | %s %s | %s | %s | %s | %s | %s |\n", m, tmm[1], tmm[2], t(p50[key]) (tmm[1] == "evserve" && batch[key] > 1 ? " ¹" : (tmm[2] == "batch" ? " ²" : "")), t(p99[key]), r(wall[key]), r(cpu[key]), ratio
       }
     }
     print ""
@@ -314,6 +335,7 @@ result="bench/results/spark-$stamp.txt"
   echo "$table"
   echo
   echo "¹ batch of 64 rows per latency sample (the percentiles are of 64-row means)."
+  echo "² PySpark batch: the median transform time of all rows divided by the rows (a mean, not a percentile)."
   echo
   echo '```'
   cat "$lines"
