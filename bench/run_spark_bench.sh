@@ -126,10 +126,15 @@ the table in `bench/results/spark-*.txt` and rewrites this block.
   64 rows when a row takes under 250 ns (marked ¹); 200,000 timed rows per
   mode after a 2 s warm-up. Throughput: a 3 s loop, rows per wall second
   and per second of process CPU time.
-- **PySpark** (`tools/spark_fixtures/pyspark_bench.py`, local[1] session):
-  its modes and method are described in the script and in its result lines
-  below; the ratio column divides evserve's CPU throughput by the best
-  PySpark mode's.
+- **PySpark** (`tools/spark_fixtures/pyspark_bench.py`, one `local[1]`
+  session, the saved pipeline directories): *batch*: `transform` of all
+  10,000 rows (a cached DataFrame) materialised with the no-op sink, after
+  warm-up runs; per row = median time / rows, a mean (²). *single_row*:
+  `transform` of a one-row DataFrame, materialised the same way: what one
+  event costs through Spark's planner and executor (median of its reps). No
+  CPU-time figure: the ratio column divides evserve's CPU throughput by the
+  best PySpark wall throughput (PySpark's JVM threads would not be counted
+  by a Python-side CPU clock anyway).
 
 ### Caveats
 
