@@ -396,9 +396,9 @@ class LogisticRegression final : public Stage {
   DotKind dot_ = DotKind::kSequential;
   bool fma_gemv_ = false;  // Spark 3.2+: the dense matrix-vector product fuses
   // Spark 3.1 changed the probability formulas: multinomial through a softmax
-  // that always subtracts the maximum and divides, binomial p0 = sigmoid(raw0)
-  // and p1 = 1 - p0. Before: max subtracted only when positive, multiplied by
-  // 1/sum; binomial sigmoid of each raw value.
+  // that always subtracts the maximum, binomial p0 = sigmoid(raw0) and
+  // p1 = 1 - p0. Before: the maximum subtracted only when positive, binomial
+  // sigmoid of each raw value. Both scale by 1/sum (BLAS dscal).
   bool new_probability_ = true;
   Coefs coefs_;
   double intercept_ = 0;
@@ -513,7 +513,8 @@ class LogisticRegression final : public Stage {
         v[i] = std::exp(v[i] - max);
         sum += v[i];
       }
-      for (int i = 0; i < n; ++i) v[i] /= sum;
+      const double scale = 1.0 / sum;
+      for (int i = 0; i < n; ++i) v[i] *= scale;
       return;
     }
     int at = ArgMax(v, n);

@@ -14,10 +14,12 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -122,8 +124,19 @@ absl::StatusOr<Mat> ReadMat(const Datum& d) {
   return m;
 }
 
+// Which JVM BLAS computed a model's dense products: netlib's F2J (reference
+// loops) up to Spark 3.1, dev.ludovic.netlib's Java BLAS from 3.2. The
+// EVS_SPARK_JAVA_BLAS environment variable ("f2j", "java8", "java11")
+// overrides the choice for a Spark that ran with another BLAS.
+bool UsesJavaBlas(const StageMeta& m) {
+  if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr && *env != '\0') {
+    return std::string_view(env) != "f2j";
+  }
+  return m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 2);
+}
+
 // y = A x + beta y (alpha = 1) in the order Spark's BLAS.gemv computes it.
-void Gemv(const Mat& a, const Vector& x, double beta, std::vector<double>& y) {
+void Gemv(const Mat& a, const Vector& x, double beta, std::vector<double>& y, bool java_blas) {
   const int32_t m = a.rows, n = a.cols;
   if (!a.sparse && x.dense) {
     // Reference dgemv on the stored array: "N" for column-major, "T" for
@@ -131,7 +144,14 @@ void Gemv(const Mat& a, const Vector& x, double beta, std::vector<double>& y) {
     if (beta != 1.0) {
       for (double& v : y) v = beta == 0.0 ? 0.0 : beta * v;
     }
-    if (!a.transposed) {
+    if (!a.transposed && java_blas) {
+      // dev.ludovic.netlib's Java BLAS: each column fused into y in order.
+      for (int32_t j = 0; j < n; ++j) {
+        const double t = x.values[j];
+        const double* col = a.values.data() + static_cast<size_t>(j) * m;
+        for (int32_t i = 0; i < m; ++i) y[i] = std::fma(t, col[i], y[i]);
+      }
+    } else if (!a.transposed) {
       for (int32_t j = 0; j < n; ++j) {
         const double t = x.values[j];
         if (t == 0.0) continue;
@@ -142,7 +162,11 @@ void Gemv(const Mat& a, const Vector& x, double beta, std::vector<double>& y) {
       for (int32_t i = 0; i < m; ++i) {
         const double* row = a.values.data() + static_cast<size_t>(i) * n;
         double t = 0.0;
-        for (int32_t j = 0; j < n; ++j) t += row[j] * x.values[j];
+        if (java_blas) {  // Java11BLAS: fused multiply-adds
+          for (int32_t j = 0; j < n; ++j) t = std::fma(row[j], x.values[j], t);
+        } else {
+          for (int32_t j = 0; j < n; ++j) t += row[j] * x.values[j];
+        }
         y[i] += t;
       }
     }
@@ -190,11 +214,33 @@ void Gemv(const Mat& a, const Vector& x, double beta, std::vector<double>& y) {
   }
 }
 
-// BLAS.dot(x, dense y): reference ddot for dense x, the sparse loop otherwise.
-double Dot(const Vector& x, const std::vector<double>& y) {
+// Dense x dense ddot: F2J sums left to right; dev.ludovic.netlib's Java11
+// BLAS keeps four fused lanes, adds them, then fuses the tail.
+double DenseDot(const double* x, const double* y, int32_t n, bool java_blas) {
+  if (!java_blas) {
+    double s = 0.0;
+    for (int32_t i = 0; i < n; ++i) s += x[i] * y[i];
+    return s;
+  }
+  double s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0;
+  int32_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 = std::fma(x[i], y[i], s0);
+    s1 = std::fma(x[i + 1], y[i + 1], s1);
+    s2 = std::fma(x[i + 2], y[i + 2], s2);
+    s3 = std::fma(x[i + 3], y[i + 3], s3);
+  }
+  double s = 0.0;
+  s += s0 + s1 + s2 + s3;
+  for (; i < n; ++i) s = std::fma(x[i], y[i], s);
+  return s;
+}
+
+// BLAS.dot(x, dense y): ddot for dense x, the sparse loop otherwise.
+double Dot(const Vector& x, const std::vector<double>& y, bool java_blas) {
   double sum = 0.0;
   if (x.dense) {
-    for (int32_t i = 0; i < x.size; ++i) sum += x.values[i] * y[i];
+    sum = DenseDot(x.values.data(), y.data(), x.size, java_blas);
   } else {
     for (size_t k = 0; k < x.indices.size(); ++k) sum += x.values[k] * y[x.indices[k]];
   }
@@ -374,6 +420,7 @@ class NaiveBayesStage : public Stage {
   struct Model {
     Type type = Type::kMultinomial;
     bool spark2 = false;
+    bool java_blas = false;  // dense products as dev.ludovic.netlib computes them
     std::vector<double> pi;
     Mat theta, sigma;
     Mat theta_minus_neg_theta;        // bernoulli
@@ -402,15 +449,15 @@ class NaiveBayesStage : public Stage {
         if (m_.type == Type::kMultinomial) {
           if (m_.spark2) {  // theta.multiply(x) then axpy(pi)
             raw.assign(k, 0.0);
-            Gemv(m_.theta, x, 0.0, raw);
+            Gemv(m_.theta, x, 0.0, raw, m_.java_blas);
             for (size_t i = 0; i < k; ++i) raw[i] += m_.pi[i];
           } else {  // pi.copy then gemv(beta = 1)
             raw.assign(m_.pi.begin(), m_.pi.end());
-            Gemv(m_.theta, x, 1.0, raw);
+            Gemv(m_.theta, x, 1.0, raw, m_.java_blas);
           }
         } else {
           raw.assign(k, 0.0);
-          Gemv(m_.theta, x, 0.0, raw);
+          Gemv(m_.theta, x, 0.0, raw, m_.java_blas);
           double mx = raw.empty() ? 0.0 : raw[0];
           for (double v : raw) mx = std::max(mx, v);
           double sum_exp = 0.0;
@@ -428,12 +475,12 @@ class NaiveBayesStage : public Stage {
         }
         if (m_.spark2) {  // tmnt.multiply(x), + pi, + negThetaSum
           raw.assign(k, 0.0);
-          Gemv(m_.theta_minus_neg_theta, x, 0.0, raw);
+          Gemv(m_.theta_minus_neg_theta, x, 0.0, raw, m_.java_blas);
           for (size_t i = 0; i < k; ++i) raw[i] += m_.pi[i];
           for (size_t i = 0; i < k; ++i) raw[i] += m_.pi_term[i];
         } else {
           raw.assign(m_.pi_term.begin(), m_.pi_term.end());
-          Gemv(m_.theta_minus_neg_theta, x, 1.0, raw);
+          Gemv(m_.theta_minus_neg_theta, x, 1.0, raw, m_.java_blas);
         }
         break;
       case Type::kGaussian:
@@ -481,6 +528,7 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeNaiveBayes(const StageMeta& meta, Sch
     return meta.Error("unknown modelType " + type);
   }
   m.spark2 = meta.spark_major < 3;
+  m.java_blas = UsesJavaBlas(meta);
   auto t = Data(meta);
   if (!t.ok()) return t.status();
   auto pi = VectorColumn(meta, *t, "pi");
@@ -515,10 +563,10 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeNaiveBayes(const StageMeta& meta, Sch
     std::fill(ones.values.begin(), ones.values.end(), 1.0);
     if (m.spark2) {
       m.pi_term.assign(k, 0.0);
-      Gemv(neg_theta, ones, 0.0, m.pi_term);
+      Gemv(neg_theta, ones, 0.0, m.pi_term, m.java_blas);
     } else {
       m.pi_term = m.pi;
-      Gemv(neg_theta, ones, 1.0, m.pi_term);
+      Gemv(neg_theta, ones, 1.0, m.pi_term, m.java_blas);
     }
   }
   if (meta.Has("thresholds")) {
@@ -537,14 +585,15 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeNaiveBayes(const StageMeta& meta, Sch
 
 class LinearSVCStage : public Stage {
  public:
-  LinearSVCStage(std::vector<double> coef, double intercept, double threshold, Outputs o)
-      : coef_(std::move(coef)), intercept_(intercept), threshold_(threshold), o_(std::move(o)) {}
+  LinearSVCStage(std::vector<double> coef, double intercept, double threshold, bool java_blas, Outputs o)
+      : coef_(std::move(coef)), intercept_(intercept), threshold_(threshold), java_blas_(java_blas),
+        o_(std::move(o)) {}
   absl::Status Apply(Row& row) const override {
     const Cell& in = row.cells[o_.features];
     if (in.kind != Cell::Kind::kVector) return NullFeatures(name, o_.features_col);
     const int32_t n = static_cast<int32_t>(coef_.size());
     if (in.vec.size != n) return SizeMismatch(name, o_.features_col, in.vec.size, n);
-    const double m = Dot(in.vec, coef_) + intercept_;
+    const double m = Dot(in.vec, coef_, java_blas_) + intercept_;
     if (o_.raw >= 0) {
       Vector& r = row.cells[o_.raw].MutableVector();
       r.SetDense(2);
@@ -558,6 +607,7 @@ class LinearSVCStage : public Stage {
  private:
   std::vector<double> coef_;
   double intercept_, threshold_;
+  bool java_blas_;
   Outputs o_;
 };
 
@@ -572,7 +622,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeLinearSVC(const StageMeta& meta, Sche
   if (!intercept.ok()) return meta.Error("intercept is not a number");
   auto o = Wire(meta, schema, PredictorInfo::Kind::kClassification, 2, coef->size, true, false);
   if (!o.ok()) return o.status();
-  return Finish(std::make_unique<LinearSVCStage>(ToDense(*coef), *intercept, meta.NumOr("threshold", 0.0), *o),
+  return Finish(std::make_unique<LinearSVCStage>(ToDense(*coef), *intercept, meta.NumOr("threshold", 0.0),
+                                                 UsesJavaBlas(meta), *o),
                 meta, *o);
 }
 
@@ -581,9 +632,10 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeLinearSVC(const StageMeta& meta, Sche
 
 class MlpStage : public Stage {
  public:
-  MlpStage(std::vector<int32_t> layers, std::vector<double> weights, std::vector<double> thresholds, Outputs o)
+  MlpStage(std::vector<int32_t> layers, std::vector<double> weights, std::vector<double> thresholds,
+           bool java_blas, Outputs o)
       : layers_(std::move(layers)), weights_(std::move(weights)), thresholds_(std::move(thresholds)),
-        o_(std::move(o)) {}
+        java_blas_(java_blas), o_(std::move(o)) {}
   absl::Status Apply(Row& row) const override {
     const Cell& in = row.cells[o_.features];
     if (in.kind != Cell::Kind::kVector) return NullFeatures(name, o_.features_col);
@@ -599,11 +651,20 @@ class MlpStage : public Stage {
       const double* bias = w + static_cast<size_t>(n_in) * n_out;
       // AffineLayer: output := bias, then dgemm(1.0, W, x, 1.0, output).
       b.assign(bias, bias + n_out);
-      for (int32_t j = 0; j < n_in; ++j) {
-        const double t = a[j];
-        if (t == 0.0) continue;
-        const double* col = w + static_cast<size_t>(j) * n_out;
-        for (int32_t i = 0; i < n_out; ++i) b[i] += t * col[i];
+      if (java_blas_) {
+        // Java11BLAS dgemmNN: a fused dot product per output, then + bias.
+        for (int32_t i = 0; i < n_out; ++i) {
+          double sum = 0.0;
+          for (int32_t j = 0; j < n_in; ++j) sum = std::fma(w[static_cast<size_t>(j) * n_out + i], a[j], sum);
+          b[i] = sum + b[i];
+        }
+      } else {  // reference dgemm: bias, then column by column
+        for (int32_t j = 0; j < n_in; ++j) {
+          const double t = a[j];
+          if (t == 0.0) continue;
+          const double* col = w + static_cast<size_t>(j) * n_out;
+          for (int32_t i = 0; i < n_out; ++i) b[i] += t * col[i];
+        }
       }
       off += static_cast<size_t>(n_in) * n_out + n_out;
       if (l != last) {
@@ -628,6 +689,7 @@ class MlpStage : public Stage {
   std::vector<int32_t> layers_;
   std::vector<double> weights_;
   std::vector<double> thresholds_;
+  bool java_blas_;
   Outputs o_;
 };
 
@@ -665,7 +727,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeMlp(const StageMeta& meta, Schema& sc
   }
   auto o = Wire(meta, schema, PredictorInfo::Kind::kClassification, k, layers[0], true, true);
   if (!o.ok()) return o.status();
-  return Finish(std::make_unique<MlpStage>(std::move(layers), ToDense(*w), std::move(thresholds), *o), meta, *o);
+  return Finish(std::make_unique<MlpStage>(std::move(layers), ToDense(*w), std::move(thresholds), UsesJavaBlas(meta), *o),
+                meta, *o);
 }
 
 // ---------------------------------------------------------------------------
@@ -677,6 +740,12 @@ struct Center {
 };
 
 constexpr double kEpsilon = std::numeric_limits<double>::epsilon();  // 2^-52, MLUtils.EPSILON
+
+struct DistanceConfig {
+  bool cosine = false;
+  bool dense_shortcut = false;  // Spark >= 3.0
+  bool java_blas = false;       // Spark >= 3.2: dev.ludovic.netlib ddot
+};
 
 // Vectors.sqdist: the sum of squared differences over the union of indices,
 // in index order.
@@ -720,12 +789,9 @@ double SqDist(const Vector& a, const Vector& b) {
 }
 
 // mllib BLAS.dot(Vector, Vector).
-double DotVV(const Vector& a, const Vector& b) {
+double DotVV(const Vector& a, const Vector& b, bool java_blas) {
   double s = 0.0;
-  if (a.dense && b.dense) {
-    for (int32_t i = 0; i < a.size; ++i) s += a.values[i] * b.values[i];
-    return s;
-  }
+  if (a.dense && b.dense) return DenseDot(a.values.data(), b.values.data(), a.size, java_blas);
   if (!a.dense && !b.dense) {
     size_t i = 0, j = 0;
     while (i < a.indices.size() && j < b.indices.size()) {
@@ -747,15 +813,16 @@ double DotVV(const Vector& a, const Vector& b) {
 
 // MLUtils.fastSquaredDistance (precision 1e-6). Spark 3.0 went straight to
 // sqdist for two dense vectors.
-double FastSquaredDistance(const Vector& v1, double n1, const Vector& v2, double n2, bool dense_shortcut) {
+double FastSquaredDistance(const Vector& v1, double n1, const Vector& v2, double n2, const DistanceConfig& dc) {
+  const bool dense_shortcut = dc.dense_shortcut;
   if (dense_shortcut && v1.dense && v2.dense) return SqDist(v1, v2);
   const double precision = 1e-6;
   const double sum_sq = n1 * n1 + n2 * n2;
   const double diff = n1 - n2;
   const double bound1 = 2.0 * kEpsilon * sum_sq / (diff * diff + kEpsilon);
-  if (bound1 < precision) return sum_sq - 2.0 * DotVV(v1, v2);
+  if (bound1 < precision) return sum_sq - 2.0 * DotVV(v1, v2, dc.java_blas);
   if (dense_shortcut || !v1.dense || !v2.dense) {
-    const double dot = DotVV(v1, v2);
+    const double dot = DotVV(v1, v2, dc.java_blas);
     double sq = std::max(sum_sq - 2.0 * dot, 0.0);
     const double bound2 = kEpsilon * (sum_sq + 2.0 * std::abs(dot)) / (sq + kEpsilon);
     if (bound2 > precision) sq = SqDist(v1, v2);
@@ -764,20 +831,16 @@ double FastSquaredDistance(const Vector& v1, double n1, const Vector& v2, double
   return SqDist(v1, v2);
 }
 
-struct DistanceConfig {
-  bool cosine = false;
-  bool dense_shortcut = false;  // Spark >= 3.0
-};
 
 double Distance(const DistanceConfig& dc, const Center& a, const Center& b) {
-  if (dc.cosine) return 1 - DotVV(a.v, b.v) / a.norm / b.norm;
-  return std::sqrt(FastSquaredDistance(a.v, a.norm, b.v, b.norm, dc.dense_shortcut));
+  if (dc.cosine) return 1 - DotVV(a.v, b.v, dc.java_blas) / a.norm / b.norm;
+  return std::sqrt(FastSquaredDistance(a.v, a.norm, b.v, b.norm, dc));
 }
 
 // Cost used to rank centers: squared distance (Euclidean) or cosine distance.
 double Cost(const DistanceConfig& dc, const Center& center, const Center& point) {
-  if (dc.cosine) return 1 - DotVV(center.v, point.v) / center.norm / point.norm;
-  return FastSquaredDistance(center.v, center.norm, point.v, point.norm, dc.dense_shortcut);
+  if (dc.cosine) return 1 - DotVV(center.v, point.v, dc.java_blas) / center.norm / point.norm;
+  return FastSquaredDistance(center.v, center.norm, point.v, point.norm, dc);
 }
 
 int UpperTriangular(int n, int i, int j) {
@@ -839,7 +902,7 @@ class KMeansStage : public Stage {
         double lb = c.norm - p.norm;
         lb = lb * lb;
         if (!(lb < best_d)) continue;
-        d = FastSquaredDistance(c.v, c.norm, p.v, p.norm, dc_.dense_shortcut);
+        d = FastSquaredDistance(c.v, c.norm, p.v, p.norm, dc_);
       }
       if (d < best_d) {
         best_d = d;
@@ -887,6 +950,7 @@ absl::StatusOr<DistanceConfig> ReadDistance(const StageMeta& meta) {
     return meta.Error("distanceMeasure must be euclidean or cosine, got " + dm);
   }
   dc.dense_shortcut = meta.spark_major >= 3;
+  dc.java_blas = UsesJavaBlas(meta);
   return dc;
 }
 
@@ -964,9 +1028,9 @@ class BisectingKMeansStage : public Stage {
       int best = -1;
       double best_cost = 0;
       for (int c : nodes_[cur].children) {
-        const double cost = dc_.cosine ? 1 - DotVV(point.v, nodes_[c].center.v) / point.norm / nodes_[c].center.norm
-                                       : FastSquaredDistance(point.v, point.norm, nodes_[c].center.v,
-                                                             nodes_[c].center.norm, dc_.dense_shortcut);
+        const double cost =
+            dc_.cosine ? 1 - DotVV(point.v, nodes_[c].center.v, dc_.java_blas) / point.norm / nodes_[c].center.norm
+                       : FastSquaredDistance(point.v, point.norm, nodes_[c].center.v, nodes_[c].center.norm, dc_);
         if (best < 0 || cost < best_cost) {
           best = c;
           best_cost = cost;

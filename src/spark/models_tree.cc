@@ -315,7 +315,12 @@ absl::StatusOr<Loaded> LoadForest(const StageMeta& m, Algo algo, int width) {
   ASSIGN_OR_RETURN(parquet::Table meta_t, m.ReadData("treesMetadata"));
   int mt_tree = meta_t.ColumnIndex("treeID");
   int mt_weight = meta_t.ColumnIndex("weights");
-  if (mt_tree < 0 || mt_weight < 0) return m.Error("treesMetadata lacks treeID/weights");
+  if (mt_tree < 0 && mt_weight < 0) {
+    // Spark 4 writes the (treeID, metadata, weights) tuples unnamed.
+    mt_tree = meta_t.ColumnIndex("_1");
+    mt_weight = meta_t.ColumnIndex("_3");
+  }
+  if (mt_tree < 0 || mt_weight < 0) return m.Error("treesMetadata lacks treeID/weights (or _1/_3)");
   std::map<int32_t, double> weights;
   for (const auto& row : meta_t.rows) {
     auto tid = Number(row.items[mt_tree]);

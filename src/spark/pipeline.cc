@@ -122,6 +122,17 @@ class PipelineBuilder {
           col.attrs[0].type == Attribute::Type::kNominal)
         c.labels = col.attrs[0].values;
     }
+    if (c.kind == PredictorInfo::Kind::kRegression && slot >= 0 &&
+        pred->stage_class == "org.apache.spark.ml.regression.GeneralizedLinearRegressionModel") {
+      const ColumnInfo& col = s.column(slot);
+      if (col.attrs.size() == 1 && col.attrs[0].type == Attribute::Type::kNominal &&
+          col.attrs[0].values.size() == 2) {
+        c.kind = PredictorInfo::Kind::kClassification;
+        c.labels = col.attrs[0].values;
+        c.probability_slot = -1;
+        c.probability_from_prediction = true;
+      }
+    }
     if (c.kind == PredictorInfo::Kind::kClassification && c.labels.empty() && pred->num_classes > 0) {
       // A numeric label column without an indexer: the class index is the
       // label, printed as the label column's type prints it.

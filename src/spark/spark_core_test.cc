@@ -920,6 +920,61 @@ TEST(SparkCoreCorpusTest, ConventionsOutputsPruneTheLabelIndexer) {
   EXPECT_EQ((*p)->conventions().labels, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
 }
 
+// A binomial GLM on an indexed label is presented as a classifier, and a
+// classifier on a numeric label without an indexer gets the class numbers.
+TEST(SparkCoreCorpusTest, ConventionsForGlmBinomialAndNumericLabels) {
+  fs::path dir = testing::SparkCorpus("spark-3.5");
+  if (dir.empty()) GTEST_SKIP() << "corpus absent";
+  LoadOptions opts;
+  opts.conventions_outputs = true;
+  opts.schema_json = ReadAll(dir / "schema" / "Audit.json");  // Adjusted is an integer
+  auto glm = Pipeline::Load((dir / "pipeline" / "GLMAudit.zip").string(), opts);
+  auto lr = Pipeline::Load((dir / "pipeline" / "LogisticRegressionAudit.zip").string(), opts);
+  for (auto* p : {&glm, &lr})
+    if (!p->ok() && absl::StrContains(p->status().message(), "unsupported stage")) GTEST_SKIP() << p->status();
+  ASSERT_TRUE(glm.ok()) << glm.status();
+  const Conventions& g = (*glm)->conventions();
+  EXPECT_EQ(g.kind, PredictorInfo::Kind::kClassification);
+  EXPECT_TRUE(g.probability_from_prediction);
+  EXPECT_EQ(g.label_name, "Adjusted");
+  EXPECT_EQ(g.labels, (std::vector<std::string>{"0", "1"}));
+  EXPECT_GE(g.prediction_slot, 0);
+  ASSERT_TRUE(lr.ok()) << lr.status();
+  const Conventions& l = (*lr)->conventions();
+  EXPECT_FALSE(l.probability_from_prediction);
+  EXPECT_EQ(l.label_name, "Adjusted");
+  EXPECT_EQ(l.labels, (std::vector<std::string>{"0", "1"}));
+  EXPECT_GE(l.probability_slot, 0);
+}
+
+// Spark 2.4: "labels" layout, handleInvalid=keep and the OneHotEncoder
+// transformer sized by the indexer's nominal attribute (7 labels + unknown).
+TEST(SparkCoreCorpusTest, Spark24IndexerKeepAndLegacyOneHot) {
+  fs::path dir = testing::SparkCorpus("spark-2.4.0");
+  if (dir.empty()) GTEST_SKIP() << "corpus absent";
+  LoadOptions opts;
+  opts.outputs = {"employmentClassVector"};
+  auto p = Pipeline::Load((dir / "pipeline" / "GLMAudit.zip").string(), opts);
+  if (!p.ok() && absl::StrContains(p.status().message(), "unsupported stage")) GTEST_SKIP() << p.status();
+  ASSERT_TRUE(p.ok()) << p.status();
+  const auto& pl = **p;
+  ASSERT_EQ(pl.inputs().size(), 1u);
+  const int out = pl.Find("employmentClassVector");
+  std::vector<std::string> names;
+  for (const auto& a : pl.schema().column(out).attrs) names.push_back(a.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"Private", "Consultant", "PSLocal", "SelfEmp", "PSState", "PSFederal",
+                                             "Volunteer", "__unknown"}));
+  auto row = pl.NewRow();
+  for (auto [text, index] : std::vector<std::pair<std::string, int>>{{"PSLocal", 2}, {"Martian", 7}}) {
+    pl.BeginRow(*row);
+    ASSERT_TRUE(pl.SetInput(*row, pl.InputIndex("Employment"), text).ok());
+    ASSERT_TRUE(pl.Run(*row).ok());
+    const Vector& v = pl.Get(*row, out).vec;
+    EXPECT_EQ(v.size, 8);
+    EXPECT_EQ(v.indices, std::vector<int32_t>{index}) << text;
+  }
+}
+
 // Every corpus pipeline either loads or names the stage it cannot load.
 TEST(SparkCoreCorpusTest, EveryPipelineLoadsOrNamesAnUnsupportedStage) {
   fs::path corpus = testing::CorpusDir();

@@ -501,8 +501,8 @@ class VectorIndexerStage : public VecStage {
 
 // ---------------------------------------------------------------------------
 // VectorSizeHint: checks (error/skip) or trusts (optimistic) the vector size
-// and records it in the column. The column keeps its name; the checked copy
-// shadows the input.
+// and records it in the column's metadata. Like Spark, it replaces the column
+// in place: the stage reads and writes the same slot and copies nothing.
 
 class VectorSizeHintStage : public VecStage {
  public:
@@ -524,46 +524,36 @@ class VectorSizeHintStage : public VecStage {
     } else {
       return m.Error(Cat("unknown handleInvalid '", hi, "'"));
     }
-    ASSIGN_OR_RETURN(st->in_, RequireVector(m, s, st->col_));
-    ColumnInfo oc = s.column(st->in_);
-    int32_t known = KnownSize(oc);
+    ASSIGN_OR_RETURN(st->slot_, RequireVector(m, s, st->col_));
+    ColumnInfo& c = s.mutable_column(st->slot_);
+    int32_t known = KnownSize(c);
     if (known >= 0 && known != st->size_) {
       return m.Error(Cat("column '", st->col_, "' has size ", known, " but the hint says ", st->size_));
     }
-    oc.vector_size = st->size_;
-    oc.is_input = false;
-    st->out_ = s.AddOutput(std::move(oc));
-    st->reads = {st->in_};
-    st->writes = {st->out_};
+    c.vector_size = st->size_;
+    st->reads = {st->slot_};
+    st->writes = {st->slot_};
     st->name = StageName(m);
     return std::unique_ptr<Stage>(std::move(st));
   }
 
   absl::Status Apply(Row& row) const override {
-    const Cell& in = row.cells[in_];
-    Cell& out = row.cells[out_];
-    bool valid = in.kind == Cell::Kind::kVector && in.vec.size == size_;
-    if (!valid && mode_ == Mode::kError) {
-      if (in.kind != Cell::Kind::kVector) return Fail(col_, "null vector (handleInvalid=error)");
-      return Fail(col_, Cat("expected a vector of size ", size_, " but got ", in.vec.size));
+    if (mode_ == Mode::kOptimistic) return absl::OkStatus();
+    Cell& c = row.cells[slot_];
+    if (c.kind == Cell::Kind::kVector && c.vec.size == size_) return absl::OkStatus();
+    if (mode_ == Mode::kError) {
+      if (c.kind != Cell::Kind::kVector) return Fail(col_, "null vector (handleInvalid=error)");
+      return Fail(col_, Cat("expected a vector of size ", size_, " but got ", c.vec.size));
     }
-    if (!valid && mode_ == Mode::kSkip) {
-      out.SetNull();
-      row.filtered = true;
-      row.filter_reason = Cat(name, ": column '", col_, "' is null or not of size ", size_);
-      return absl::OkStatus();
-    }
-    if (in.kind == Cell::Kind::kVector) {
-      CopyVector(in.vec, out.MutableVector());
-    } else {
-      out.SetNull();
-    }
+    c.SetNull();
+    row.filtered = true;
+    row.filter_reason = Cat(name, ": column '", col_, "' is null or not of size ", size_);
     return absl::OkStatus();
   }
 
  private:
   std::string col_;
-  int in_ = -1, out_ = -1;
+  int slot_ = -1;
   int32_t size_ = 0;
   Mode mode_ = Mode::kError;
 };
@@ -1310,8 +1300,9 @@ class ImputerStage : public VecStage {
 
 // ---------------------------------------------------------------------------
 // Interaction: the product of the inputs' encodings. A nominal attribute
-// (with a known number of values) is one-hot encoded, anything else passes its
-// value through; a vector encodes element by element from its attributes.
+// with more than one value is one-hot encoded, anything else passes its value
+// through; a vector encodes its stored entries (all of them when dense, so a
+// sparse vector's implicit zeros emit nothing, even for nominal elements).
 // Inputs are combined from the last to the first, products in that order.
 
 class InteractionStage : public VecStage {
@@ -1321,7 +1312,7 @@ class InteractionStage : public VecStage {
     ASSIGN_OR_RETURN(std::vector<std::string> inputs, PStrings(m, "inputCols"));
     ASSIGN_OR_RETURN(std::string out, PString(m, "outputCol"));
     if (inputs.empty()) return m.Error("inputCols is empty");
-    // Encoded attributes per input, combined right to left into names "a:b".
+    // Encoded attribute names per input, combined right to left into "a:b".
     std::vector<std::vector<std::string>> names;
     for (const std::string& in_name : inputs) {
       Input in;
@@ -1347,27 +1338,25 @@ class InteractionStage : public VecStage {
           for (Attribute& a : attrs) a.type = Attribute::Type::kNumeric;
         }
         for (size_t i = 0; i < attrs.size(); ++i) {
-          ASSIGN_OR_RETURN(int card, Cardinality(m, attrs[i], in_name));
+          ASSIGN_OR_RETURN(int card, NumFeatures(m, attrs[i], in_name));
           in.cards.push_back(card);
-          AppendEncodedNames(attrs[i], card, in_name, static_cast<int>(i), /*group=*/true, &enc);
+          AppendEncodedNames(attrs[i], in_name, static_cast<int>(i), /*in_group=*/true, &enc);
         }
       } else {
+        // A scalar's attribute keeps its own name; the column name otherwise.
         Attribute a;
-        a.type = Attribute::Type::kUnresolved;
-        bool has_attr = !ci.attrs.empty();
-        if (has_attr) {
-          a = ci.attrs[0];
-          a.name = ci.name;  // Spark names a scalar's attribute after its column
-        }
-        ASSIGN_OR_RETURN(int card, Cardinality(m, a, in_name));
+        a.type = Attribute::Type::kNumeric;
+        if (!ci.attrs.empty() && ci.attrs[0].type != Attribute::Type::kUnresolved) a = ci.attrs[0];
+        if (a.name.empty()) a.name = ci.name;
+        ASSIGN_OR_RETURN(int card, NumFeatures(m, a, in_name));
         in.cards.push_back(card);
-        AppendEncodedNames(a, card, in_name, 0, /*group=*/false, &enc);
+        AppendEncodedNames(a, in_name, 0, /*in_group=*/false, &enc);
       }
       in.offsets.resize(in.cards.size());
       int32_t off = 0;
       for (size_t i = 0; i < in.cards.size(); ++i) {
         in.offsets[i] = off;
-        off += in.cards[i] > 0 ? in.cards[i] : 1;
+        off += in.cards[i];
       }
       in.out_size = off;
       names.push_back(std::move(enc));
@@ -1415,6 +1404,7 @@ class InteractionStage : public VecStage {
       const Input& in = inputs_[f];
       const int64_t prev_size = size;
       size *= in.out_size;
+      if (size > std::numeric_limits<int32_t>::max()) return Fail(in.name, "interaction too large");
       cur->SetSparse(0);
       auto emit = [&](int32_t i, double v) {
         for (size_t j = 0; j < prev->indices.size(); ++j) {
@@ -1427,7 +1417,7 @@ class InteractionStage : public VecStage {
       if (!in.vector) {
         if (c.kind != Cell::Kind::kNumber) return Fail(in.name, "not a number");
         const double d = c.num;
-        if (in.cards[0] > 0) {
+        if (in.cards[0] > 1) {
           RETURN_IF_ERROR(CheckIndex(in, d, in.cards[0]));
           emit(static_cast<int32_t>(d), 1.0);
         } else {
@@ -1439,18 +1429,12 @@ class InteractionStage : public VecStage {
         if (v.size != static_cast<int32_t>(in.cards.size())) {
           return Fail(in.name, Cat("vector size was ", v.size, ", expected ", in.cards.size()));
         }
-        size_t q = 0;  // cursor into sparse entries
-        for (int32_t i = 0; i < v.size; ++i) {
-          double x;
-          if (v.dense) {
-            x = v.values[i];
-          } else if (q < v.indices.size() && v.indices[q] == i) {
-            x = v.values[q++];
-          } else {
-            x = 0.0;
-          }
+        const size_t n = v.values.size();
+        for (size_t q = 0; q < n; ++q) {
+          const int32_t i = v.dense ? static_cast<int32_t>(q) : v.indices[q];
+          const double x = v.values[q];
           const int card = in.cards[i];
-          if (card > 0) {
+          if (card > 1) {
             RETURN_IF_ERROR(CheckIndex(in, x, card));
             emit(in.offsets[i] + static_cast<int32_t>(x), 1.0);
           } else {
@@ -1460,7 +1444,6 @@ class InteractionStage : public VecStage {
       }
       std::swap(prev, cur);
     }
-    if (size > std::numeric_limits<int32_t>::max()) return Fail(inputs_[0].name, "interaction too large");
     prev->size = static_cast<int32_t>(size);
     Compress(*prev);
     if (prev != a) std::swap(*a, *b);
@@ -1472,20 +1455,22 @@ class InteractionStage : public VecStage {
     std::string name;
     int slot = -1;
     bool vector = false;
-    std::vector<int> cards;         // per element: categories, 0 = numeric
-    std::vector<int32_t> offsets;   // per element: first output position
+    std::vector<int> cards;        // per element: output width (categories, 1 = numeric)
+    std::vector<int32_t> offsets;  // per element: first output position
     int32_t out_size = 0;
   };
 
-  static absl::StatusOr<int> Cardinality(const StageMeta& m, const Attribute& a, std::string_view col) {
-    if (a.type != Attribute::Type::kNominal) return 0;
-    if (a.num_values >= 0) return a.num_values;
-    if (!a.values.empty()) return static_cast<int>(a.values.size());
-    return m.Error(Cat("nominal attribute in column '", col, "' must have its number of values defined"));
+  static absl::StatusOr<int> NumFeatures(const StageMeta& m, const Attribute& a, std::string_view col) {
+    if (a.type != Attribute::Type::kNominal) return 1;
+    int n = a.num_values >= 0 ? a.num_values : static_cast<int>(a.values.size());
+    if (a.num_values < 0 && a.values.empty()) {
+      return m.Error(Cat("nominal attribute in column '", col, "' must have its number of values defined"));
+    }
+    return std::max(1, n);
   }
 
   // Spark's names after encoding: [group_]<name or index>[_<category>].
-  static void AppendEncodedNames(const Attribute& a, int card, std::string_view group, int index, bool in_group,
+  static void AppendEncodedNames(const Attribute& a, std::string_view group, int index, bool in_group,
                                  std::vector<std::string>* out) {
     std::string base = a.name.empty() ? std::to_string(index) : a.name;
     if (in_group) base = Cat(group, "_", base);
@@ -1493,7 +1478,7 @@ class InteractionStage : public VecStage {
       if (!a.values.empty()) {
         for (const std::string& v : a.values) out->push_back(Cat(base, "_", v));
       } else {
-        for (int j = 0; j < card; ++j) out->push_back(Cat(base, "_", j));
+        for (int j = 0; j < a.num_values; ++j) out->push_back(Cat(base, "_", j));
       }
       return;
     }

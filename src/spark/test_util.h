@@ -110,7 +110,8 @@ inline std::filesystem::path SparkCorpus(const std::string& version) {
   return std::filesystem::is_directory(d, ec) ? d : std::filesystem::path();
 }
 
-// A small CSV reader for corpus files: header + rows, RFC 4180 quotes.
+// A small CSV reader for corpus files: header + rows; a quote opens a quoted
+// field only at the start of a field (Sentiment.csv has bare quotes inside text).
 struct Csv {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
@@ -145,7 +146,7 @@ inline Csv ReadCsv(const std::filesystem::path& path) {
       else field.push_back(ch);
       continue;
     }
-    if (ch == '"') { quoted = true; any = true; }
+    if (ch == '"' && field.empty()) { quoted = true; any = true; }  // quotes open a field only at its start
     else if (ch == ',') { row.push_back(field); field.clear(); any = true; }
     else if (ch == '\n') end_row();
     else if (ch != '\r') { field.push_back(ch); any = true; }
