@@ -176,6 +176,16 @@ void SparkJob::AppendOutputs(const models::SparkServing& s, const spark::Row& ro
         *v += "null";
       continue;
     }
+    if (o.kind == Out::Kind::kLabelFromMean || o.kind == Out::Kind::kProbabilityFromMean) {
+      if (c.kind != spark::Cell::Kind::kNumber || s.labels.size() != 2) {
+        *v += "null";
+      } else if (o.kind == Out::Kind::kLabelFromMean) {
+        AppendJsonString(s.labels[c.num > 0.5 ? 1 : 0], v);
+      } else {
+        AppendJsonNumber(o.index == 1 ? c.num : 1 - c.num, v);
+      }
+      continue;
+    }
     if (o.kind == Out::Kind::kProbability) {
       if (c.kind == spark::Cell::Kind::kVector && o.index < c.vec.size)
         AppendJsonNumber(c.vec.At(o.index), v);

@@ -91,10 +91,10 @@ class SparkJobTest : public ::testing::Test {
 };
 
 // GLMSentiment (Spark 3.5): RegexTokenizer -> StopWordsRemover -> NGram ->
-// CountVectorizer x2 -> VectorAssembler -> IDF -> GLM (binomial, a
-// regression: its prediction is the mean, P(Score=1)), label indexer on
-// Score. The first row of the corpus' Sentiment.csv and what Spark's
-// transform gave for it (the corpus lists it as probability(1)).
+// CountVectorizer x2 -> VectorAssembler -> IDF -> GLM (binomial: its
+// prediction is the mean, P(Score=1), which the conventions read as a
+// classifier), label indexer on Score. The first row of the corpus'
+// Sentiment.csv and what Spark's transform gave for it.
 constexpr char kSentence[] =
     R"({"Sentence":"So there is no way for me to plug it in here in the US unless I go by a converter."})";
 
@@ -118,10 +118,12 @@ TEST_F(SparkJobTest, ScoresWithTheConventionsOutputsAndSubscribesOnlyWhenLoaded)
   ASSERT_EQ(out.size(), 1u);
   ASSERT_EQ(out[0].topic, "evs.results") << HeaderOf(out[0], "evs-error-message");
   auto j = nlohmann::json::parse(out[0].value);
-  // Regression conventions: the value under the label's name, plus prediction.
-  EXPECT_NEAR(j["outputs"]["Score"].get<double>(), 0.31861991983022186, 1e-14) << out[0].value;
-  EXPECT_EQ(j["outputs"]["prediction"], j["outputs"]["Score"]);
-  EXPECT_EQ(j["outputs"].size(), 2u) << out[0].value;
+  // A binomial GLM under the conventions: label, probability(<label>), plus Spark's prediction (the mean).
+  EXPECT_EQ(j["outputs"]["Score"], "0") << out[0].value;
+  EXPECT_NEAR(j["outputs"]["probability(0)"].get<double>(), 0.6813800801697781, 1e-14);
+  EXPECT_NEAR(j["outputs"]["probability(1)"].get<double>(), 0.31861991983022186, 1e-14);
+  EXPECT_NEAR(j["outputs"]["prediction"].get<double>(), 0.31861991983022186, 1e-14);
+  EXPECT_EQ(j["outputs"].size(), 4u) << out[0].value;
   EXPECT_EQ(j["input"], nlohmann::json::parse(kSentence));
   EXPECT_EQ(HeaderOf(out[0], "evs-model-version"), "1");
   EXPECT_EQ(HeaderOf(out[0], "evs-model-digest"), models::Sha256Hex(ReadAll(zip)));
@@ -175,8 +177,8 @@ TEST_F(SparkJobTest, BadRowsAreDeadLettersWithACode) {
 
 TEST_F(SparkJobTest, InputMappingOutputsAndNames) {
   if (CorpusDir().empty()) GTEST_SKIP() << "no ../shared/corpus";
-  Start("{type: spark, model: sentiment, inputs: {Sentence: text}, outputs: [Score, filteredTokenizedSentence,"
-        " countVector_1to1], output_names: {Score: mu, filteredTokenizedSentence: words}}");
+  Start("{type: spark, model: sentiment, inputs: {Sentence: text}, outputs: [prediction, filteredTokenizedSentence,"
+        " countVector_1to1], output_names: {prediction: mu, filteredTokenizedSentence: words}}");
   auto m = Load("sentiment", 1, Pipeline("GLMSentiment"));
   ASSERT_NE(m, nullptr);
   store_->Install(m);

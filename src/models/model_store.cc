@@ -83,7 +83,19 @@ absl::StatusOr<std::unique_ptr<SparkServing>> LoadSpark(const ModelRecord& r, co
       return o;
     };
     using Kind = spark::PredictorInfo::Kind;
-    if (c.kind == Kind::kClassification && !c.labels.empty()) {
+    if (c.kind == Kind::kClassification && c.probability_from_prediction && c.labels.size() == 2) {
+      Out o;
+      o.kind = Out::Kind::kLabelFromMean;
+      o.slot = c.prediction_slot;
+      named.emplace_back(c.label_name, o);
+      for (int k = 0; k < 2; ++k) {
+        Out pr;
+        pr.kind = Out::Kind::kProbabilityFromMean;
+        pr.slot = c.prediction_slot;
+        pr.index = k;
+        named.emplace_back(absl::StrCat("probability(", c.labels[k], ")"), pr);
+      }
+    } else if (c.kind == Kind::kClassification && !c.labels.empty()) {
       Out o;
       o.kind = Out::Kind::kLabel;
       o.slot = c.prediction_slot;

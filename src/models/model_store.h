@@ -34,10 +34,12 @@ struct SparkServing {
   std::unordered_map<std::string, int, StringHash, std::equal_to<>> input_index;
   std::vector<std::string> input_fields;  // by input index: the event field it reads
   struct Output {
-    enum class Kind : uint8_t { kColumn, kLabel, kProbability };
+    // kLabelFromMean / kProbabilityFromMean: a binomial GLM read as a
+    // classifier (its prediction is P(labels[1])).
+    enum class Kind : uint8_t { kColumn, kLabel, kProbability, kLabelFromMean, kProbabilityFromMean };
     Kind kind = Kind::kColumn;
-    int slot = -1;                 // kColumn: the column; kLabel/kProbability: prediction/probability
-    int index = 0;                 // kProbability: the class index
+    int slot = -1;                 // kColumn: the column; others: prediction/probability
+    int index = 0;                 // kProbability*: the class index
     spark::DataType type = spark::DataType::kDouble;  // kColumn
     std::string key;               // "\"sentiment\":" (JSON key, quotes and colon)
   };
