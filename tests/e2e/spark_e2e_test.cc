@@ -25,7 +25,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string FixturePath(const std::string& name) { return std::string(EVS_SPARK_FIXTURES_DIR) + "/" + name; }
+// tests/fixtures/spark, or $EVS_SPARK_FIXTURES.
+std::string FixturePath(const std::string& name) {
+  const char* dir = std::getenv("EVS_SPARK_FIXTURES");
+  return (dir && *dir ? std::string(dir) : std::string(EVS_SPARK_FIXTURES_DIR)) + "/" + name;
+}
 std::string ReadAll(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
