@@ -125,8 +125,8 @@ Read the prediction (id, model, version, variant, species):
   build/bin/evserve tail -t predictions.iris --from-beginning -n 1
   (or with kcat: kcat -b localhost:9092 -C -t predictions.iris -o beginning -c 1 -f '%k %s\\n')
 Send a tweet (plain text) and read its sentiment (id, text, sentiment):
-  build/bin/evserve send -t events.tweets -k tweet-1 'what a wonderful day, I love it'
-  build/bin/evserve tail -t predictions.tweets --from-beginning -n 1
+  build/bin/evserve send -t events.tweets -k tweet-1 'I like this battery' 'the screen was pretty disappointing'
+  build/bin/evserve tail -t predictions.tweets --from-beginning -n 2
 Models: list, update, roll back (the job swaps versions online):
   build/bin/evserve model list -c $CONFIG
   build/bin/evserve model update iris-tree tests/fixtures/pmml/iris_forest.pmml -c $CONFIG
