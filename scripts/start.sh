@@ -13,7 +13,7 @@ usage() {
 Usage: scripts/start.sh [--no-build] [--config FILE]
 
 Starts Kafka (KRaft, localhost:9092), the evserve modules of the demo config
-(input-adapter :9101, pmml job :9103, output-adapter :9102; each serves
+(input-adapter :9101, pmml job :9103, spark job :9104, output-adapter :9102; each serves
 /metrics /healthz /readyz /status) and Prometheus (localhost:9090).
 Stop everything with scripts/stop.sh. Logs: var/log/. PIDs: var/run/.
 USAGE
@@ -48,14 +48,16 @@ step "Validating the config and creating topics"
 "$EVS" topics create -c "$CONFIG" >/dev/null
 
 step "Loading the demo models into the registry (evs.models)"
-# Added once; a running or restarted pmml job loads them from the topic.
+# Added once; a running or restarted job loads them from the topic (the pmml
+# job the PMML models, the spark job its Spark pipeline).
 registry=$("$EVS" model list -c "$CONFIG")
-for m in "iris-tree|tests/fixtures/pmml/iris_tree.pmml" "iris-forest|tests/fixtures/pmml/iris_forest.pmml"; do
-  IFS='|' read -r model file <<<"$m"
+for m in "iris-tree|pmml|tests/fixtures/pmml/iris_tree.pmml" "iris-forest|pmml|tests/fixtures/pmml/iris_forest.pmml" \
+         "tweets_sentiment|spark|tests/fixtures/spark/tweets_sentiment.zip"; do
+  IFS='|' read -r model format file <<<"$m"
   if grep -q "^$model " <<<"$registry"; then
     echo "$model already in the registry"
   else
-    "$EVS" model add "$model" "$file" -c "$CONFIG" --no-wait
+    "$EVS" model add "$model" --format "$format" --file "$file" -c "$CONFIG" --no-wait
   fi
 done
 
@@ -64,6 +66,7 @@ mkdir -p var/log var/run var/prometheus
 MODULES=(
   "input-adapter|input-adapter -c $CONFIG|9101"
   "pmml-job|pmml-job -c $CONFIG --job pmml|9103"
+  "spark-job|spark-job -c $CONFIG --job spark|9104"
   "output-adapter|output-adapter -c $CONFIG|9102"
 )
 step "Starting modules"
@@ -112,6 +115,7 @@ evserve is running.
   Prometheus:  http://localhost:9090  (targets: http://localhost:9090/targets)
   Modules:     input-adapter http://127.0.0.1:9101/status
                pmml job      http://127.0.0.1:9103/status
+               spark job     http://127.0.0.1:9104/status
                output-adapter http://127.0.0.1:9102/status
 
 Send an event:
@@ -120,6 +124,9 @@ Send an event:
 Read the prediction (id, model, version, variant, species):
   build/bin/evserve tail -t predictions.iris --from-beginning -n 1
   (or with kcat: kcat -b localhost:9092 -C -t predictions.iris -o beginning -c 1 -f '%k %s\\n')
+Send a tweet (plain text) and read its sentiment (id, text, sentiment):
+  build/bin/evserve send -t events.tweets -k tweet-1 'I like this battery' 'the screen was pretty disappointing'
+  build/bin/evserve tail -t predictions.tweets --from-beginning -n 2
 Models: list, update, roll back (the job swaps versions online):
   build/bin/evserve model list -c $CONFIG
   build/bin/evserve model update iris-tree tests/fixtures/pmml/iris_forest.pmml -c $CONFIG

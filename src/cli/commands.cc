@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/echo_job.h"
 #include "jobs/pmml_job.h"
+#include "jobs/spark_job.h"
 #include "models/model_store.h"
 #include "adapters/input_adapter.h"
 #include "adapters/output_adapter.h"
@@ -47,14 +48,33 @@ runtime::ProcessorFactory FactoryFor(ModuleKind kind, const std::string& job) {
           // its admin server and joins its group: /readyz and traffic come
           // after the models are loaded.
           auto store = std::make_shared<models::ModelStore>(j->keep_versions);
+          models::LoadSettings ls;
+          ls.only_format = "pmml";  // Spark pipelines are the spark jobs'
           auto watcher = std::make_unique<models::RegistryWatcher>(
-              cfg->internal, cfg->topics.models, name, store.get(), rep, j->keep_versions);
+              cfg->internal, cfg->topics.models, name, store.get(), rep, j->keep_versions, ls);
           absl::Status s = watcher->Start();
           if (!s.ok())
             spdlog::error("{}: cannot read the model registry '{}': {}", name, cfg->topics.models,
                           s.message());
           return std::make_unique<jobs::PmmlJob>(name, job, cfg, slot, rep, reg, std::move(store),
                                                  std::move(watcher));
+        }
+        if (j && j->type == "spark") {
+          // As for pmml: the registry is read to its end first, so a job
+          // whose pipeline is in the registry serves it before it consumes.
+          auto store = std::make_shared<models::ModelStore>(j->keep_versions);
+          models::LoadSettings ls;
+          ls.only_format = "spark";
+          ls.only_name = j->spark.model;
+          ls.spark = j->spark;
+          auto watcher = std::make_unique<models::RegistryWatcher>(
+              cfg->internal, cfg->topics.models, name, store.get(), rep, j->keep_versions, ls);
+          absl::Status s = watcher->Start();
+          if (!s.ok())
+            spdlog::error("{}: cannot read the model registry '{}': {}", name, cfg->topics.models,
+                          s.message());
+          return std::make_unique<jobs::SparkJob>(name, job, cfg, slot, rep, reg, std::move(store),
+                                                  std::move(watcher));
         }
         return std::make_unique<adapters::EchoJob>(name, job, cfg, slot, rep, reg);
       }
@@ -128,14 +148,16 @@ int RunModules(const std::string& config_path, const std::vector<std::string>& m
         return kExitUsage;
       }
       add(ModuleKind::kJob, m.substr(4));
-    } else if (m.rfind("pmml-job:", 0) == 0) {
-      const config::Job* j = (*cfg)->FindJob(m.substr(9));
-      if (!j || j->type != "pmml") {
-        std::cerr << "evserve: " << config_path << ": no job of type pmml named '" << m.substr(9)
+    } else if (m.rfind("pmml-job:", 0) == 0 || m.rfind("spark-job:", 0) == 0) {
+      const std::string type = m.substr(0, m.find('-'));
+      const std::string name = m.substr(m.find(':') + 1);
+      const config::Job* j = (*cfg)->FindJob(name);
+      if (!j || j->type != type) {
+        std::cerr << "evserve: " << config_path << ": no job of type " << type << " named '" << name
                   << "' under jobs:\n";
         return kExitUsage;
       }
-      add(ModuleKind::kJob, m.substr(9));
+      add(ModuleKind::kJob, name);
     }
   }
   for (auto& mod : mods) {

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
   echo->add_option("--job", job_name, "the job's name under jobs:")->required();
   CLI::App* pmml = module_cmd("pmml-job", "Run a PMML job: evaluate requests with the models of the registry topic (added, updated, deleted and rolled back online)");
   pmml->add_option("--job", job_name, "the job's name under jobs: (type: pmml)")->required();
+  CLI::App* spark = module_cmd("spark-job", "Run a Spark job: evaluate requests natively with the Spark MLlib pipeline the job names (model from the registry topic, replaced online)");
+  spark->add_option("--job", job_name, "the job's name under jobs: (type: spark)")->required();
   CLI::App* run = module_cmd("run", "Run every module of the config in one process (still connected through Kafka)");
 
   CLI::App* cfg = app.add_subcommand("config", "Push, show and validate configs");
@@ -86,11 +88,12 @@ int main(int argc, char** argv) {
   tail->add_option("--timeout", to.timeout_s, "stop after this many seconds");
 
   ModelOptions mo;
-  CLI::App* model = app.add_subcommand("model", "Manage the models of the registry topic (served by pmml jobs)");
+  CLI::App* model = app.add_subcommand("model", "Manage the models of the registry topic (served by pmml and spark jobs)");
   model->require_subcommand(1);
-  model->footer("Every command needs --config (the deployment YAML naming the cluster, the topics and the pmml "
-                "jobs).\nadd/update/delete/rollback then wait for the pmml jobs' outcomes on the status topic and "
-                "print them;\nexit 0: every pmml job of the config applied it, 1: rejected, 3: no job answered in time.");
+  model->footer("Every command needs --config (the deployment YAML naming the cluster, the topics and the "
+                "jobs).\nadd/update/delete/rollback then wait for the outcomes of the jobs serving the model (every "
+                "pmml job for PMML,\nthe spark jobs naming it for a Spark pipeline) on the status topic and print "
+                "them;\nexit 0: every such job of the config applied it, 1: rejected, 3: no job answered in time.");
   auto model_cmd = [&](const std::string& name, const std::string& help) {
     CLI::App* c = model->add_subcommand(name, help);
     c->add_option("--config,-c", mo.config_path, "deployment YAML")->required()->check(CLI::ExistingFile);
@@ -100,11 +103,14 @@ int main(int argc, char** argv) {
     c->add_option("--timeout", mo.timeout_s, "seconds to wait for the jobs' outcomes")->capture_default_str();
     c->add_flag("--no-wait", mo.no_wait, "do not wait for outcomes");
   };
-  CLI::App* madd = model_cmd("add", "Add a new model: NAME FILE (a PMML document)");
+  CLI::App* madd = model_cmd("add", "Add a new model: NAME FILE (a PMML document, or a Spark pipeline zip or directory)");
   CLI::App* mupd = model_cmd("update", "Publish a new version of a model: NAME FILE");
   for (CLI::App* c : {madd, mupd}) {
     c->add_option("name", mo.name, "model name (letters, digits, . _ -)")->required();
-    c->add_option("file", mo.file, "PMML file")->required()->check(CLI::ExistingFile);
+    c->add_option("file,--file,-f", mo.file, "PMML file, or Spark PipelineModel zip (or directory, with --by-path)")
+        ->required()->check(CLI::ExistingPath);
+    c->add_option("--format", mo.format, "pmml or spark (default: spark for a zip or a directory, else pmml)")
+        ->check(CLI::IsMember({"pmml", "spark"}));
     c->add_option("--version", mo.version, "version number (default: highest published + 1)");
     c->add_flag("--by-path", mo.by_path, "publish the file's absolute path instead of its content (the jobs must be able to read it)");
     waits(c);
@@ -127,6 +133,7 @@ int main(int argc, char** argv) {
   score->add_flag("--strict", sco.strict, "stop at the first row that cannot be evaluated (exit 1)");
   score->add_flag("--no-progress", no_progress, "no progress lines on stderr");
   score->footer(kScoreHelp);
+  AddSparkScoreOptions(score, &sco);
 
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
@@ -136,6 +143,7 @@ int main(int argc, char** argv) {
   if (*oa) return RunModules(config_path, {"output-adapter"}, instance, metrics_listen);
   if (*echo) return RunModules(config_path, {"job:" + job_name}, instance, metrics_listen);
   if (*pmml) return RunModules(config_path, {"pmml-job:" + job_name}, instance, metrics_listen);
+  if (*spark) return RunModules(config_path, {"spark-job:" + job_name}, instance, metrics_listen);
   if (*madd) return ModelAdd(mo, false);
   if (*mupd) return ModelAdd(mo, true);
   if (*mdel) return ModelDelete(mo);

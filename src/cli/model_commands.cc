@@ -54,6 +54,17 @@ absl::StatusOr<Registry> ReadRegistry(const config::Config& c) {
 struct Setup {
   std::shared_ptr<const config::Config> cfg;
   std::vector<std::string> pmml_modules;
+  std::map<std::string, std::vector<std::string>> spark_modules;  // by model name
+
+  // The modules that answer for a model of this format (deletions: all that may hold it).
+  std::vector<std::string> Expected(const std::string& name, const std::string& format) const {
+    std::vector<std::string> out;
+    if (format != "spark") out = pmml_modules;
+    if (format != "pmml")
+      if (auto it = spark_modules.find(name); it != spark_modules.end())
+        out.insert(out.end(), it->second.begin(), it->second.end());
+    return out;
+  }
 };
 
 bool LoadSetup(const ModelOptions& o, Setup* s, int* rc) {
@@ -66,6 +77,7 @@ bool LoadSetup(const ModelOptions& o, Setup* s, int* rc) {
   s->cfg = *cfg;
   for (const config::Job& j : s->cfg->jobs)
     if (j.type == "pmml") s->pmml_modules.push_back(j.module.name);
+    else if (j.type == "spark") s->spark_modules[j.spark.model].push_back(j.module.name);
   absl::Status st = kafka::EnsureTopics(s->cfg->internal, {{s->cfg->topics.models, 1, true},
                                                            {s->cfg->topics.status, 1, false}});
   if (!st.ok()) {
@@ -108,15 +120,16 @@ kafka::HandlePtr OpenStatusTail(const config::Config& c) {
 // Waits for model outcomes of (name, version) and prints them. Returns the
 // exit code: 0 when every expected module applied it, 1 when one rejected
 // it, 3 when none answered in time.
-int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, int64_t version,
-                 bool deletion, double timeout_s, Clock::time_point published) {
-  std::set<std::string> expected(s.pmml_modules.begin(), s.pmml_modules.end());
+int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, const std::string& format,
+                 int64_t version, bool deletion, double timeout_s, Clock::time_point published) {
+  const std::vector<std::string> modules = s.Expected(name, deletion ? "" : format);
+  std::set<std::string> expected(modules.begin(), modules.end());
   std::set<std::string> answered;
   bool rejected = false;
   codec::JsonDecoder json(8);
   auto deadline = Clock::now() + std::chrono::milliseconds(static_cast<long>(timeout_s * 1000));
   Clock::time_point settle = Clock::time_point::max();
-  std::cout << "waiting up to " << timeout_s << " s for the pmml jobs"
+  std::cout << "waiting up to " << timeout_s << " s for the " << (format.empty() ? "model" : format) << " jobs"
             << (expected.empty() ? "" : " (" + std::to_string(expected.size()) + ")") << "...\n"
             << std::flush;
   while (Clock::now() < deadline && Clock::now() < settle) {
@@ -155,7 +168,8 @@ int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, int64_
       settle = Clock::now() + std::chrono::seconds(1);
   }
   if (answered.empty()) {
-    std::cout << "no pmml job reported within " << timeout_s << " s (are they running?)\n";
+    std::cout << "no " << (format.empty() ? "model" : format) << " job reported within " << timeout_s
+              << " s (are they running?)\n";
     return kExitTimeout;
   }
   for (const auto& e : expected)
@@ -164,7 +178,7 @@ int WaitOutcomes(rd_kafka_t* rk, const Setup& s, const std::string& name, int64_
 }
 
 int Publish(const Setup& s, const std::string& name, const models::ModelRecord* rec, const ModelOptions& o,
-            int64_t version) {
+            int64_t version, const std::string& format) {
   kafka::HandlePtr tail;
   if (!o.no_wait) {
     tail = OpenStatusTail(*s.cfg);
@@ -206,7 +220,7 @@ int Publish(const Setup& s, const std::string& name, const models::ModelRecord* 
   else
     std::cout << "published a tombstone for " << name << " to '" << s.cfg->topics.models << "'\n";
   if (o.no_wait) return kExitOk;
-  return WaitOutcomes(tail.get(), s, name, version, rec == nullptr, o.timeout_s, published);
+  return WaitOutcomes(tail.get(), s, name, format, version, rec == nullptr, o.timeout_s, published);
 }
 
 }  // namespace
@@ -216,13 +230,29 @@ int ModelAdd(const ModelOptions& o, bool update) {
     std::cerr << "evserve: " << s.message() << "\n";
     return kExitUsage;
   }
-  std::ifstream in(o.file, std::ios::binary);
-  if (!in) {
-    std::cerr << "evserve: cannot read '" << o.file << "'\n";
+  const bool is_dir = models::IsDirectory(o.file);
+  std::stringstream ss;
+  if (!is_dir) {
+    std::ifstream in(o.file, std::ios::binary);
+    if (!in) {
+      std::cerr << "evserve: cannot read '" << o.file << "'\n";
+      return kExitUsage;
+    }
+    ss << in.rdbuf();
+  }
+  // Format: as given, else a directory or a zip (by its magic bytes) is a
+  // Spark pipeline and anything else a PMML document.
+  std::string format = o.format;
+  if (format.empty()) format = is_dir || ss.str().rfind("PK\x03\x04", 0) == 0 ? "spark" : "pmml";
+  if (format != "pmml" && format != "spark") {
+    std::cerr << "evserve: --format " << format << ": expected pmml or spark\n";
     return kExitUsage;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
+  if (is_dir && !(format == "spark" && o.by_path)) {
+    std::cerr << "evserve: '" << o.file << "' is a directory: publish a Spark pipeline directory with "
+              << "--format spark --by-path, or a zip of it\n";
+    return kExitUsage;
+  }
   int rc = kExitOk;
   Setup s;
   if (!LoadSetup(o, &s, &rc)) return rc;
@@ -246,7 +276,17 @@ int ModelAdd(const ModelOptions& o, bool update) {
   rec.version = o.version > 0 ? o.version : reg->max_version[o.name] + 1;
   rec.action = update ? "update" : "add";
   rec.highest_version = std::max(reg->max_version[o.name], rec.version);
-  rec.sha256 = models::Sha256Hex(ss.str());
+  rec.format = format;
+  if (is_dir) {
+    auto d = models::DirectoryDigest(o.file);
+    if (!d.ok()) {
+      std::cerr << "evserve: " << d.status().message() << "\n";
+      return kExitUsage;
+    }
+    rec.sha256 = *d;
+  } else {
+    rec.sha256 = models::Sha256Hex(ss.str());
+  }
   if (exists)
     for (const auto& h : reg->history[o.name])
       if (h.version == rec.version && h.sha256 != rec.sha256) {
@@ -264,7 +304,7 @@ int ModelAdd(const ModelOptions& o, bool update) {
   } else {
     rec.artifact = ss.str();
   }
-  return Publish(s, o.name, &rec, o, rec.version);
+  return Publish(s, o.name, &rec, o, rec.version, format);
 }
 
 int ModelDelete(const ModelOptions& o) {
@@ -280,7 +320,7 @@ int ModelDelete(const ModelOptions& o) {
     std::cerr << "evserve: no model named '" << o.name << "'\n";
     return kExitUsage;
   }
-  return Publish(s, o.name, nullptr, o, 0);
+  return Publish(s, o.name, nullptr, o, 0, "");
 }
 
 int ModelRollback(const ModelOptions& o) {
@@ -330,7 +370,7 @@ int ModelRollback(const ModelOptions& o) {
   rec.action = "rollback";
   rec.highest_version = std::max(reg->max_version[o.name], current);
   std::cout << "rolling " << o.name << " back from version " << current << " to " << target << "\n";
-  return Publish(s, o.name, &rec, o, target);
+  return Publish(s, o.name, &rec, o, target, rec.format);
 }
 
 int ModelList(const ModelOptions& o) {
@@ -368,7 +408,7 @@ int ModelList(const ModelOptions& o) {
   for (const auto& [name, h] : reg->history) {
     if (h.empty()) continue;
     const models::ModelRecord& cur = h.back();
-    std::cout << name << "  version " << cur.version << "  sha256 " << cur.sha256.substr(0, 12) << "  "
+    std::cout << name << "  version " << cur.version << "  " << cur.format << "  sha256 " << cur.sha256.substr(0, 12) << "  "
               << (cur.inline_artifact() ? std::to_string(cur.artifact.size()) + " bytes inline"
                                         : "path " + cur.path)
               << (cur.action.empty() ? "" : "  (" + cur.action + ")") << "\n";

@@ -11,10 +11,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "pmml/pmml.h"
+#include "spark/pipeline.h"
 
-// `evserve score`: batch scoring of a CSV file with a PMML model, and the
-// pieces the conformance runner shares with it (CSV reading and writing,
-// loading a model from a .pmml/.xml file or a .zip holding one).
+// `evserve score`: batch scoring of a CSV file with a PMML model or a saved
+// Spark PipelineModel, and the pieces the conformance runners share with it
+// (CSV reading and writing, loading a model from a .pmml/.xml file or a .zip
+// holding one, the result columns of a Spark pipeline).
 
 namespace evs::cli {
 
@@ -66,10 +68,14 @@ absl::StatusOr<std::unique_ptr<pmml::CompiledModel>> LoadModelFile(
 std::string OutputCell(const pmml::Value& v);
 
 struct ScoreOptions {
-  std::string model;   // .pmml/.xml, or a .zip holding one
+  std::string model;   // .pmml/.xml, or a .zip holding one; or a Spark pipeline (dir or zip)
   std::string input;   // CSV with a header; "-" = stdin
   std::string output;  // CSV; "-" = stdout
   bool strict = false;  // a row that cannot be evaluated is fatal
+  // Spark pipelines only: the input columns' StructType JSON file, and
+  // Spark's own output columns instead of the conventions' columns.
+  std::string schema;
+  bool spark_columns = false;
   // Progress lines on stderr: every `progress_rows` rows, and every
   // `progress_seconds` when `progress_tty` (stderr is a terminal). 0 = never.
   int64_t progress_rows = 100'000;
@@ -98,5 +104,74 @@ int Score(const ScoreOptions& opts, std::ostream& err);
 
 // Help text of `evserve score` (beyond the option list).
 extern const char kScoreHelp[];
+
+// Adds the Spark options of `evserve score` to its CLI11 subcommand (a
+// template so that this library does not depend on CLI11).
+template <typename App>
+void AddSparkScoreOptions(App* score, ScoreOptions* opts) {
+  score->description("Score a CSV file with a PMML model or a Spark pipeline (one output row per input row)");
+  score->get_option("--model")->description(
+      "PMML file (.pmml/.xml, or a .zip holding one), or a saved Spark PipelineModel "
+      "(a directory with metadata/part-00000, or a zip of one)");
+  score->add_option("--schema", opts->schema, "Spark only: StructType JSON file of the input columns");
+  score->add_flag("--spark-columns", opts->spark_columns,
+                  "Spark only: write the columns the stages add (prediction, probability, ...) "
+                  "instead of the label/probability(<label>) conventions");
+}
+
+// ---------------------------------------------------------------------------
+// Spark pipelines
+
+// True when `path` is a saved Spark pipeline: a directory holding metadata/,
+// or a zip archive with a metadata/part-00000* entry (at its root or in one
+// top-level folder).
+bool IsSparkModel(const std::string& path);
+
+// Parses Spark's text form of a vector: dense "[1.0,2.0]" or sparse
+// "(4,[0,2],[1.0,3.0])". False when the text is neither.
+bool ParseSparkVector(std::string_view text, spark::Vector* out);
+
+// The result columns of a Spark pipeline as `evserve score` and the Spark
+// conformance runner write them. Conventions (the corpus's MANIFEST): for a
+// classifier the label column (the label string through the pipeline's label
+// indexer) and probability(<label>) per class; for a regressor the
+// prediction named after the label column; for clustering `cluster`. Spark
+// columns: every column a kept stage added, with vectors in Spark's text form.
+// A binomial GLM on an indexed label (Conventions::probability_from_prediction)
+// is presented as a classifier, as the corpus does: the label string,
+// probability(<first>) = 1 - mu, probability(<second>) = mu.
+class SparkResultColumns {
+ public:
+  // Error when the pipeline has no predictor and conventions are asked for.
+  static absl::StatusOr<SparkResultColumns> Make(const spark::Pipeline& p, bool spark_columns);
+  const std::vector<std::string>& names() const { return names_; }
+  // The cell texts of `row` ("N/A" when missing), one per name, into `out`
+  // (resized; strings keep their capacity).
+  void Format(const spark::Pipeline& p, const spark::Row& row, std::vector<std::string>* out) const;
+
+ private:
+  // kBinomial*: a binomial GLM on an indexed label, presented as a
+  // classifier (label = labels[mu > 0.5], probability 1 - mu and mu).
+  enum class Kind : uint8_t { kLabel, kProbability, kNumber, kInteger, kCell, kBinomialLabel, kBinomialP0, kBinomialP1 };
+  struct Column {
+    Kind kind;
+    int slot;
+    int index;  // probability element
+    spark::DataType type;
+  };
+  std::vector<std::string> names_;
+  std::vector<Column> columns_;
+  std::vector<std::string> labels_;
+};
+
+// Spark load options for scoring: conventions' columns (pruned pipeline) or
+// everything. `schema_json` may be empty.
+spark::LoadOptions SparkLoadOptions(const std::string& schema_json, bool spark_columns);
+
+// Scores a CSV stream with a Spark pipeline (see ScoreStream). Rows Spark
+// would drop (handleInvalid=skip, WHERE) are written as N/A with a message.
+int ScoreSparkStream(const spark::Pipeline& p, const SparkResultColumns& columns, std::istream& in,
+                     std::ostream& out, std::ostream& err, const ScoreOptions& opts,
+                     ScoreSummary* summary = nullptr);
 
 }  // namespace evs::cli

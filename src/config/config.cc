@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -263,8 +265,54 @@ absl::Status ParseOutput(const YAML::Node& n, const std::string& path, Output* o
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::map<std::string, std::string>> GetStringMap(const YAML::Node& n,
+                                                                const std::string& path) {
+  RETURN_IF_ERROR(ExpectMap(n, path));
+  std::map<std::string, std::string> out;
+  for (const auto& kv : n) {
+    const std::string key = kv.first.Scalar();
+    if (key.empty()) return Err(path, "keys must not be empty");
+    ASSIGN_OR_RETURN(out[key], GetString(kv.second, Join(path, key)));
+  }
+  return out;
+}
+
+// The spark keys of a job: required with type spark, refused otherwise.
+absl::Status ParseSparkJob(const YAML::Node& n, const std::string& path, bool is_spark,
+                           SparkJob* s) {
+  for (const char* key : {"model", "inputs", "outputs", "output_names"})
+    if (n[key] && !is_spark) return Err(Join(path, key), "only spark jobs take this key");
+  if (!is_spark) return absl::OkStatus();
+  if (!n["model"]) return Err(Join(path, "model"), "is required (the registry name of the pipeline)");
+  ASSIGN_OR_RETURN(s->model, GetString(n["model"], Join(path, "model")));
+  for (char c : s->model)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return Err(Join(path, "model"),
+                 absl::StrCat("'", s->model, "' is not a model name (letters, digits, '.', '_', '-')"));
+  if (n["inputs"]) { ASSIGN_OR_RETURN(s->inputs, GetStringMap(n["inputs"], Join(path, "inputs"))); }
+  if (n["outputs"]) {
+    ASSIGN_OR_RETURN(s->outputs, GetStringList(n["outputs"], Join(path, "outputs")));
+    std::set<std::string> seen;
+    for (size_t i = 0; i < s->outputs.size(); ++i)
+      if (!seen.insert(s->outputs[i]).second)
+        return Err(Index(Join(path, "outputs"), i), absl::StrCat("duplicate output '", s->outputs[i], "'"));
+  }
+  if (n["output_names"]) {
+    ASSIGN_OR_RETURN(s->output_names, GetStringMap(n["output_names"], Join(path, "output_names")));
+    std::set<std::string> keys;
+    for (const auto& [from, to] : s->output_names) {
+      if (!s->outputs.empty() &&
+          std::find(s->outputs.begin(), s->outputs.end(), from) == s->outputs.end())
+        return Err(Join(Join(path, "output_names"), from), "is not one of the job's outputs");
+      if (!keys.insert(to).second)
+        return Err(Join(Join(path, "output_names"), from), absl::StrCat("result key '", to, "' is used twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 const std::set<std::string>& KnownJobTypes() {
-  static const std::set<std::string> k = {"echo", "pmml"};
+  static const std::set<std::string> k = {"echo", "pmml", "spark"};
   return k;
 }
 
@@ -335,14 +383,17 @@ absl::Status ParseRoot(const YAML::Node& root, Config* c) {
       job.name = kv.first.Scalar();
       const std::string p = Join("jobs", job.name);
       if (job.name.empty()) return Err("jobs", "job names must not be empty");
-      RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module, {"type", "keep_versions"}));
+      RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module,
+                                  {"type", "keep_versions", "model", "inputs", "outputs", "output_names"}));
       if (!kv.second["type"]) return Err(Join(p, "type"), "is required");
       ASSIGN_OR_RETURN(job.type, GetString(kv.second["type"], Join(p, "type")));
       if (!KnownJobTypes().count(job.type))
-        return Err(Join(p, "type"), absl::StrCat("unknown job type '", job.type, "' (expected echo or pmml)"));
+        return Err(Join(p, "type"),
+                   absl::StrCat("unknown job type '", job.type, "' (expected echo, pmml or spark)"));
+      RETURN_IF_ERROR(ParseSparkJob(kv.second, p, job.type == "spark", &job.spark));
       if (kv.second["keep_versions"]) {
-        if (job.type != "pmml")
-          return Err(Join(p, "keep_versions"), "only pmml jobs keep model versions");
+        if (job.type != "pmml" && job.type != "spark")
+          return Err(Join(p, "keep_versions"), "only pmml and spark jobs keep model versions");
         int64_t kvers = 0;
         try {
           kvers = kv.second["keep_versions"].as<int64_t>();
@@ -369,10 +420,17 @@ absl::Status ParseRoot(const YAML::Node& root, Config* c) {
       RETURN_IF_ERROR(ParseRoute(r[i], p, &route));
       if (!names.insert(route.name).second)
         return Err(Join(p, "name"), absl::StrCat("duplicate route name '", route.name, "'"));
-      for (size_t v = 0; v < route.variants.size(); ++v)
-        if (!c->FindJob(route.variants[v].job))
+      for (size_t v = 0; v < route.variants.size(); ++v) {
+        const Job* job = c->FindJob(route.variants[v].job);
+        if (!job)
           return Err(Join(Index(Join(p, "variants"), v), "job"),
                      absl::StrCat("unknown job '", route.variants[v].job, "' (not under jobs:)"));
+        // A spark job serves one pipeline: its model, or a pinned version of it.
+        const std::string& m = route.variants[v].model;
+        if (job->type == "spark" && m != job->spark.model && m.rfind(job->spark.model + "@", 0) != 0)
+          return Err(Join(Index(Join(p, "variants"), v), "model"),
+                     absl::StrCat("job '", job->name, "' serves model '", job->spark.model, "', not '", m, "'"));
+      }
       c->routes.push_back(std::move(route));
     }
   }

@@ -47,11 +47,26 @@ struct ModuleSettings {
   uint32_t txn_max_ms = 100;        // exactly-once: longest a transaction stays open
 };
 
+// A spark job's pipeline and how events and results map onto its columns.
+struct SparkJob {
+  std::string model;  // registry name of the one pipeline the job serves
+  // Pipeline input column -> event field; columns not listed read the field
+  // of the same name.
+  std::map<std::string, std::string> inputs;
+  // Result outputs: pipeline columns, or the conventions' names (the label
+  // column, "probability(<label>)", "cluster"). Empty: the conventions'
+  // outputs plus "prediction".
+  std::vector<std::string> outputs;
+  // Output name -> key in the result's "outputs" object (default: the name).
+  std::map<std::string, std::string> output_names;
+};
+
 struct Job {
   std::string name;
-  std::string type;  // "echo" (returns its features) or "pmml"; spark/service later
+  std::string type;  // "echo" (returns its features), "pmml" or "spark"
   ModuleSettings module;
-  uint32_t keep_versions = 3;  // pmml: model versions kept loaded per model (rollback, pins)
+  uint32_t keep_versions = 3;  // pmml, spark: model versions kept loaded per model (rollback, pins)
+  SparkJob spark;              // type spark
 };
 
 struct Variant {

@@ -87,9 +87,20 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"# only a comment\n", "the config document is empty"},
         BadCase{"- a\n- b\n", "must be a map"},
         BadCase{"routez: []\n", "routez: unknown key"},
-        BadCase{"jobs: {p: {type: onnx}}\n", "jobs.p.type: unknown job type 'onnx' (expected echo or pmml)"},
+        BadCase{"jobs: {p: {type: onnx}}\n", "jobs.p.type: unknown job type 'onnx' (expected echo, pmml or spark)"},
         BadCase{"jobs: {p: {type: pmml, keep_versions: 0}}\n", "jobs.p.keep_versions: must be 1 .. 100"},
-        BadCase{"jobs: {p: {type: echo, keep_versions: 2}}\n", "jobs.p.keep_versions: only pmml jobs"},
+        BadCase{"jobs: {p: {type: echo, keep_versions: 2}}\n", "jobs.p.keep_versions: only pmml and spark jobs"},
+        BadCase{"jobs: {s: {type: spark}}\n", "jobs.s.model: is required"},
+        BadCase{"jobs: {p: {type: pmml, model: m}}\n", "jobs.p.model: only spark jobs take this key"},
+        BadCase{"jobs: {s: {type: spark, model: 'a b'}}\n", "jobs.s.model: 'a b' is not a model name"},
+        BadCase{"jobs: {s: {type: spark, model: m, inputs: [text]}}\n", "jobs.s.inputs: must be a map"},
+        BadCase{"jobs: {s: {type: spark, model: m, outputs: [a, a]}}\n", "jobs.s.outputs[1]: duplicate output 'a'"},
+        BadCase{"jobs: {s: {type: spark, model: m, outputs: [a], output_names: {b: c}}}\n",
+                "jobs.s.output_names.b: is not one of the job's outputs"},
+        BadCase{"jobs: {s: {type: spark, model: m, output_names: {a: x, b: x}}}\n",
+                "jobs.s.output_names.b: result key 'x' is used twice"},
+        BadCase{"jobs: {s: {type: spark, model: m}}\nroutes:\n  - {name: r, source: s, variants: [{job: s, model: n, weight: 1}]}\n",
+                "routes[0].variants[0].model: job 's' serves model 'm', not 'n'"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, colour: red, variants: [{job: j, model: m, weight: 1}]}\n",
                 "routes[0].colour: unknown key"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: heavy}]}\n",
@@ -133,6 +144,22 @@ TEST(ConfigTest, PmmlJobKeepsThreeVersionsByDefault) {
   EXPECT_EQ((*c)->FindJob("p")->type, "pmml");
   EXPECT_EQ((*c)->FindJob("p")->keep_versions, 3u);
   EXPECT_EQ((*c)->FindJob("q")->keep_versions, 5u);
+}
+
+TEST(ConfigTest, SparkJobMapsInputsOutputsAndNames) {
+  auto c = ParseConfig(
+      "jobs:\n  s: {type: spark, model: tweets, keep_versions: 2, inputs: {text: tweet},\n"
+      "      outputs: [label, prediction], output_names: {label: sentiment}}\n"
+      "routes:\n  - {name: r, source: t, variants: [{job: s, model: tweets, weight: 1},\n"
+      "                                            {job: s, model: tweets@2, weight: 1}]}\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const Job* j = (*c)->FindJob("s");
+  EXPECT_EQ(j->type, "spark");
+  EXPECT_EQ(j->keep_versions, 2u);
+  EXPECT_EQ(j->spark.model, "tweets");
+  EXPECT_EQ(j->spark.inputs.at("text"), "tweet");
+  EXPECT_EQ(j->spark.outputs, (std::vector<std::string>{"label", "prediction"}));
+  EXPECT_EQ(j->spark.output_names.at("label"), "sentiment");
 }
 
 TEST(ConfigTest, PeekVersionReadsInvalidDocuments) {

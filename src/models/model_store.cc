@@ -2,9 +2,13 @@
 
 #include <thread>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 
+#include <zip.h>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/fmt_compat.h"
 #include "common/json_writer.h"
@@ -34,10 +38,293 @@ void WarmUp(const pmml::CompiledModel& m) {
   }
 }
 
+// Spark 4 saves each metadata file as "metadata/part-00000-<uuid>-c000.txt"
+// where earlier versions wrote "metadata/part-00000", the name the loader
+// reads. This view answers for "…/metadata/part-00000" with the directory's
+// first part file when the plain name is absent; everything else passes
+// through. (A stop-gap until the loader knows the Spark 4 names itself.)
+class Spark4MetadataNames : public spark::ArtifactSource {
+ public:
+  explicit Spark4MetadataNames(std::unique_ptr<spark::ArtifactSource> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<std::string> Read(std::string_view rel) const override { return inner_->Read(Resolve(rel)); }
+  std::vector<std::string> List(std::string_view rel_dir) const override { return inner_->List(rel_dir); }
+  bool Exists(std::string_view rel) const override { return inner_->Exists(Resolve(rel)); }
+
+ private:
+  std::string Resolve(std::string_view rel) const {
+    static constexpr std::string_view kPart = "part-00000";
+    std::string path(rel);
+    const size_t slash = path.rfind('/');
+    const std::string_view name = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
+    const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+    if (name != kPart || (dir != "metadata" && !absl::EndsWith(dir, "/metadata")) || inner_->Exists(path))
+      return path;
+    for (const std::string& f : inner_->List(dir))
+      if (absl::StartsWith(f, "part-00000-") && !absl::EndsWith(f, ".crc")) return dir + "/" + f;
+    return path;
+  }
+  std::unique_ptr<spark::ArtifactSource> inner_;
+};
+
+// A zip held in memory, inflated once (for zips whose metadata files have
+// Spark 4 names, which ArtifactSource::FromZipBytes does not recognise as a
+// pipeline yet). The root is the zip's root, or its one top-level folder.
+class InflatedZip : public spark::ArtifactSource {
+ public:
+  static absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> Make(const std::string& bytes) {
+    zip_error_t err;
+    zip_error_init(&err);
+    zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
+    zip_t* za = src ? zip_open_from_source(src, ZIP_RDONLY, &err) : nullptr;
+    if (za == nullptr) {
+      std::string msg = zip_error_strerror(&err);
+      if (src) zip_source_free(src);
+      zip_error_fini(&err);
+      return absl::InvalidArgumentError("not a readable zip: " + msg);
+    }
+    zip_error_fini(&err);
+    auto out = std::make_unique<InflatedZip>();
+    uint64_t total = 0;
+    const zip_int64_t n = zip_get_num_entries(za, 0);
+    for (zip_int64_t i = 0; i < n && i < 200000; ++i) {
+      zip_stat_t st;
+      if (zip_stat_index(za, i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) continue;
+      std::string name = st.name;
+      if (name.empty() || name.back() == '/' || name.find("..") != std::string::npos || name[0] == '/') continue;
+      total += st.size;
+      if (total > (uint64_t{1} << 30)) {
+        zip_discard(za);
+        return absl::InvalidArgumentError("zip inflates to more than 1 GiB");
+      }
+      std::string data(st.size, '\0');
+      zip_file_t* f = zip_fopen_index(za, i, 0);
+      const bool ok = f && zip_fread(f, data.data(), st.size) == static_cast<zip_int64_t>(st.size);
+      if (f) zip_fclose(f);
+      if (!ok) {
+        zip_discard(za);
+        return absl::InvalidArgumentError(absl::StrCat("zip entry '", name, "' cannot be read"));
+      }
+      out->files_.emplace(std::move(name), std::move(data));
+    }
+    zip_discard(za);
+    auto has_metadata = [&](const std::string& prefix) {
+      auto it = out->files_.lower_bound(prefix + "metadata/part-00000");
+      return it != out->files_.end() && absl::StartsWith(it->first, prefix + "metadata/part-00000");
+    };
+    if (!has_metadata("")) {
+      std::string top;
+      for (const auto& [name, _] : out->files_) {
+        const std::string first = name.substr(0, name.find('/') + 1);
+        if (top.empty()) top = first;
+        if (first != top) top = "/";
+      }
+      if (top.size() > 1 && top.back() == '/' && has_metadata(top)) out->prefix_ = top;
+      else return absl::InvalidArgumentError("zip holds no saved pipeline (no metadata/part-00000*)");
+    }
+    return std::unique_ptr<spark::ArtifactSource>(std::move(out));
+  }
+  absl::StatusOr<std::string> Read(std::string_view rel) const override {
+    auto it = files_.find(prefix_ + std::string(rel));
+    if (it == files_.end()) return absl::NotFoundError(absl::StrCat("no '", AV(rel), "' in the zip"));
+    return it->second;
+  }
+  std::vector<std::string> List(std::string_view rel_dir) const override {
+    std::string dir = prefix_ + std::string(rel_dir);
+    if (!rel_dir.empty()) dir += '/';
+    std::vector<std::string> out;
+    for (auto it = files_.lower_bound(dir); it != files_.end() && absl::StartsWith(it->first, dir); ++it) {
+      std::string child = it->first.substr(dir.size());
+      child = child.substr(0, child.find('/'));
+      if (out.empty() || out.back() != child) out.push_back(std::move(child));
+    }
+    return out;
+  }
+  bool Exists(std::string_view rel) const override {
+    const std::string p = prefix_ + std::string(rel);
+    if (files_.count(p)) return true;
+    auto it = files_.lower_bound(p + "/");
+    return it != files_.end() && absl::StartsWith(it->first, p + "/");
+  }
+
+ private:
+  std::map<std::string, std::string> files_;  // sorted: List walks a range
+  std::string prefix_;
+};
+
+// The pipeline's files: a directory is checked against DirectoryDigest, a
+// zip (inline or a file) against the sha256 of its bytes, which are then
+// read from memory so that what was checked is what loads.
+absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSpark(const ModelRecord& r) {
+  if (!r.inline_artifact() && IsDirectory(LocalPath(r))) {
+    const std::string dir = LocalPath(r);
+    ASSIGN_OR_RETURN(std::string got, DirectoryDigest(dir));
+    if (got != r.sha256)
+      return absl::DataLossError(absl::StrCat("sha256 mismatch: the record says ", r.sha256,
+                                              ", the directory '", dir, "' has ", got));
+    ASSIGN_OR_RETURN(auto src, spark::ArtifactSource::Open(dir));
+    return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(src)));
+  }
+  ASSIGN_OR_RETURN(std::string bytes, ReadArtifact(r));
+  auto src = spark::ArtifactSource::FromZipBytes(bytes);
+  if (!src.ok()) {
+    // Spark 4 names: inflate it here instead (same checks otherwise).
+    auto mine = InflatedZip::Make(bytes);
+    if (!mine.ok()) return src.status();
+    src = std::move(mine);
+  }
+  return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(*src)));
+}
+
+std::string JsonKey(std::string_view name) {
+  std::string k;
+  AppendJsonString(name, &k);
+  k += ":";
+  return k;
+}
+
+// Loads the pipeline for a job: the outputs it asks for decide which stages
+// are kept. Names of the conventions (label column, probability(<label>),
+// cluster) are only known once a pipeline is loaded, so a job that lists its
+// own outputs loads twice: once to learn them, once pruned to what it reads.
+absl::StatusOr<std::unique_ptr<SparkServing>> LoadSpark(const ModelRecord& r, const config::SparkJob& job) {
+  spark::LoadOptions opts;
+  opts.conventions_outputs = true;
+  std::unique_ptr<spark::Pipeline> p;
+  {
+    ASSIGN_OR_RETURN(auto src, OpenSpark(r));
+    ASSIGN_OR_RETURN(p, spark::Pipeline::Load(std::move(src), opts));
+  }
+  // Conventions' outputs by name.
+  using Out = SparkServing::Output;
+  auto conventions = [](const spark::Pipeline& pl) {
+    std::vector<std::pair<std::string, Out>> named;
+    const spark::Conventions& c = pl.conventions();
+    if (!c.has_predictor || c.prediction_slot < 0) return named;
+    auto column = [&](int slot) {
+      Out o;
+      o.slot = slot;
+      o.type = pl.schema().column(slot).type;
+      return o;
+    };
+    using Kind = spark::PredictorInfo::Kind;
+    if (c.kind == Kind::kClassification && c.probability_from_prediction && c.labels.size() == 2) {
+      Out o;
+      o.kind = Out::Kind::kLabelFromMean;
+      o.slot = c.prediction_slot;
+      named.emplace_back(c.label_name, o);
+      for (int k = 0; k < 2; ++k) {
+        Out pr;
+        pr.kind = Out::Kind::kProbabilityFromMean;
+        pr.slot = c.prediction_slot;
+        pr.index = k;
+        named.emplace_back(absl::StrCat("probability(", c.labels[k], ")"), pr);
+      }
+    } else if (c.kind == Kind::kClassification && !c.labels.empty()) {
+      Out o;
+      o.kind = Out::Kind::kLabel;
+      o.slot = c.prediction_slot;
+      named.emplace_back(c.label_name, o);
+      if (c.probability_slot >= 0)
+        for (size_t k = 0; k < c.labels.size(); ++k) {
+          Out pr;
+          pr.kind = Out::Kind::kProbability;
+          pr.slot = c.probability_slot;
+          pr.index = static_cast<int>(k);
+          named.emplace_back(absl::StrCat("probability(", c.labels[k], ")"), pr);
+        }
+    } else if (c.kind == Kind::kClustering) {
+      named.emplace_back(c.label_name.empty() ? "cluster" : c.label_name, column(c.prediction_slot));
+    } else if (!c.label_name.empty()) {
+      named.emplace_back(c.label_name, column(c.prediction_slot));
+    }
+    if (std::none_of(named.begin(), named.end(), [](const auto& n) { return n.first == "prediction"; }))
+      named.emplace_back("prediction", column(c.prediction_slot));
+    return named;
+  };
+  if (!job.outputs.empty()) {
+    auto named = conventions(*p);
+    opts.outputs.clear();
+    for (const std::string& o : job.outputs)
+      if (std::none_of(named.begin(), named.end(), [&](const auto& n) { return n.first == o; }))
+        opts.outputs.push_back(o);
+    if (!opts.outputs.empty()) {
+      ASSIGN_OR_RETURN(auto src, OpenSpark(r));
+      ASSIGN_OR_RETURN(p, spark::Pipeline::Load(std::move(src), opts));
+    }
+  }
+  auto s = std::make_unique<SparkServing>();
+  auto named = conventions(*p);
+  s->labels = p->conventions().labels;
+  auto add = [&](const std::string& name, Out o) {
+    auto it = job.output_names.find(name);
+    o.key = JsonKey(it == job.output_names.end() ? name : it->second);
+    s->outputs.push_back(std::move(o));
+  };
+  if (job.outputs.empty()) {
+    if (named.empty())
+      return absl::InvalidArgumentError(
+          "the pipeline has no predictor whose outputs the job could return; list the columns under "
+          "the job's outputs");
+    for (auto& [name, o] : named) add(name, o);
+  } else {
+    for (const std::string& name : job.outputs) {
+      auto it = std::find_if(named.begin(), named.end(), [&](const auto& n) { return n.first == name; });
+      if (it != named.end()) {
+        add(name, it->second);
+        continue;
+      }
+      const int slot = p->Find(name);
+      if (slot < 0)
+        return absl::InvalidArgumentError(
+            absl::StrCat("output '", name, "' is neither a column of the pipeline nor one of its conventions' outputs"));
+      Out o;
+      o.slot = slot;
+      o.type = p->schema().column(slot).type;
+      add(name, o);
+    }
+  }
+  s->input_fields.resize(p->inputs().size());
+  for (size_t i = 0; i < p->inputs().size(); ++i) {
+    const std::string& col = p->inputs()[i].name;
+    auto it = job.inputs.find(col);
+    const std::string field = it == job.inputs.end() ? col : it->second;
+    if (!s->input_index.emplace(field, static_cast<int>(i)).second)
+      return absl::InvalidArgumentError(absl::StrCat("event field '", field, "' feeds two input columns"));
+    s->input_fields[i] = field;
+  }
+  // Warm-up: rows with every input null touch the stages' buffers; errors
+  // (a stage that needs a value) are expected here.
+  auto row = p->NewRow();
+  for (int round = 0; round < 2; ++round) {
+    p->BeginRow(*row);
+    (void)p->Run(*row);
+  }
+  s->pipeline = std::move(p);
+  return s;
+}
+
 }  // namespace
 
-absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r) {
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r,
+                                                             const LoadSettings& settings) {
   auto start = Clock::now();
+  if (r.format == "spark") {
+    auto s = LoadSpark(r, settings.spark);
+    if (!s.ok()) {
+      if (s.status().code() == absl::StatusCode::kDataLoss || s.status().code() == absl::StatusCode::kNotFound)
+        return s.status();  // the artifact itself: sha256, unreadable path
+      return absl::InvalidArgumentError(absl::StrCat("Spark pipeline: ", s.status().message()));
+    }
+    auto m = std::make_shared<LoadedModel>();
+    m->name = r.name;
+    m->version = r.version;
+    m->version_text = std::to_string(r.version);
+    m->sha256 = r.sha256;
+    m->format = r.format;
+    m->spark = std::move(*s);
+    m->load_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+    return std::shared_ptr<const LoadedModel>(std::move(m));
+  }
   ASSIGN_OR_RETURN(std::string bytes, ReadArtifact(r));
   auto compiled = pmml::CompiledModel::Load(bytes);
   if (!compiled.ok())
@@ -130,9 +417,9 @@ const LoadedModel* FindModel(const ModelTable& t, const ModelRef& ref) {
 
 RegistryWatcher::RegistryWatcher(kafka::Props props, std::string topic, std::string module,
                                  ModelStore* store, runtime::StatusReporter* reporter,
-                                 size_t keep_versions)
+                                 size_t keep_versions, LoadSettings settings)
     : props_(std::move(props)), topic_(std::move(topic)), module_(std::move(module)), store_(store),
-      reporter_(reporter), keep_(keep_versions) {}
+      reporter_(reporter), keep_(keep_versions), settings_(std::move(settings)) {}
 
 RegistryWatcher::~RegistryWatcher() { Stop(); }
 
@@ -161,7 +448,13 @@ void RegistryWatcher::ApplyRecord(const ModelRecord& r, bool recovering) {
            r.action == "rollback" ? "rolled back to a loaded version" : "already loaded", 0);
     return;
   }
-  auto m = LoadModel(r);
+  if (!settings_.only_format.empty() && r.format != settings_.only_format) {
+    failures_.fetch_add(1);
+    Report(r.name, "rejected", r.version, r.sha256,
+           absl::StrCat("format ", r.format, ": this job serves ", settings_.only_format, " models"));
+    return;
+  }
+  auto m = LoadModel(r, settings_);
   if (!m.ok()) {
     failures_.fetch_add(1);
     const LoadedModel* cur = store_->FindLoaded(r.name, 0);
@@ -178,12 +471,18 @@ void RegistryWatcher::ApplyRecord(const ModelRecord& r, bool recovering) {
 
 void RegistryWatcher::Apply(std::string_view key, bool has_value, std::string_view value,
                             bool recovering) {
+  if (!settings_.only_name.empty() && key != settings_.only_name) return;
   if (!has_value) {
     if (store_->Remove(std::string(key)) || !recovering)
       Report(std::string(key), "deleted", 0, "", "tombstone");
     return;
   }
   auto r = DecodeRecord(value);
+  // A PMML job leaves Spark pipelines to the spark jobs (and vice versa
+  // for a spark job's own name, which it rejects with a reason below).
+  if (r.ok() && settings_.only_name.empty() && !settings_.only_format.empty() &&
+      r->format != settings_.only_format)
+    return;
   if (!r.ok()) {
     failures_.fetch_add(1);
     Report(std::string(key), "rejected", 0, "", std::string(r.status().message()));

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "config/config.h"
 #include "kafka/client.h"
 #include "models/registry.h"
 #include "pmml/pmml.h"
 #include "runtime/config_watcher.h"
+#include "spark/pipeline.h"
 
 namespace evs::models {
 
@@ -23,26 +25,61 @@ struct StringHash {
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
-// One compiled, warmed-up model version. Immutable after LoadModel and shared
-// (shared_ptr) between the store and the records evaluating it, so a version
-// that is swapped out lives until its last record finishes. Evaluation needs
-// an EvalContext per thread (model->NewContext()).
+// What a spark job reads from a loaded pipeline: event fields bound to input
+// columns, and the result outputs (pipeline columns or the conventions'
+// label / probability(<label>) / cluster) with their JSON keys.
+struct SparkServing {
+  std::unique_ptr<spark::Pipeline> pipeline;
+  // Event field -> pipeline input index, for every input the kept stages read.
+  std::unordered_map<std::string, int, StringHash, std::equal_to<>> input_index;
+  std::vector<std::string> input_fields;  // by input index: the event field it reads
+  struct Output {
+    // kLabelFromMean / kProbabilityFromMean: a binomial GLM read as a
+    // classifier (its prediction is P(labels[1])).
+    enum class Kind : uint8_t { kColumn, kLabel, kProbability, kLabelFromMean, kProbabilityFromMean };
+    Kind kind = Kind::kColumn;
+    int slot = -1;                 // kColumn: the column; others: prediction/probability
+    int index = 0;                 // kProbability*: the class index
+    spark::DataType type = spark::DataType::kDouble;  // kColumn
+    std::string key;               // "\"sentiment\":" (JSON key, quotes and colon)
+  };
+  std::vector<Output> outputs;
+  std::vector<std::string> labels;  // kLabel: label strings by prediction index
+};
+
+// One compiled, warmed-up model version: a PMML model (`model`) or a Spark
+// pipeline (`spark`), exactly one of them. Immutable after LoadModel and
+// shared (shared_ptr) between the store and the records evaluating it, so a
+// version that is swapped out lives until its last record finishes.
+// Evaluation needs per-thread state: an EvalContext (model->NewContext()) or
+// a spark::Row (spark->pipeline->NewRow()).
 struct LoadedModel {
   std::string name;
   int64_t version = 0;
   std::string version_text;  // version as the evs-model-version header carries it
   std::string sha256;
-  std::unique_ptr<pmml::CompiledModel> model;
+  std::string format = "pmml";
+  std::unique_ptr<pmml::CompiledModel> model;  // format pmml
   // Request field name -> model input index (Bind once per version).
   std::unordered_map<std::string, int, StringHash, std::equal_to<>> input_index;
   // Output i as a JSON key with its quotes and colon: "\"species\":".
   std::vector<std::string> output_keys;
+  std::unique_ptr<SparkServing> spark;  // format spark
   double load_ms = 0;
+};
+
+// How a job loads versions: which records it takes, and for Spark pipelines
+// the job's column mapping (which also decides which stages are kept).
+struct LoadSettings {
+  std::string only_format;  // empty: any format
+  std::string only_name;    // empty: any model name
+  config::SparkJob spark;
 };
 
 // Reads, checks (sha256), parses, compiles and warms up one version. Off the
 // hot path (the watcher thread). The error says which step failed.
-absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r);
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r,
+                                                             const LoadSettings& settings = {});
 
 // What a job serves for one model name: the current version and the last few
 // loaded ones (oldest first; rollback and pinned requests use them).
@@ -92,10 +129,13 @@ const LoadedModel* FindModel(const ModelTable& t, const ModelRef& ref);
 // new records: each version is loaded off the hot path and swapped in, or
 // rejected with a reason on the status topic (the previous version keeps
 // serving). Outcomes go to the status topic as event "model". Stop() joins.
+// Records of other formats or names than LoadSettings asks for are skipped
+// without a report (another kind of job serves them).
 class RegistryWatcher {
  public:
   RegistryWatcher(kafka::Props props, std::string topic, std::string module, ModelStore* store,
-                  runtime::StatusReporter* reporter, size_t keep_versions = 3);
+                  runtime::StatusReporter* reporter, size_t keep_versions = 3,
+                  LoadSettings settings = {});
   ~RegistryWatcher();
   absl::Status Start();
   void Stop();
@@ -115,6 +155,7 @@ class RegistryWatcher {
   ModelStore* store_;
   runtime::StatusReporter* reporter_;
   size_t keep_;
+  LoadSettings settings_;
   kafka::HandlePtr consumer_;
   std::atomic<bool> stop_{false}, caught_up_{false};
   std::atomic<uint64_t> loads_{0}, failures_{0};

@@ -2,7 +2,9 @@
 
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <charconv>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -130,7 +132,7 @@ std::string EncodeRecord(const ModelRecord& r) {
   }
   if (r.highest_version > r.version) s += absl::StrCat(",\"highest_version\":", r.highest_version);
   if (r.inline_artifact()) {
-    bool text = ValidUtf8(r.artifact);
+    bool text = r.format != "spark" && ValidUtf8(r.artifact);  // zips are binary
     s += text ? ",\"encoding\":\"text\",\"artifact\":" : ",\"encoding\":\"base64\",\"artifact\":";
     AppendJsonString(text ? r.artifact : Base64Encode(r.artifact), &s);
   } else {
@@ -168,9 +170,9 @@ absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json) {
     return absl::InvalidArgumentError("registry record: 'version' must be an integer >= 1");
   r.version = static_cast<int64_t>(v->as_number());
   if (!(s = str("format", &r.format, true)).ok()) return s;
-  if (r.format != "pmml")
-    return absl::InvalidArgumentError(
-        absl::StrCat("registry record: format '", r.format, "' is not supported (expected pmml)"));
+  if (r.format != "pmml" && r.format != "spark")
+    return absl::InvalidArgumentError(absl::StrCat("registry record: format '", r.format,
+                                                   "' is not supported (expected pmml or spark)"));
   if (!(s = str("sha256", &r.sha256, true)).ok()) return s;
   if (r.sha256.size() != 64 || r.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
     return absl::InvalidArgumentError("registry record: 'sha256' must be 64 lowercase hex digits");
@@ -207,12 +209,47 @@ absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json) {
   return r;
 }
 
+std::string LocalPath(const ModelRecord& r) {
+  return r.path.rfind("file://", 0) == 0 ? r.path.substr(7) : r.path;
+}
+
+bool IsDirectory(const std::string& path) {
+  std::error_code ec;
+  return std::filesystem::is_directory(path, ec);
+}
+
+absl::StatusOr<std::string> DirectoryDigest(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::vector<std::string> files;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::follow_directory_symlink, ec), end;
+       !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec)) files.push_back(fs::relative(it->path(), dir, ec).generic_string());
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot read directory '", dir, "': ", ec.message()));
+  std::sort(files.begin(), files.end());
+  std::string all;
+  for (const std::string& f : files) {
+    std::ifstream in(dir + "/" + f, std::ios::binary);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", dir, "/", f, "'"));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string bytes = ss.str();
+    all += f;
+    all += '\0';
+    all += std::to_string(bytes.size());
+    all += '\0';
+    all += bytes;
+  }
+  return Sha256Hex(all);
+}
+
 absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r) {
   std::string bytes;
   if (r.inline_artifact()) {
     bytes = r.artifact;
   } else {
-    std::string p = r.path.rfind("file://", 0) == 0 ? r.path.substr(7) : r.path;
+    std::string p = LocalPath(r);
+    if (IsDirectory(p)) return absl::InvalidArgumentError(absl::StrCat("artifact '", p, "' is a directory"));
     std::ifstream in(p, std::ios::binary);
     if (!in) return absl::NotFoundError(absl::StrCat("cannot read artifact '", p, "'"));
     std::stringstream ss;

@@ -16,13 +16,15 @@ namespace evs::models {
 //   {"name":"iris","version":3,"format":"pmml","sha256":"...","path":"/models/iris.pmml"}
 //
 // `path` may also be a file:// URL; the job reads it when it loads the
-// version. `action` (add, update, rollback) is informational. A tombstone
+// version. Format "spark" is a saved Spark PipelineModel: inline as a zip
+// (always base64), or a path to a zip or to the pipeline directory; the
+// sha256 of a directory is DirectoryDigest's. `action` (add, update, rollback) is informational. A tombstone
 // (no value) deletes the model with every version. Pure functions, no I/O
 // except ReadArtifact.
 struct ModelRecord {
   std::string name;
   int64_t version = 0;
-  std::string format = "pmml";
+  std::string format = "pmml";  // "pmml" or "spark"
   std::string sha256;    // lowercase hex of the artifact bytes
   std::string encoding;  // "text" or "base64" when the artifact is inline
   std::string artifact;  // inline artifact, decoded (raw bytes)
@@ -49,6 +51,13 @@ absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json);
 absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r);
 
 std::string Sha256Hex(std::string_view bytes);
+
+// The local file path of a path record ("file://" removed).
+std::string LocalPath(const ModelRecord& r);
+bool IsDirectory(const std::string& path);
+// sha256 of a directory tree: every regular file in sorted relative-path
+// order, hashed as "<path>\0<size>\0<bytes>". Symlinks are followed.
+absl::StatusOr<std::string> DirectoryDigest(const std::string& dir);
 std::string Base64Encode(std::string_view bytes);
 absl::StatusOr<std::string> Base64Decode(std::string_view text);
 

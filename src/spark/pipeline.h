@@ -53,6 +53,11 @@ struct Conventions {
   std::vector<std::string> labels;
   int prediction_slot = -1;
   int probability_slot = -1;
+  // A binomial GLM whose label was indexed (two nominal labels) is presented
+  // as a classifier: its prediction is P(labels[1]), so probability(labels[0])
+  // is 1 - prediction and the label is labels[prediction > 0.5 ? 1 : 0].
+  // kind is kClassification and probability_slot is -1 then.
+  bool probability_from_prediction = false;
 };
 
 class Pipeline {

@@ -3,10 +3,16 @@
 // Test helper for stage factories: a StageMeta built from a params JSON and
 // in-memory data tables (no files, no Parquet), and small table builders.
 
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include "nlohmann/json.hpp"
 #include "parquet/parquet.h"
@@ -79,6 +85,89 @@ inline parquet::Table OneRow(std::vector<std::pair<std::string, parquet::Datum>>
   }
   t.rows.push_back(std::move(row));
   return t;
+}
+
+// The shared corpus ($EVS_CORPUS, else ../shared/corpus or shared/corpus
+// walking up from the cwd); empty when absent. Tests that need it skip.
+inline std::filesystem::path CorpusDir() {
+  namespace fs = std::filesystem;
+  if (const char* env = std::getenv("EVS_CORPUS"); env != nullptr && *env != '\0') return env;
+  for (fs::path p = fs::current_path(); !p.empty(); p = p.parent_path()) {
+    for (fs::path c : {p / ".." / "shared" / "corpus", p / "shared" / "corpus"}) {
+      std::error_code ec;
+      if (fs::is_directory(c, ec)) return fs::canonical(c);
+    }
+    if (p == p.parent_path()) break;
+  }
+  return {};
+}
+// <corpus>/sparkml/jpmml-sparkml/<version> ("spark-3.5"), empty when absent.
+inline std::filesystem::path SparkCorpus(const std::string& version) {
+  auto c = CorpusDir();
+  if (c.empty()) return {};
+  auto d = c / "sparkml" / "jpmml-sparkml" / version;
+  std::error_code ec;
+  return std::filesystem::is_directory(d, ec) ? d : std::filesystem::path();
+}
+
+// A small CSV reader for corpus files: header + rows; a quote opens a quoted
+// field only at the start of a field (Sentiment.csv has bare quotes inside text).
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  int Col(const std::string& name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+};
+inline Csv ReadCsv(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string text = ss.str();
+  Csv csv;
+  std::vector<std::string> row;
+  std::string field;
+  bool quoted = false, any = false;
+  auto end_row = [&]() {
+    row.push_back(field);
+    field.clear();
+    if (csv.header.empty()) csv.header = std::move(row);
+    else csv.rows.push_back(std::move(row));
+    row.clear();
+    any = false;
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    char ch = text[i];
+    if (quoted) {
+      if (ch == '"' && i + 1 < text.size() && text[i + 1] == '"') { field.push_back('"'); ++i; }
+      else if (ch == '"') quoted = false;
+      else field.push_back(ch);
+      continue;
+    }
+    if (ch == '"' && field.empty()) { quoted = true; any = true; }  // quotes open a field only at its start
+    else if (ch == ',') { row.push_back(field); field.clear(); any = true; }
+    else if (ch == '\n') end_row();
+    else if (ch != '\r') { field.push_back(ch); any = true; }
+  }
+  if (any || !field.empty()) end_row();
+  return csv;
+}
+
+// Writes a file, creating its parent directories.
+inline void WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::filesystem::create_directories(path.parent_path());
+  std::ofstream(path, std::ios::binary) << content;
+}
+
+// A fresh temporary directory for one test.
+inline std::filesystem::path TempDir(const std::string& tag) {
+  auto d = std::filesystem::temp_directory_path() /
+           ("evs_spark_" + tag + "_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(d);
+  std::filesystem::create_directories(d);
+  return d;
 }
 
 }  // namespace evs::spark::testing

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "conformance/conformance.h"
+#include "conformance/spark_conformance.h"
 
 namespace fs = std::filesystem;
 namespace conf = evs::conformance;
@@ -218,8 +219,14 @@ int WriteDoc(const std::string& path, const std::vector<conf::Item>& items,
     o << "| " << Cell(it.id) << " | " << it.layout << " | " << r.rows << " | " << (r.pass ? "PASS" : "FAIL")
       << " | " << Cell(reason) << " |\n";
   }
+  // The Spark section (spark_conformance --write-doc) is kept after the PMML part.
+  std::string old_doc, text = o.str();
+  if (ReadText(path, &old_doc)) {
+    size_t b = old_doc.find(conf::kSparkDocBegin);
+    if (b != std::string::npos) text += "\n" + old_doc.substr(b);
+  }
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << o.str();
+  out << text;
   if (!out) {
     std::cerr << "pmml_conformance: cannot write " << path << "\n";
     return kExitFail;
