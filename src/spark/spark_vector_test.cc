@@ -245,6 +245,23 @@ TEST(VectorIndexer, HandleInvalidModes) {
   }
 }
 
+TEST(VectorIndexer, NaNKeyNeverMatchesButCountsForKeep) {
+  auto table = t::OneRow({{"numFeatures", t::Int(1)},
+                          {"categoryMaps", CategoryMaps({{0, {{kNaN, 2}, {3.0, 1}, {0.0, 0}}}})}});
+  Harness h;
+  ASSERT_TRUE(h.Load(t::Meta(Cls("VectorIndexerModel"),
+                             {{"inputCol", "f"}, {"outputCol", "o"}, {"handleInvalid", "keep"}},
+                             {{"data", table}}))
+                  .ok());
+  EXPECT_EQ(h.Col("o").attrs.at(0).values, (std::vector<std::string>{"0.0", "3.0", "NaN"}));
+  h.In("f").MutableVector() = Dense({kNaN});
+  ASSERT_TRUE(h.Run().ok());
+  ExpectVec(h.Out("o"), {3.0});
+  h.In("f").MutableVector() = Dense({3.0});
+  ASSERT_TRUE(h.Run().ok());
+  ExpectVec(h.Out("o"), {1.0});
+}
+
 TEST(VectorIndexer, WrongSizeAndNullAreErrors) {
   Harness h;
   ASSERT_TRUE(h.Load(IndexerMeta("keep")).ok());
