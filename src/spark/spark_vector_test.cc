@@ -902,7 +902,7 @@ TEST(Selectors, DefaultAttributesWithoutInputAttributes) {
   Harness uni;
   VectorInput(uni.schema, "f", 4);
   ASSERT_TRUE(uni.Load(SelectorMeta("UnivariateFeatureSelectorModel", {0, 2},
-                                    {{"featureType", "continuous"}}))
+                                    {{"featureType", "categorical"}}))
                   .ok());
   EXPECT_EQ(uni.Col("sel").attrs.at(1).type, Attribute::Type::kNumeric);
   uni.In("f").MutableVector() = Dense({1, 2, 3, 4});

@@ -1532,8 +1532,8 @@ class InteractionStage : public VecStage {
 // ---------------------------------------------------------------------------
 // Feature selectors (ChiSqSelectorModel, UnivariateFeatureSelectorModel,
 // VarianceThresholdSelectorModel, ...): keep selectedFeatures (sorted), with
-// their attributes; without input attributes the outputs are nominal for the
-// chi-squared/categorical selectors and numeric otherwise.
+// their attributes; without input attributes the outputs are nominal for
+// ChiSqSelector and numeric for the others (whatever their featureType).
 
 class SelectorStage : public VecStage {
  public:
@@ -1551,9 +1551,6 @@ class SelectorStage : public VecStage {
     }
     if (!st->selected_.empty() && st->selected_.front() < 0)
       return m.Error("negative selected feature");
-    if (IsSet(m, "featureType")) {
-      nominal_default = PStringOr(m, "featureType", "") == "categorical";
-    }
     ASSIGN_OR_RETURN(st->in_, RequireVector(m, s, st->in_name_));
     const ColumnInfo& in = s.column(st->in_);
     int32_t known = KnownSize(in);
