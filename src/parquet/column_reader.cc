@@ -116,7 +116,6 @@ class Hybrid {
     if (!Varint(&header)) return false;
     if (header & 1) {
       uint64_t groups = header >> 1;
-      if (groups == 0) return NextRun();
       uint64_t bytes = groups * static_cast<uint64_t>(bw_);
       // The last run may be cut short by some writers; values beyond the
       // data fail in Next.
@@ -136,7 +135,7 @@ class Hybrid {
     pos_ += nbytes;
     if (bw_ < 32 && (v >> bw_) != 0) return false;
     rle_value_ = v;
-    return rle_left_ > 0 || NextRun();
+    return true;  // an empty run is skipped by the loop in Next
   }
 
   std::string_view data_;
@@ -164,10 +163,34 @@ absl::Status DecodeLevels(const PageCtx& ctx, std::string_view data, int max_lev
   return absl::OkStatus();
 }
 
-// v1 levels: RLE with a 4-byte length prefix. Advances *data past them.
+// The deprecated BIT_PACKED level encoding: packed MSB first, no length
+// prefix (as the format and parquet-mr define it).
+absl::Status DecodeBitPackedLevels(const PageCtx& ctx, std::string_view* data, int max_level,
+                                   size_t n, const char* what, std::vector<int16_t>* out) {
+  const int bw = BitWidth(max_level);
+  const uint64_t bytes = (uint64_t{n} * bw + 7) / 8;
+  if (bytes > data->size())
+    return ctx.Error(absl::StrCat(what, " levels (BIT_PACKED) truncated"));
+  out->reserve(out->size() + n);
+  size_t bit = 0;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t v = 0;
+    for (int b = 0; b < bw; ++b, ++bit)
+      v = (v << 1) | ((static_cast<uint8_t>((*data)[bit / 8]) >> (7 - bit % 8)) & 1);
+    if (v > static_cast<uint32_t>(max_level))
+      return ctx.Error(absl::StrCat(what, " level ", v, " above maximum ", max_level));
+    out->push_back(static_cast<int16_t>(v));
+  }
+  data->remove_prefix(bytes);
+  return absl::OkStatus();
+}
+
+// v1 levels: RLE with a 4-byte length prefix, or BIT_PACKED. Advances *data
+// past them.
 absl::Status DecodeV1Levels(const PageCtx& ctx, std::string_view* data, int32_t encoding,
                             int max_level, size_t n, const char* what,
                             std::vector<int16_t>* out) {
+  if (encoding == kBitPacked) return DecodeBitPackedLevels(ctx, data, max_level, n, what, out);
   if (encoding != kRle)
     return ctx.Error(absl::StrCat(what, " level encoding ", EncodingName(encoding),
                                   " not supported"));
@@ -318,9 +341,11 @@ absl::Status DecodePlain(const PageCtx& ctx, const LeafColumn& col, std::string_
   }
 }
 
+// `bytes_left` bounds the byte-array bytes that dictionary indices may
+// materialize (a few bytes of indices can repeat a long dictionary string).
 absl::Status DecodeValues(const PageCtx& ctx, const LeafColumn& col, std::string_view data,
                           int32_t encoding, size_t n, const std::vector<Datum>* dict,
-                          std::vector<Datum>* out) {
+                          size_t* bytes_left, std::vector<Datum>* out) {
   switch (encoding) {
     case kPlain:
       return DecodePlain(ctx, col, data, n, out);
@@ -340,7 +365,11 @@ absl::Status DecodeValues(const PageCtx& ctx, const LeafColumn& col, std::string
         if (idx >= dict->size())
           return ctx.Error(absl::StrCat("dictionary index ", idx, " beyond dictionary of ",
                                         dict->size()));
-        out->push_back((*dict)[idx]);
+        const Datum& entry = (*dict)[idx];
+        if (entry.bytes.size() > *bytes_left)
+          return ctx.Error("dictionary-encoded strings exceed the decoded size cap");
+        *bytes_left -= entry.bytes.size();
+        out->push_back(entry);
       }
       return absl::OkStatus();
     }
@@ -406,6 +435,7 @@ absl::Status ReadColumnChunk(std::string_view file, const LeafColumn& col,
 
   std::vector<Datum> dict;
   bool have_dict = false;
+  size_t bytes_left = opts.max_file_bytes;
   std::string page;    // decompressed page or values section
   size_t pos = static_cast<size_t>(start);
   out->num_slots = 0;
@@ -510,7 +540,7 @@ absl::Status ReadColumnChunk(std::string_view file, const LeafColumn& col,
       return ctx.Error("first value continues a row (repetition level not 0)");
     size_t non_null = CountNonNull(col, out->defs, level_start, n);
     if (auto s = DecodeValues(ctx, col, values, encoding, non_null, have_dict ? &dict : nullptr,
-                              &out->values);
+                              &bytes_left, &out->values);
         !s.ok())
       return s;
     out->num_slots += n;
