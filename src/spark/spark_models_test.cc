@@ -1094,9 +1094,6 @@ TEST(SparkModelsFixtureTest, Spark4FixturesMatchSparkColumns) {
               << name << " row " << r << " " << col << "[" << k << "]: " << got.vec.values[k]
               << " vs " << w;
           same = same && got.vec.values[k] == w;
-          if (getenv("EVS_DBG") && got.vec.values[k] != w)
-            std::printf("DBG %s r%zu %s[%zu] %.17g %.17g\n", name, r, col.c_str(), k,
-                        got.vec.values[k], w);
         }
       }
       exact += same;
