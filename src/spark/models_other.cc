@@ -126,9 +126,11 @@ absl::StatusOr<Mat> ReadMat(const Datum& d) {
 }
 
 // Which JVM BLAS computed a model's dense products: netlib's F2J (reference
-// loops) up to Spark 3.1, dev.ludovic.netlib's Java BLAS from 3.2. The
-// EVS_SPARK_JAVA_BLAS environment variable ("f2j", "java8", "java11")
-// overrides the choice for a Spark that ran with another BLAS.
+// loops) up to Spark 3.1, dev.ludovic.netlib's Java11BLAS (fused
+// multiply-adds) from 3.2. The EVS_SPARK_JAVA_BLAS environment variable
+// overrides the choice for a Spark that ran with another BLAS: "f2j" selects
+// the reference order, any other value ("java8", "java11") the fused one
+// (these models do not replay Java8BLAS's unfused unrolling).
 bool UsesJavaBlas(const StageMeta& m) {
   if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr && *env != '\0') {
     return std::string_view(env) != "f2j";
