@@ -386,6 +386,10 @@ std::string StageName(const StageMeta& m) { return absl::StrCat(m.ShortClass(), 
 // ---------------------------------------------------------------------------
 // LogisticRegressionModel.
 
+// A compiled LogisticRegressionModel. Immutable once the factory returns;
+// Apply is const and may run on many threads, each with its own Row (the
+// margins go to the rawPrediction cell, or to a scratch cell when Spark would
+// not produce that column).
 class LogisticRegression final : public Stage {
  public:
   // Binomial: coefs_ is the single row, intercept_ its intercept.
@@ -442,10 +446,14 @@ class LogisticRegression final : public Stage {
     if (pred_slot_ >= 0) {
       double pred;
       if (!multinomial_) {
-        if (raw_slot_ >= 0 || prob_slot_ < 0) {
+        // Spark predicts from rawPrediction when it produces it, else from
+        // probability, else from the score sigmoid(margin).
+        if (raw_slot_ >= 0) {
           pred = raw[1] > raw_threshold_ ? 1.0 : 0.0;
-        } else {
+        } else if (prob_slot_ >= 0) {
           pred = prob[1] > threshold_ ? 1.0 : 0.0;
+        } else {
+          pred = 1.0 / (1.0 + std::exp(-raw[1])) > threshold_ ? 1.0 : 0.0;
         }
       } else if (thresholds_.empty()) {
         pred = ArgMax(raw, k);
@@ -465,11 +473,12 @@ class LogisticRegression final : public Stage {
     for (int r = 0; r < matrix_.rows; ++r) {
       const double* a = matrix_.values.data() + static_cast<size_t>(r) * f;
       double y;
-      if (!x.dense) {
+      if (!x.dense && matrix_.sparse && !matrix_.transposed) {
+        y = AccumulateSparse(x, a, intercepts_[r]);
+      } else if (!x.dense) {
         double s = 0.0;
         for (size_t q = 0; q < x.indices.size(); ++q) s += x.values[q] * a[x.indices[q]];
-        y = matrix_.sparse && !matrix_.transposed ? AccumulateSparse(x, a, intercepts_[r])
-                                                  : s + intercepts_[r];
+        y = s + intercepts_[r];
       } else if (matrix_.transposed) {
         double s = 0.0;
         if (fma_gemv_ && !matrix_.sparse) {
@@ -636,6 +645,7 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeLogisticRegression(const StageMeta& m
 // ---------------------------------------------------------------------------
 // LinearRegressionModel: prediction = dot(features, coefficients) + intercept.
 
+// A compiled LinearRegressionModel (immutable; Apply is const).
 class LinearRegression final : public Stage {
  public:
   Coefs coefs_;
@@ -688,6 +698,9 @@ enum class Link : uint8_t { kIdentity, kLog, kLogit, kProbit, kCLogLog, kInverse
 
 constexpr double kGlrEpsilon = 1e-16;
 
+// A compiled GeneralizedLinearRegressionModel: eta = dot + intercept +
+// offset, prediction = family.project(link.unlink(eta)) as Spark's
+// FamilyAndLink.fitted computes it (immutable; Apply is const).
 class Glr final : public Stage {
  public:
   Coefs coefs_;

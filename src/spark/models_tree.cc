@@ -145,6 +145,12 @@ struct FlatNode {
   bool stats_zero = false;  // leaf: class counts sum to 0
 };
 
+// Every tree of one model in a single node array: trees are laid out
+// depth-first, left child first, each tree's root listed in roots_. Leaves
+// keep the prediction, the in-order leaf number (Spark's leafCol) and an
+// offset into the class statistics (raw counts and counts / total, computed
+// once at load with the same operations Spark does per row). Built once,
+// then read-only: Leaf() is safe from many threads.
 class Forest {
  public:
   // Leaf statistics width (numClasses for classification trees, 0 else).
@@ -355,6 +361,9 @@ struct FeaturesInput {
   std::string name;
 };
 
+// One compiled tree model of any of the six kinds. Immutable once the
+// factory returns; Apply is const (class scores go to the rawPrediction cell
+// or to a scratch cell when Spark would not produce that column).
 class TreeStage : public Stage {
  public:
   Algo algo_ = Algo::kTree;

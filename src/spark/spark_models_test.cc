@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,21 @@
 #include "absl/strings/match.h"
 #include "spark/pipeline.h"
 #include "spark/test_util.h"
+
+// Counts heap allocations while armed (the steady-state test below).
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace evs::spark {
 namespace {
@@ -191,6 +209,40 @@ TEST(LogisticRegressionTest, Spark24MultinomialKeepsMarginsWhenMaxIsNotPositive)
   EXPECT_EQ(h.Vec("probability"), (std::vector<double>{inv * e0, inv * e1}));
 }
 
+// MatrixUDT layouts Spark may save: sparse CSR (isTransposed) and dense
+// column-major give the same margins as the dense row-major matrix.
+TEST(LogisticRegressionTest, SparseAndColumnMajorCoefficientMatrices) {
+  Datum null;
+  // 1 x 3 CSR: row pointers {0, 2}, columns {0, 2}, values {1, -2}.
+  Datum csr = testing::Struct({testing::Int(0), testing::Int(1), testing::Int(3),
+                               testing::NumList({0, 2}), testing::NumList({0, 2}),
+                               testing::NumList({1.0, -2.0}), testing::Bool(true)});
+  Table binomial = testing::OneRow({{"numClasses", testing::Int(2)},
+                                    {"numFeatures", testing::Int(3)},
+                                    {"interceptVector", testing::DenseVec({0.5})},
+                                    {"coefficientMatrix", csr},
+                                    {"isMultinomial", testing::Bool(false)}});
+  Harness b;
+  ASSERT_TRUE(b.Compile(Meta(kLr, {}, {{"data", binomial}})).ok());
+  ASSERT_TRUE(b.Run(Dense({3.0, 7.0, 1.0})).ok());
+  EXPECT_EQ(b.Vec("rawPrediction"), (std::vector<double>{-1.5, 1.5}));
+  // 2 x 2 dense column-major: [[1, 2], [3, 4]] stored as 1, 3, 2, 4.
+  Datum colmajor = testing::Struct({testing::Int(1), testing::Int(2), testing::Int(2), null,
+                                    null, testing::NumList({1.0, 3.0, 2.0, 4.0}),
+                                    testing::Bool(false)});
+  Table multi = testing::OneRow({{"numClasses", testing::Int(2)},
+                                 {"numFeatures", testing::Int(2)},
+                                 {"interceptVector", testing::DenseVec({0.5, -0.5})},
+                                 {"coefficientMatrix", colmajor},
+                                 {"isMultinomial", testing::Bool(true)}});
+  Harness m;
+  ASSERT_TRUE(m.Compile(Meta(kLr, {}, {{"data", multi}})).ok());
+  ASSERT_TRUE(m.Run(Dense({1.0, 1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{3.5, 6.5}));
+  ASSERT_TRUE(m.Run(Sparse(2, {1}, {1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{2.5, 3.5}));
+}
+
 TEST(LogisticRegressionTest, FeatureCountMismatchIsAnError) {
   Harness h;
   ASSERT_TRUE(h.Compile(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}))
@@ -241,32 +293,31 @@ TEST(LinearRegressionTest, DotPlusIntercept) {
 // From Spark 3.2 a dense dot product sums four interleaved lanes with fused
 // multiply-adds (dev.ludovic.netlib's Java BLAS); before, left to right.
 TEST(LinearRegressionTest, DenseDotOrderFollowsTheSparkVersion) {
-  std::vector<double> w = {1e16, 1.0, -1e16, 1.0, 1.0};
-  std::vector<double> x = {1.0, 1.0, 1.0, 1.0, 1.0};
-  Harness old_h, new_h;
-  ASSERT_TRUE(old_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.0.0")).ok());
-  ASSERT_TRUE(new_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
-  ASSERT_TRUE(old_h.Run(Dense(x)).ok());
-  ASSERT_TRUE(new_h.Run(Dense(x)).ok());
-  // Left to right: 1e16 + 1 rounds to 1e16, then -1e16 -> 0, +1 +1 = 2.
-  EXPECT_EQ(old_h.Num("prediction"), 2.0);
-  // Lanes: (1e16 + 1) + (-1e16) + 1 = 1 (the 1 in lane 1 survives), tail +1 = 2... but
-  // lane sums are (1e16, 1, -1e16, 1) -> ((1e16 + 1) + -1e16) + 1 = 0 + 1, then +1.
-  EXPECT_EQ(new_h.Num("prediction"), 2.0);
-  std::vector<double> w2 = {1e16, -1e16, 1.0, 0.0};
-  Harness o2, n2;
-  ASSERT_TRUE(o2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.0.0"))
-                  .ok());
-  ASSERT_TRUE(n2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.5.0"))
-                  .ok());
-  ASSERT_TRUE(o2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  ASSERT_TRUE(n2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  // Sequential: ((1 + 1e16) - 1e16) + 1 = 0 + 1 = 1.
-  EXPECT_EQ(o2.Num("prediction"), 1.0);
-  // Lanes: ((1 + 1e16) + -1e16) + 1 = 1 as well; the orders agree here.
-  EXPECT_EQ(n2.Num("prediction"), 1.0);
+  auto predict = [](const std::vector<double>& w, const std::vector<double>& x,
+                    const char* version) {
+    Harness h;
+    EXPECT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, version)).ok());
+    EXPECT_TRUE(h.Run(Dense(x)).ok());
+    return h.Num("prediction");
+  };
+  // Order: left to right each +1 is lost against 1e16 (ties to even), so
+  // 0 + 3; in lanes, 1e16 and -1e16 cancel in lane 0 and the six 1s survive.
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  const std::vector<double> ones(8, 1.0);
+  EXPECT_EQ(predict(w, ones, "3.0.0"), 3.0);
+  EXPECT_EQ(predict(w, ones, "3.5.0"), 6.0);
+  EXPECT_EQ(predict(w, ones, "4.0.0"), 6.0);
+  // Fusion: a*a - a*a is exactly 2^-60 smaller with the second product fused.
+  const double a = 1.0 + std::ldexp(1.0, -30);
+  const std::vector<double> x = {a, 0, 0, 0, a, 0, 0, 0};
+  const std::vector<double> wa = {a, 0, 0, 0, -a, 0, 0, 0};
+  EXPECT_EQ(predict(wa, x, "2.4.0"), 0.0);
+  EXPECT_EQ(predict(wa, x, "3.5.0"), -std::ldexp(1.0, -60));
+  // A sparse vector is always summed left to right, without fusion.
+  Harness h;
+  ASSERT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
+  ASSERT_TRUE(h.Run(Sparse(8, {0, 1, 2, 3, 4, 5, 6, 7}, ones)).ok());
+  EXPECT_EQ(h.Num("prediction"), 3.0);
 }
 
 // ---- GeneralizedLinearRegressionModel -----------------------------------
@@ -578,6 +629,22 @@ TEST(GbtTest, RegressorWeightedSum) {
   EXPECT_EQ(h.Num("y"), 10.0 + 10.0 * 0.1 + 10.0 * 0.1);
 }
 
+// The weighted tree sum follows Spark's ddot: left to right up to 3.1,
+// four lanes from 3.2 (see DenseDotOrderFollowsTheSparkVersion).
+TEST(GbtTest, TreeSumOrderFollowsTheSparkVersion) {
+  std::vector<NodeSpec> one = {{0, 1.0, {}}};  // a single leaf predicting 1
+  std::vector<std::vector<NodeSpec>> trees(8, one);
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  for (auto [version, want] : {std::pair{"3.0.0", 3.0}, std::pair{"3.5.0", 6.0}}) {
+    Harness h;
+    ASSERT_TRUE(h.Compile(Meta(kGbtr, {}, Ensemble(trees, w), version,
+                               {{"numFeatures", 1}, {"numTrees", 8}}))
+                    .ok());
+    ASSERT_TRUE(h.Run(Dense({0.0})).ok());
+    EXPECT_EQ(h.Num("prediction"), want) << version;
+  }
+}
+
 TEST(GbtTest, Spark4TreesMetadataColumns) {
   std::vector<NodeSpec> a = {{0, 0.0, {}, 1, 2, 0, {1.0}}, {1, 10.0, {}}, {2, 20.0, {}}};
   Harness h;
@@ -603,6 +670,37 @@ TEST(TreeTest, BrokenTreesAreRejected) {
   EXPECT_FALSE(c.Compile(Meta(kDtc, {}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
                               TreeMeta(3, 2)))
                    .ok());
+}
+
+// After the first row has sized the output cells, Apply allocates nothing.
+TEST(SteadyStateTest, ApplyDoesNotAllocate) {
+  std::vector<std::unique_ptr<Harness>> hs;
+  auto add = [&](StageMeta m) {
+    hs.push_back(std::make_unique<Harness>());
+    ASSERT_TRUE(hs.back()->Compile(m).ok());
+  };
+  add(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}));
+  add(Meta(kLr, {},
+           {{"data", LrData(2, true, 2, 2, {1.0, 0.0, 0.0, 1.0}, {0.0, 0.5})}}));
+  add(Meta(kGlr, {{"family", "poisson"}, {"linkPredictionCol", "eta"}},
+           {{"data", CoefData({0.25, 1.0}, 0.25)}}));
+  add(Meta(kDtc, {{"leafCol", "leaf"}}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
+           TreeMeta(2, 2)));
+  add(Meta(kRfc, {{"leafCol", "leaves"}}, Ensemble({ClassTree(), ClassTree()}, {1.0, 1.0}),
+           "3.5.0", {{"numClasses", 2}, {"numFeatures", 2}, {"numTrees", 2}}));
+  add(Meta(kGbtc, {}, Ensemble({ClassTree(), ClassTree()}, {1.0, 0.1}), "3.5.0",
+           {{"numFeatures", 2}, {"numTrees", 2}}));
+  for (const Vector& x : {Dense({3.0, 2.0}), Sparse(2, {1}, {1.0})}) {
+    for (auto& h : hs) ASSERT_TRUE(h->Run(x).ok());  // sizes the cells
+    g_allocs = 0;
+    g_count_allocs = true;
+    bool ok = true;
+    for (int i = 0; i < 100; ++i)
+      for (auto& h : hs) ok = ok && h->stage->Apply(h->row).ok();
+    g_count_allocs = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(g_allocs.load(), 0) << (x.dense ? "dense" : "sparse");
+  }
 }
 
 // ---- Corpus ---------------------------------------------------------------
@@ -697,6 +795,7 @@ const CorpusCase kCorpus[] = {
     {"LogisticRegressionAudit", "Audit", 1e-8, true},
     {"LogisticRegressionAuditNA", "AuditNA", 1e-8, true},
     {"LogisticRegressionIris", "Iris", 1e-13},
+    {"LogisticRegressionIrisVec", "IrisVec", 1e-12},
     {"ModelChainAudit", "Audit", 3e-9},
     {"ModelChainAuto", "Auto", 1e-14},
     {"ModelChainIris", "Iris", 1e-13},
@@ -876,12 +975,14 @@ void RunCorpus(const std::string& version, std::vector<std::string>* failures) {
 // Pipelines that pass today; a regression in any of them fails the test.
 // The others are reported (they need stages of other modules, or differ).
 const std::vector<std::string> kAll = {
-        "DecisionTreeAudit", "DecisionTreeAuto", "DecisionTreeHousing", "DecisionTreeIris",
-        "DecisionTreeSentiment", "GBTAudit", "GBTAuto", "GLMAudit", "GLMAuto", "GLMHousing",
-        "GLMSentiment", "GLMVisit", "LinearRegressionAuto", "LinearRegressionHousing",
-        "LogisticRegressionIris", "ModelChainAudit", "ModelChainAuto", "ModelChainIris",
-        "RandomForestAudit", "RandomForestAuto", "RandomForestHousing", "RandomForestIris",
-        "RandomForestSentiment",
+    "DecisionTreeAudit",     "DecisionTreeAuto",        "DecisionTreeHousing",
+    "DecisionTreeIris",      "DecisionTreeSentiment",   "GBTAudit",
+    "GBTAuto",               "GLMAudit",                "GLMAuto",
+    "GLMHousing",            "GLMSentiment",            "GLMVisit",
+    "LinearRegressionAuto",  "LinearRegressionHousing", "LogisticRegressionAudit",
+    "LogisticRegressionIris", "ModelChainAudit",        "ModelChainAuto",
+    "ModelChainIris",        "RandomForestAudit",       "RandomForestAuto",
+    "RandomForestHousing",   "RandomForestIris",        "RandomForestSentiment",
 };
 
 const std::map<std::string, std::vector<std::string>>& MustPass() {
