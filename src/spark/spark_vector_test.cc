@@ -245,6 +245,23 @@ TEST(VectorIndexer, HandleInvalidModes) {
   }
 }
 
+TEST(VectorIndexer, NaNKeyNeverMatchesButCountsForKeep) {
+  auto table = t::OneRow({{"numFeatures", t::Int(1)},
+                          {"categoryMaps", CategoryMaps({{0, {{kNaN, 2}, {3.0, 1}, {0.0, 0}}}})}});
+  Harness h;
+  ASSERT_TRUE(h.Load(t::Meta(Cls("VectorIndexerModel"),
+                             {{"inputCol", "f"}, {"outputCol", "o"}, {"handleInvalid", "keep"}},
+                             {{"data", table}}))
+                  .ok());
+  EXPECT_EQ(h.Col("o").attrs.at(0).values, (std::vector<std::string>{"0.0", "3.0", "NaN"}));
+  h.In("f").MutableVector() = Dense({kNaN});
+  ASSERT_TRUE(h.Run().ok());
+  ExpectVec(h.Out("o"), {3.0});
+  h.In("f").MutableVector() = Dense({3.0});
+  ASSERT_TRUE(h.Run().ok());
+  ExpectVec(h.Out("o"), {1.0});
+}
+
 TEST(VectorIndexer, WrongSizeAndNullAreErrors) {
   Harness h;
   ASSERT_TRUE(h.Load(IndexerMeta("keep")).ok());
@@ -1264,15 +1281,18 @@ std::string CompareWithExpected(const CorpusPipeline& cp) {
       const std::string& col = want.header[c];
       if (col == "probability(0)" && tol >= 1e-10) continue;  // the MANIFEST skips it there
       std::string where = "row " + std::to_string(i) + " column " + col;
-      if (col == conv.label_name && conv.kind == PredictorInfo::Kind::kRegression &&
-          want.Col("probability(1)") >= 0) {
-        continue;  // binomial GLM: checked through probability(1) below
-      }
-      if (conv.kind == PredictorInfo::Kind::kRegression && col == "probability(1)") {
-        // A binomial GLM's prediction is the probability of label 1.
-        double got = pl.Get(*row, conv.prediction_slot).num;
-        if (!Close(got, ParseOr(w[c], kNaN), tol, zero)) {
-          return where + ": got " + JavaDoubleToString(got) + ", want " + w[c];
+      if (conv.probability_from_prediction) {
+        // A binomial GLM: the prediction is P(labels[1]).
+        const double p1 = pl.Get(*row, conv.prediction_slot).num;
+        if (col == conv.label_name) {
+          const std::string label = conv.labels.size() == 2 ? conv.labels[p1 > 0.5 ? 1 : 0] : "?";
+          if (label != w[c]) return where + ": got " + label + ", want " + w[c];
+        } else if (absl::StartsWith(col, "probability(") && conv.labels.size() == 2) {
+          const bool first = col == "probability(" + conv.labels[0] + ")";
+          const double got = first ? 1.0 - p1 : p1;
+          if (!Close(got, ParseOr(w[c], kNaN), tol, zero)) {
+            return where + ": got " + JavaDoubleToString(got) + ", want " + w[c];
+          }
         }
         continue;
       }

@@ -396,8 +396,11 @@ class VectorIndexerStage : public VecStage {
         ASSIGN_OR_RETURN(int64_t v, e.items[1].AsInt());
         kv.emplace_back(k, static_cast<double>(v));
       }
-      std::sort(kv.begin(), kv.end(),
-                [](const auto& a, const auto& b) { return a.first < b.first; });
+      // Ascending with NaN last (Spark's Ordering.Double). A NaN key (fitted on
+      // data with NaN) never matches a value but counts in the map's size.
+      std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) {
+        return a.first < b.first || (!std::isnan(a.first) && std::isnan(b.first));
+      });
       for (auto& [k, v] : kv) {
         cf.keys.push_back(k);
         cf.cats.push_back(v);
