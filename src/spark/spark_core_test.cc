@@ -437,6 +437,43 @@ TEST(PipelineTest, SetInputParsesPerTypeWithClearErrors) {
   fs::remove_all(tmp);
 }
 
+TEST(PipelineTest, SetInputParsesVectorsAndArrays) {
+  fs::path tmp = testing::TempDir("setvec");
+  testing::WriteFile(tmp / "metadata" / "part-00000",
+                     MetaJson("org.apache.spark.ml.feature.VectorAssembler", "va",
+                              {{"inputCols", {"v", "x"}}, {"outputCol", "f"}}));
+  LoadOptions opts;
+  opts.schema_json = R"({"type":"struct","fields":[{"name":"x","type":"double"},
+    {"name":"v","type":{"type":"udt","class":"org.apache.spark.ml.linalg.VectorUDT"}},
+    {"name":"w","type":{"type":"array","elementType":"string"}}]})";
+  opts.outputs = {"f", "w"};
+  auto p = Pipeline::Load(tmp.string(), opts);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const auto& pl = **p;
+  ASSERT_EQ(pl.inputs().size(), 3u);  // v, x read by the stage; w wanted as is
+  auto row = pl.NewRow();
+  pl.BeginRow(*row);
+  const int v = pl.InputIndex("v"), x = pl.InputIndex("x"), w = pl.InputIndex("w");
+  ASSERT_TRUE(pl.SetInput(*row, x, "5").ok());
+  ASSERT_TRUE(pl.SetInput(*row, v, "(3,[0,2],[1.0,4.0])").ok());
+  ASSERT_TRUE(pl.Run(*row).ok());
+  const Vector& f = pl.Get(*row, pl.Find("f")).vec;
+  EXPECT_EQ(f.size, 4);
+  EXPECT_EQ(f.At(0), 1);
+  EXPECT_EQ(f.At(1), 0);
+  EXPECT_EQ(f.At(2), 4);
+  EXPECT_EQ(f.At(3), 5);
+  ASSERT_TRUE(pl.SetInput(*row, v, "[1.5, -2]").ok());
+  ASSERT_TRUE(pl.Run(*row).ok());
+  EXPECT_EQ(pl.Get(*row, pl.Find("f")).vec.size, 3);
+  EXPECT_FALSE(pl.SetInput(*row, v, "(2,[5],[1.0])").ok());
+  EXPECT_FALSE(pl.SetInput(*row, v, "1,2").ok());
+  ASSERT_TRUE(pl.SetInput(*row, w, R"(["a","b"])").ok());
+  EXPECT_EQ(pl.Get(*row, pl.Find("w")).strs, (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(pl.SetInput(*row, w, "[1]").ok());
+  fs::remove_all(tmp);
+}
+
 // ---- StringIndexer -------------------------------------------------------
 
 constexpr const char* kIndexer = "org.apache.spark.ml.feature.StringIndexerModel";

@@ -374,7 +374,7 @@ int main(int argc, char** argv) {
           *p = (fs::path(SourceDir()) / *p).string();
       }
     }
-    items.push_back(std::move(it));
+    items.push_back(it);  // a copy: *parsed is read again for the unlisted-zip check
   }
   if (items.empty()) {
     std::cout << "spark_conformance: no item matches\n";
