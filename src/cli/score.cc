@@ -21,6 +21,7 @@
 #include <sstream>
 #include <streambuf>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
 #include "common/status_macros.h"
@@ -450,6 +451,9 @@ void AppendNumber(double v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
+// Spark's own text of a double (Java's Double.toString: "1.0", "1.0E-5").
+void AppendJavaDouble(double v, std::string* out) { out->append(spark::JavaDoubleToString(v)); }
+
 // Spark's text form of a vector: [1.0,2.0] or (size,[indices],[values]).
 void AppendVector(const spark::Vector& v, std::string* out) {
   auto list = [&](auto&& items, auto&& append) {
@@ -462,7 +466,7 @@ void AppendVector(const spark::Vector& v, std::string* out) {
     }
     out->push_back(']');
   };
-  auto num = [&](double x) { AppendNumber(x, out); };
+  auto num = [&](double x) { AppendJavaDouble(x, out); };
   if (v.dense) {
     list(v.values, num);
     return;
@@ -474,25 +478,28 @@ void AppendVector(const spark::Vector& v, std::string* out) {
   out->push_back(')');
 }
 
+// A cell as Spark shows it (--spark-columns): doubles in Java's form,
+// integers plain, booleans true/false, vectors and arrays in Spark's text.
 void AppendCell(const spark::Cell& c, spark::DataType type, std::string* out) {
   switch (c.kind) {
     case spark::Cell::Kind::kNull: out->append("N/A"); return;
     case spark::Cell::Kind::kNumber:
       if (type == spark::DataType::kBoolean) out->append(c.num != 0 ? "true" : "false");
-      else AppendNumber(c.num, out);
+      else if (type == spark::DataType::kInteger || type == spark::DataType::kLong) AppendNumber(c.num, out);
+      else AppendJavaDouble(c.num, out);
       return;
     case spark::Cell::Kind::kString: out->append(c.str); return;
     case spark::Cell::Kind::kVector: AppendVector(c.vec, out); return;
     case spark::Cell::Kind::kStrings:
       out->push_back('[');
-      for (size_t i = 0; i < c.strs.size(); ++i) absl::StrAppend(out, i ? "," : "", c.strs[i]);
+      for (size_t i = 0; i < c.strs.size(); ++i) absl::StrAppend(out, i ? ", " : "", c.strs[i]);
       out->push_back(']');
       return;
     case spark::Cell::Kind::kNumbers:
       out->push_back('[');
       for (size_t i = 0; i < c.nums.size(); ++i) {
-        if (i) out->push_back(',');
-        AppendNumber(c.nums[i], out);
+        if (i) out->append(", ");
+        AppendJavaDouble(c.nums[i], out);
       }
       out->push_back(']');
       return;
@@ -515,8 +522,7 @@ std::string ReadFileText(const std::string& path, absl::Status* st) {
 bool IsSparkModel(const std::string& path) {
   std::error_code ec;
   if (std::filesystem::is_directory(path, ec))
-    return std::filesystem::exists(std::filesystem::path(path) / "metadata" / "part-00000", ec) ||
-           std::filesystem::is_directory(std::filesystem::path(path) / "metadata", ec);
+    return std::filesystem::is_directory(std::filesystem::path(path) / "metadata", ec);
   std::ifstream in(path, std::ios::binary);
   char magic[4] = {0, 0, 0, 0};
   in.read(magic, 4);
@@ -529,11 +535,13 @@ bool IsSparkModel(const std::string& path) {
   for (zip_int64_t i = 0; i < n; ++i) {
     const char* name = zip_get_name(za.get(), static_cast<zip_uint64_t>(i), 0);
     if (name == nullptr) continue;
+    // The pipeline's own metadata (metadata/part-00000, Spark 4:
+    // metadata/part-00000-<uuid>-c000.txt), at the root or in one top-level
+    // folder; not a stage's (stages/<i>_<uid>/metadata).
     std::string_view s = name;
-    if (s == "metadata/part-00000" || (s.size() > 20 && s.substr(s.size() - 20) == "/metadata/part-00000")) {
-      // The pipeline's own metadata: not a stage's (stages/<i>_<uid>/metadata).
-      if (s.find("stages/") == std::string_view::npos) return true;
-    }
+    size_t m = s.find("metadata/part-00000");
+    if (m == std::string_view::npos || s.find("stages/") != std::string_view::npos) continue;
+    if (m == 0 || (s[m - 1] == '/' && s.substr(0, m - 1).find('/') == std::string_view::npos)) return true;
   }
   return false;
 }
@@ -611,7 +619,15 @@ absl::StatusOr<SparkResultColumns> SparkResultColumns::Make(const spark::Pipelin
     return absl::InvalidArgumentError(
         "the pipeline has no predictor (model) whose output the conventions could present; use --spark-columns");
   using K = spark::PredictorInfo::Kind;
-  if (c.kind == K::kClassification) {
+  if (c.kind == K::kClassification && c.probability_from_prediction && c.labels.size() == 2) {
+    r.labels_ = c.labels;
+    r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
+    r.columns_.push_back({Kind::kBinomialLabel, c.prediction_slot, -1, spark::DataType::kString});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[0], ")"));
+    r.columns_.push_back({Kind::kBinomialP0, c.prediction_slot, 0, spark::DataType::kDouble});
+    r.names_.push_back(absl::StrCat("probability(", r.labels_[1], ")"));
+    r.columns_.push_back({Kind::kBinomialP1, c.prediction_slot, 1, spark::DataType::kDouble});
+  } else if (c.kind == K::kClassification) {
     r.labels_ = c.labels;
     r.names_.push_back(c.label_name.empty() ? "prediction" : c.label_name);
     r.columns_.push_back({Kind::kLabel, c.prediction_slot, -1, spark::DataType::kString});
@@ -666,7 +682,21 @@ void SparkResultColumns::Format(const spark::Pipeline& p, const spark::Row& row,
         break;
       case Kind::kNumber:
       case Kind::kInteger:
+        if (cell.kind == spark::Cell::Kind::kNumber) AppendNumber(cell.num, &s);
+        else AppendCell(cell, col.type, &s);
+        break;
       case Kind::kCell: AppendCell(cell, col.type, &s); break;
+      case Kind::kBinomialLabel:
+      case Kind::kBinomialP0:
+      case Kind::kBinomialP1:
+        if (cell.kind != spark::Cell::Kind::kNumber) {
+          s = "N/A";
+        } else if (col.kind == Kind::kBinomialLabel) {
+          s = labels_[cell.num > 0.5 ? 1 : 0];
+        } else {
+          AppendNumber(col.kind == Kind::kBinomialP1 ? cell.num : 1.0 - cell.num, &s);
+        }
+        break;
     }
   }
 }
@@ -833,12 +863,14 @@ By default the output columns follow the conventions of the Spark corpus
   clustering   cluster = the cluster index
 With --spark-columns the output is instead every column the pipeline's stages
 add (Spark's own names: prediction, probability, rawPrediction, intermediate
-features, ...), in the order Spark adds them, with no pruning; vectors are
-one cell each in Spark's text form ([0.2,0.8] dense, (size,[indices],[values])
-sparse), arrays as [a,b].
+features, ...), in the order Spark adds them, with no pruning, and values as
+Spark shows them: doubles in Java's form (1.0, 1.0E-5), vectors one cell each
+in Spark's text form ([0.2,0.8] dense, (size,[indices],[values]) sparse),
+arrays as [a, b].
 
-A missing result is written as N/A. Numbers are written so that they parse
-back to the same double (integers without a fraction).
+A missing result is written as N/A. Numbers (PMML outputs, the conventions'
+columns) are written so that they parse back to the same double (integers
+without a fraction).
 
 A row that cannot be evaluated (an invalid value under returnInvalid, an
 unseen category under handleInvalid=error, a wrong number of fields, ...) is

@@ -122,8 +122,9 @@ void AddSparkScoreOptions(App* score, ScoreOptions* opts) {
 // ---------------------------------------------------------------------------
 // Spark pipelines
 
-// True when `path` is a saved Spark pipeline: a directory holding
-// metadata/part-00000, or a zip archive with a metadata/part-00000 entry.
+// True when `path` is a saved Spark pipeline: a directory holding metadata/,
+// or a zip archive with a metadata/part-00000* entry (at its root or in one
+// top-level folder).
 bool IsSparkModel(const std::string& path);
 
 // Parses Spark's text form of a vector: dense "[1.0,2.0]" or sparse
@@ -136,6 +137,9 @@ bool ParseSparkVector(std::string_view text, spark::Vector* out);
 // indexer) and probability(<label>) per class; for a regressor the
 // prediction named after the label column; for clustering `cluster`. Spark
 // columns: every column a kept stage added, with vectors in Spark's text form.
+// A binomial GLM on an indexed label (Conventions::probability_from_prediction)
+// is presented as a classifier, as the corpus does: the label string,
+// probability(<first>) = 1 - mu, probability(<second>) = mu.
 class SparkResultColumns {
  public:
   // Error when the pipeline has no predictor and conventions are asked for.
@@ -146,7 +150,9 @@ class SparkResultColumns {
   void Format(const spark::Pipeline& p, const spark::Row& row, std::vector<std::string>* out) const;
 
  private:
-  enum class Kind : uint8_t { kLabel, kProbability, kNumber, kInteger, kCell };
+  // kBinomial*: a binomial GLM on an indexed label, presented as a
+  // classifier (label = labels[mu > 0.5], probability 1 - mu and mu).
+  enum class Kind : uint8_t { kLabel, kProbability, kNumber, kInteger, kCell, kBinomialLabel, kBinomialP0, kBinomialP1 };
   struct Column {
     Kind kind;
     int slot;

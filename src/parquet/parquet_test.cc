@@ -278,10 +278,12 @@ TEST(ParquetErrorTest, CapsAreEnforced) {
 // Each single-byte corruption of small files gives a table or an error;
 // under the sanitizer presets this also proves no memory error.
 TEST(ParquetErrorTest, ByteFlipsNeverCrash) {
+  const std::vector<uint8_t> all = {0xff, 0x01, 0x80}, one = {0xff};
   for (const char* name : {"legacy_lists", "nested_none_v1_plain"}) {
     std::string f = Fixture(name);
+    const std::vector<uint8_t>& flips = f.size() < 2000 ? all : one;
     for (size_t i = 0; i < f.size(); ++i) {
-      for (uint8_t x : {uint8_t{0xff}, uint8_t{0x01}, uint8_t{0x80}}) {
+      for (uint8_t x : flips) {
         std::string bad = f;
         bad[i] = static_cast<char>(bad[i] ^ x);
         absl::StatusOr<Table> t = ReadBytes(bad);

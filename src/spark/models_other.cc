@@ -2,14 +2,15 @@
 // MultilayerPerceptron, KMeans, BisectingKMeans, IsotonicRegression.
 //
 // Numbers follow Spark's order of floating-point operations: matrix-vector
-// products replay BLAS.gemv as Spark dispatches it (reference-BLAS dgemv for
-// dense operands, Spark's own loops for sparse ones, honouring the saved
-// matrix's isTransposed layout), dot products run in index order, softmax
+// products replay BLAS.gemv as Spark dispatches it (dgemv for dense operands
+// as the JVM BLAS of that Spark computes it: netlib F2J up to 3.1, fused
+// multiply-adds of dev.ludovic.netlib from 3.2; Spark's own loops for sparse
+// ones; the saved matrix's isTransposed layout picks "N" or "T"), softmax
 // subtracts the maximum first, and the clustering models pick the cluster
 // with the same shortcuts (norm bounds, the fastSquaredDistance precision
-// test, and from Spark 3.1 the triangle-inequality statistics) so ties and
-// near-ties resolve as in Spark. Per-row temporaries are thread_local
-// buffers that keep their capacity.
+// test, the 3.0 sqdist shortcut for dense vectors, and from 3.1 the
+// triangle-inequality statistics) so ties and near-ties resolve as in Spark.
+// Per-row temporaries are thread_local buffers that keep their capacity.
 
 #include <algorithm>
 #include <cmath>
@@ -125,9 +126,11 @@ absl::StatusOr<Mat> ReadMat(const Datum& d) {
 }
 
 // Which JVM BLAS computed a model's dense products: netlib's F2J (reference
-// loops) up to Spark 3.1, dev.ludovic.netlib's Java BLAS from 3.2. The
-// EVS_SPARK_JAVA_BLAS environment variable ("f2j", "java8", "java11")
-// overrides the choice for a Spark that ran with another BLAS.
+// loops) up to Spark 3.1, dev.ludovic.netlib's Java11BLAS (fused
+// multiply-adds) from 3.2. The EVS_SPARK_JAVA_BLAS environment variable
+// overrides the choice for a Spark that ran with another BLAS: "f2j" selects
+// the reference order, any other value ("java8", "java11") the fused one
+// (these models do not replay Java8BLAS's unfused unrolling).
 bool UsesJavaBlas(const StageMeta& m) {
   if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr && *env != '\0') {
     return std::string_view(env) != "f2j";
@@ -843,8 +846,8 @@ double Cost(const DistanceConfig& dc, const Center& center, const Center& point)
   return FastSquaredDistance(center.v, center.norm, point.v, point.norm, dc);
 }
 
-int UpperTriangular(int n, int i, int j) {
-  (void)n;
+// Index into a packed upper triangle (Utils.indexUpperTriangular).
+int UpperTriangular(int i, int j) {
   return i <= j ? j * (j + 1) / 2 + i : i * (i + 1) / 2 + j;
 }
 
@@ -862,12 +865,12 @@ class KMeansStage : public Stage {
         for (int j = i + 1; j < k; ++j) {
           const double d = Distance(dc_, centers_[i], centers_[j]);
           const double s = dc_.cosine ? 1 - std::sqrt(1 - d / 2) : 0.25 * d * d;
-          stats_[UpperTriangular(k, i, j)] = s;
+          stats_[UpperTriangular(i, j)] = s;
           if (s < diag[i]) diag[i] = s;
           if (s < diag[j]) diag[j] = s;
         }
       }
-      for (int i = 0; i < k; ++i) stats_[UpperTriangular(k, i, i)] = diag[i];
+      for (int i = 0; i < k; ++i) stats_[UpperTriangular(i, i)] = diag[i];
       use_stats_ = true;
     }
   }
@@ -923,9 +926,9 @@ class KMeansStage : public Stage {
         const double nd = c.norm - p.norm;
         if (!(nd * nd < best_d)) continue;
       }
-      if (!(stats_[UpperTriangular(k, i, best)] < best_d)) continue;
+      if (!(stats_[UpperTriangular(i, best)] < best_d)) continue;
       const double d = Cost(dc_, c, p);
-      if (d < stats_[UpperTriangular(k, i, i)]) return i;
+      if (d < stats_[UpperTriangular(i, i)]) return i;
       if (d < best_d) {
         best_d = d;
         best = i;
@@ -1028,9 +1031,7 @@ class BisectingKMeansStage : public Stage {
       int best = -1;
       double best_cost = 0;
       for (int c : nodes_[cur].children) {
-        const double cost =
-            dc_.cosine ? 1 - DotVV(point.v, nodes_[c].center.v, dc_.java_blas) / point.norm / nodes_[c].center.norm
-                       : FastSquaredDistance(point.v, point.norm, nodes_[c].center.v, nodes_[c].center.norm, dc_);
+        const double cost = Cost(dc_, nodes_[c].center, point);  // DistanceMeasure.cost(center, point)
         if (best < 0 || cost < best_cost) {
           best = c;
           best_cost = cost;

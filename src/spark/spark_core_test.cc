@@ -437,6 +437,43 @@ TEST(PipelineTest, SetInputParsesPerTypeWithClearErrors) {
   fs::remove_all(tmp);
 }
 
+TEST(PipelineTest, SetInputParsesVectorsAndArrays) {
+  fs::path tmp = testing::TempDir("setvec");
+  testing::WriteFile(tmp / "metadata" / "part-00000",
+                     MetaJson("org.apache.spark.ml.feature.VectorAssembler", "va",
+                              {{"inputCols", {"v", "x"}}, {"outputCol", "f"}}));
+  LoadOptions opts;
+  opts.schema_json = R"({"type":"struct","fields":[{"name":"x","type":"double"},
+    {"name":"v","type":{"type":"udt","class":"org.apache.spark.ml.linalg.VectorUDT"}},
+    {"name":"w","type":{"type":"array","elementType":"string"}}]})";
+  opts.outputs = {"f", "w"};
+  auto p = Pipeline::Load(tmp.string(), opts);
+  ASSERT_TRUE(p.ok()) << p.status();
+  const auto& pl = **p;
+  ASSERT_EQ(pl.inputs().size(), 3u);  // v, x read by the stage; w wanted as is
+  auto row = pl.NewRow();
+  pl.BeginRow(*row);
+  const int v = pl.InputIndex("v"), x = pl.InputIndex("x"), w = pl.InputIndex("w");
+  ASSERT_TRUE(pl.SetInput(*row, x, "5").ok());
+  ASSERT_TRUE(pl.SetInput(*row, v, "(3,[0,2],[1.0,4.0])").ok());
+  ASSERT_TRUE(pl.Run(*row).ok());
+  const Vector& f = pl.Get(*row, pl.Find("f")).vec;
+  EXPECT_EQ(f.size, 4);
+  EXPECT_EQ(f.At(0), 1);
+  EXPECT_EQ(f.At(1), 0);
+  EXPECT_EQ(f.At(2), 4);
+  EXPECT_EQ(f.At(3), 5);
+  ASSERT_TRUE(pl.SetInput(*row, v, "[1.5, -2]").ok());
+  ASSERT_TRUE(pl.Run(*row).ok());
+  EXPECT_EQ(pl.Get(*row, pl.Find("f")).vec.size, 3);
+  EXPECT_FALSE(pl.SetInput(*row, v, "(2,[5],[1.0])").ok());
+  EXPECT_FALSE(pl.SetInput(*row, v, "1,2").ok());
+  ASSERT_TRUE(pl.SetInput(*row, w, R"(["a","b"])").ok());
+  EXPECT_EQ(pl.Get(*row, pl.Find("w")).strs, (std::vector<std::string>{"a", "b"}));
+  EXPECT_FALSE(pl.SetInput(*row, w, "[1]").ok());
+  fs::remove_all(tmp);
+}
+
 // ---- StringIndexer -------------------------------------------------------
 
 constexpr const char* kIndexer = "org.apache.spark.ml.feature.StringIndexerModel";
@@ -532,10 +569,26 @@ TEST(StringIndexerTest, NumericInputsMatchTheirStringCast) {
   t.In("x").SetNumber(1);
   ASSERT_TRUE(t.Run().ok());
   EXPECT_EQ(t.Out("xi").num, 1);
+  t.In("x").SetNumber(std::nan(""));
+  EXPECT_FALSE(t.Run().ok());  // "NaN" is not a label here
   t.In("x").SetNumber(4);
   auto st = t.Run();
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(absl::StrContains(st.message(), "unseen label '4.0'")) << st.message();
+}
+
+TEST(StringIndexerTest, NaNAndNegativeZeroMatchTheirOwnLabels) {
+  auto schema = Schema::FromStructType(R"({"type":"struct","fields":[{"name":"x","type":"double"}]})");
+  auto b = Compile(Meta(kIndexer, {{"inputCol", "x"}, {"outputCol", "xi"}},
+                        {{"data", Labels({{"0.0", "NaN", "-0.0"}})}}),
+                   *schema);
+  ASSERT_TRUE(b.ok()) << b.status();
+  auto& t = **b;
+  for (auto [v, want] : std::vector<std::pair<double, double>>{{0.0, 0}, {std::nan(""), 1}, {-0.0, 2}}) {
+    t.In("x").SetNumber(v);
+    ASSERT_TRUE(t.Run().ok());
+    EXPECT_EQ(t.Out("xi").num, want) << v;
+  }
 }
 
 TEST(StringIndexerTest, Spark24LabelsLayoutAndAbsentDeclaredInput) {
@@ -585,6 +638,15 @@ TEST(IndexToStringTest, LabelsFromParamOrFromTheNominalAttribute) {
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(absl::StrContains(st.message(), "IndexToString test_uid: column 'idx': unseen index 2.0"))
       << st.message();
+  // Spark truncates the index like Java's (int) cast.
+  t.row.cells[t.schema.Find("idx")].SetNumber(1.9);
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  EXPECT_EQ(t.Out("back").str, "a");
+  t.row.cells[t.schema.Find("idx")].SetNumber(-0.5);
+  ASSERT_TRUE((*its)->Apply(t.row).ok());
+  EXPECT_EQ(t.Out("back").str, "b");
+  t.row.cells[t.schema.Find("idx")].SetNumber(-1);
+  EXPECT_FALSE((*its)->Apply(t.row).ok());
   t.row.cells[t.schema.Find("idx")].SetNull();
   ASSERT_TRUE((*its)->Apply(t.row).ok());
   EXPECT_TRUE(t.Out("back").is_null());
@@ -780,6 +842,11 @@ TEST(OneHotEncoderTest, MultiColumnWithoutAttributesNamesByIndex) {
   ASSERT_TRUE(b.ok()) << b.status();
   auto& t = **b;
   EXPECT_EQ(AttrNames(t, "qo"), (std::vector<std::string>{"0", "1", "2", "3"}));
+  auto keep = Compile(Meta(kOneHot, {{"inputCol", "p"}, {"outputCol", "po"}, {"dropLast", false},
+                                     {"handleInvalid", "keep"}},
+                           {{"data", Sizes({2})}}));
+  ASSERT_TRUE(keep.ok()) << keep.status();
+  EXPECT_EQ(AttrNames(**keep, "po"), (std::vector<std::string>{"0", "1", "invalidValues"}));
   t.In("p").SetNumber(1);
   t.In("q").SetNumber(3);
   ASSERT_TRUE(t.Run().ok());

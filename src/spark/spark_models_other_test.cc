@@ -284,6 +284,41 @@ TEST(KMeansTest, EuclideanAndCosineAcrossVersions) {
   EXPECT_FALSE(c->Run().ok());
 }
 
+TEST(KMeansTest, TriangleStatisticsGiveTheSameClustersAsTheFullScan) {
+  // Spark 3.1+ prunes with center-to-center bounds; 3.0 scans every center.
+  // Away from ties both must agree, for both distance measures.
+  const std::vector<std::vector<double>> centers = {{0, 0}, {4, 0}, {0, 4}, {5, 5}, {-3, 2}, {1, -6}};
+  auto scan_e = MustMake(KMeans(centers, "euclidean", "3.0.0"));
+  auto stats_e = MustMake(KMeans(centers, "euclidean", "3.5.0"));
+  ASSERT_NE(scan_e, nullptr);
+  ASSERT_NE(stats_e, nullptr);
+  for (double x = -7.3; x < 7; x += 0.71) {
+    for (double y = -7.1; y < 7; y += 0.93) {
+      scan_e->Dense({x, y});
+      stats_e->Dense({x, y});
+      ASSERT_TRUE(scan_e->Run().ok());
+      ASSERT_TRUE(stats_e->Run().ok());
+      EXPECT_EQ(scan_e->Num("cluster"), stats_e->Num("cluster")) << x << "," << y;
+    }
+  }
+  // Cosine distance is undefined for a zero center.
+  auto zero = Harness::Make(KMeans(centers, "cosine", "3.5.0"));
+  ASSERT_FALSE(zero.ok());
+  EXPECT_TRUE(absl::StrContains(zero.status().message(), "zero vector")) << zero.status();
+  const std::vector<std::vector<double>> dirs = {{1, 0}, {0, 1}, {-1, 0.2}, {0.5, -1}, {1, 1}};
+  auto scan = MustMake(KMeans(dirs, "cosine", "3.0.0"));
+  auto stats = MustMake(KMeans(dirs, "cosine", "3.5.0"));
+  ASSERT_NE(scan, nullptr);
+  ASSERT_NE(stats, nullptr);
+  for (double a = 0.05; a < 6.28; a += 0.37) {
+    scan->Dense({std::cos(a), std::sin(a)});
+    stats->Dense({std::cos(a), std::sin(a)});
+    ASSERT_TRUE(scan->Run().ok());
+    ASSERT_TRUE(stats->Run().ok());
+    EXPECT_EQ(scan->Num("cluster"), stats->Num("cluster")) << a;
+  }
+}
+
 TEST(BisectingKMeansTest, DescendsTheSavedTree) {
   auto node = [](int64_t index, std::vector<double> center, std::vector<int64_t> children) {
     const double norm = std::sqrt(center[0] * center[0] + center[1] * center[1]);

@@ -6,6 +6,9 @@
 
 #include <cmath>
 #include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <new>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +21,21 @@
 #include "absl/strings/match.h"
 #include "spark/pipeline.h"
 #include "spark/test_util.h"
+
+// Counts heap allocations while armed (the steady-state test below).
+namespace {
+std::atomic<bool> g_count_allocs{false};
+std::atomic<long> g_allocs{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  if (g_count_allocs.load(std::memory_order_relaxed)) g_allocs.fetch_add(1);
+  void* p = std::malloc(n == 0 ? 1 : n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
 
 namespace evs::spark {
 namespace {
@@ -191,6 +209,40 @@ TEST(LogisticRegressionTest, Spark24MultinomialKeepsMarginsWhenMaxIsNotPositive)
   EXPECT_EQ(h.Vec("probability"), (std::vector<double>{inv * e0, inv * e1}));
 }
 
+// MatrixUDT layouts Spark may save: sparse CSR (isTransposed) and dense
+// column-major give the same margins as the dense row-major matrix.
+TEST(LogisticRegressionTest, SparseAndColumnMajorCoefficientMatrices) {
+  Datum null;
+  // 1 x 3 CSR: row pointers {0, 2}, columns {0, 2}, values {1, -2}.
+  Datum csr = testing::Struct({testing::Int(0), testing::Int(1), testing::Int(3),
+                               testing::NumList({0, 2}), testing::NumList({0, 2}),
+                               testing::NumList({1.0, -2.0}), testing::Bool(true)});
+  Table binomial = testing::OneRow({{"numClasses", testing::Int(2)},
+                                    {"numFeatures", testing::Int(3)},
+                                    {"interceptVector", testing::DenseVec({0.5})},
+                                    {"coefficientMatrix", csr},
+                                    {"isMultinomial", testing::Bool(false)}});
+  Harness b;
+  ASSERT_TRUE(b.Compile(Meta(kLr, {}, {{"data", binomial}})).ok());
+  ASSERT_TRUE(b.Run(Dense({3.0, 7.0, 1.0})).ok());
+  EXPECT_EQ(b.Vec("rawPrediction"), (std::vector<double>{-1.5, 1.5}));
+  // 2 x 2 dense column-major: [[1, 2], [3, 4]] stored as 1, 3, 2, 4.
+  Datum colmajor = testing::Struct({testing::Int(1), testing::Int(2), testing::Int(2), null,
+                                    null, testing::NumList({1.0, 3.0, 2.0, 4.0}),
+                                    testing::Bool(false)});
+  Table multi = testing::OneRow({{"numClasses", testing::Int(2)},
+                                 {"numFeatures", testing::Int(2)},
+                                 {"interceptVector", testing::DenseVec({0.5, -0.5})},
+                                 {"coefficientMatrix", colmajor},
+                                 {"isMultinomial", testing::Bool(true)}});
+  Harness m;
+  ASSERT_TRUE(m.Compile(Meta(kLr, {}, {{"data", multi}})).ok());
+  ASSERT_TRUE(m.Run(Dense({1.0, 1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{3.5, 6.5}));
+  ASSERT_TRUE(m.Run(Sparse(2, {1}, {1.0})).ok());
+  EXPECT_EQ(m.Vec("rawPrediction"), (std::vector<double>{2.5, 3.5}));
+}
+
 TEST(LogisticRegressionTest, FeatureCountMismatchIsAnError) {
   Harness h;
   ASSERT_TRUE(h.Compile(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}))
@@ -241,32 +293,38 @@ TEST(LinearRegressionTest, DotPlusIntercept) {
 // From Spark 3.2 a dense dot product sums four interleaved lanes with fused
 // multiply-adds (dev.ludovic.netlib's Java BLAS); before, left to right.
 TEST(LinearRegressionTest, DenseDotOrderFollowsTheSparkVersion) {
-  std::vector<double> w = {1e16, 1.0, -1e16, 1.0, 1.0};
-  std::vector<double> x = {1.0, 1.0, 1.0, 1.0, 1.0};
-  Harness old_h, new_h;
-  ASSERT_TRUE(old_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.0.0")).ok());
-  ASSERT_TRUE(new_h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
-  ASSERT_TRUE(old_h.Run(Dense(x)).ok());
-  ASSERT_TRUE(new_h.Run(Dense(x)).ok());
-  // Left to right: 1e16 + 1 rounds to 1e16, then -1e16 -> 0, +1 +1 = 2.
-  EXPECT_EQ(old_h.Num("prediction"), 2.0);
-  // Lanes: (1e16 + 1) + (-1e16) + 1 = 1 (the 1 in lane 1 survives), tail +1 = 2... but
-  // lane sums are (1e16, 1, -1e16, 1) -> ((1e16 + 1) + -1e16) + 1 = 0 + 1, then +1.
-  EXPECT_EQ(new_h.Num("prediction"), 2.0);
-  std::vector<double> w2 = {1e16, -1e16, 1.0, 0.0};
-  Harness o2, n2;
-  ASSERT_TRUE(o2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.0.0"))
-                  .ok());
-  ASSERT_TRUE(n2.Compile(Meta(kLinReg, {}, {{"data", CoefData({1.0, 1e16, -1e16, 1.0}, 0.0)}},
-                              "3.5.0"))
-                  .ok());
-  ASSERT_TRUE(o2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  ASSERT_TRUE(n2.Run(Dense({1.0, 1.0, 1.0, 1.0})).ok());
-  // Sequential: ((1 + 1e16) - 1e16) + 1 = 0 + 1 = 1.
-  EXPECT_EQ(o2.Num("prediction"), 1.0);
-  // Lanes: ((1 + 1e16) + -1e16) + 1 = 1 as well; the orders agree here.
-  EXPECT_EQ(n2.Num("prediction"), 1.0);
+  auto predict = [](const std::vector<double>& w, const std::vector<double>& x,
+                    const char* version) {
+    Harness h;
+    EXPECT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, version)).ok());
+    EXPECT_TRUE(h.Run(Dense(x)).ok());
+    return h.Num("prediction");
+  };
+  // Order: left to right each +1 is lost against 1e16 (ties to even), so
+  // 0 + 3; in lanes, 1e16 and -1e16 cancel in lane 0 and the six 1s survive.
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  const std::vector<double> ones(8, 1.0);
+  EXPECT_EQ(predict(w, ones, "3.0.0"), 3.0);
+  EXPECT_EQ(predict(w, ones, "3.5.0"), 6.0);
+  // Spark 4's VectorBLAS: eight lanes, one product each here, added in order.
+  EXPECT_EQ(predict(w, ones, "4.0.0"), 3.0);
+  std::vector<double> w16(16, 1.0), ones16(16, 1.0);
+  w16[0] = 1e16;
+  w16[8] = -1e16;  // same lane as w16[0] with eight lanes, not with four
+  EXPECT_EQ(predict(w16, ones16, "4.0.0"), 14.0);
+  EXPECT_EQ(predict(w16, ones16, "3.5.0"), 13.0);
+  EXPECT_EQ(predict(w16, ones16, "3.0.0"), 7.0);
+  // Fusion: a*a - a*a is exactly 2^-60 smaller with the second product fused.
+  const double a = 1.0 + std::ldexp(1.0, -30);
+  const std::vector<double> x = {a, 0, 0, 0, a, 0, 0, 0};
+  const std::vector<double> wa = {a, 0, 0, 0, -a, 0, 0, 0};
+  EXPECT_EQ(predict(wa, x, "2.4.0"), 0.0);
+  EXPECT_EQ(predict(wa, x, "3.5.0"), -std::ldexp(1.0, -60));
+  // A sparse vector is always summed left to right, without fusion.
+  Harness h;
+  ASSERT_TRUE(h.Compile(Meta(kLinReg, {}, {{"data", CoefData(w, 0.0)}}, "3.5.0")).ok());
+  ASSERT_TRUE(h.Run(Sparse(8, {0, 1, 2, 3, 4, 5, 6, 7}, ones)).ok());
+  EXPECT_EQ(h.Num("prediction"), 3.0);
 }
 
 // ---- GeneralizedLinearRegressionModel -----------------------------------
@@ -578,6 +636,23 @@ TEST(GbtTest, RegressorWeightedSum) {
   EXPECT_EQ(h.Num("y"), 10.0 + 10.0 * 0.1 + 10.0 * 0.1);
 }
 
+// The weighted tree sum follows Spark's ddot: left to right up to 3.1,
+// four lanes from 3.2 (see DenseDotOrderFollowsTheSparkVersion).
+TEST(GbtTest, TreeSumOrderFollowsTheSparkVersion) {
+  std::vector<NodeSpec> one = {{0, 1.0, {}}};  // a single leaf predicting 1
+  std::vector<std::vector<NodeSpec>> trees(8, one);
+  const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
+  for (auto [version, want] :
+       {std::pair{"3.0.0", 3.0}, std::pair{"3.5.0", 6.0}, std::pair{"4.0.0", 3.0}}) {
+    Harness h;
+    ASSERT_TRUE(h.Compile(Meta(kGbtr, {}, Ensemble(trees, w), version,
+                               {{"numFeatures", 1}, {"numTrees", 8}}))
+                    .ok());
+    ASSERT_TRUE(h.Run(Dense({0.0})).ok());
+    EXPECT_EQ(h.Num("prediction"), want) << version;
+  }
+}
+
 TEST(GbtTest, Spark4TreesMetadataColumns) {
   std::vector<NodeSpec> a = {{0, 0.0, {}, 1, 2, 0, {1.0}}, {1, 10.0, {}}, {2, 20.0, {}}};
   Harness h;
@@ -603,6 +678,37 @@ TEST(TreeTest, BrokenTreesAreRejected) {
   EXPECT_FALSE(c.Compile(Meta(kDtc, {}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
                               TreeMeta(3, 2)))
                    .ok());
+}
+
+// After the first row has sized the output cells, Apply allocates nothing.
+TEST(SteadyStateTest, ApplyDoesNotAllocate) {
+  std::vector<std::unique_ptr<Harness>> hs;
+  auto add = [&](StageMeta m) {
+    hs.push_back(std::make_unique<Harness>());
+    ASSERT_TRUE(hs.back()->Compile(m).ok());
+  };
+  add(Meta(kLr, {}, {{"data", LrData(2, false, 1, 2, {1.0, -2.0}, {0.5})}}));
+  add(Meta(kLr, {},
+           {{"data", LrData(2, true, 2, 2, {1.0, 0.0, 0.0, 1.0}, {0.0, 0.5})}}));
+  add(Meta(kGlr, {{"family", "poisson"}, {"linkPredictionCol", "eta"}},
+           {{"data", CoefData({0.25, 1.0}, 0.25)}}));
+  add(Meta(kDtc, {{"leafCol", "leaf"}}, {{"data", TreeTable(ClassTree())}}, "3.5.0",
+           TreeMeta(2, 2)));
+  add(Meta(kRfc, {{"leafCol", "leaves"}}, Ensemble({ClassTree(), ClassTree()}, {1.0, 1.0}),
+           "3.5.0", {{"numClasses", 2}, {"numFeatures", 2}, {"numTrees", 2}}));
+  add(Meta(kGbtc, {}, Ensemble({ClassTree(), ClassTree()}, {1.0, 0.1}), "3.5.0",
+           {{"numFeatures", 2}, {"numTrees", 2}}));
+  for (const Vector& x : {Dense({3.0, 2.0}), Sparse(2, {1}, {1.0})}) {
+    for (auto& h : hs) ASSERT_TRUE(h->Run(x).ok());  // sizes the cells
+    g_allocs = 0;
+    g_count_allocs = true;
+    bool ok = true;
+    for (int i = 0; i < 100; ++i)
+      for (auto& h : hs) ok = ok && h->stage->Apply(h->row).ok();
+    g_count_allocs = false;
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(g_allocs.load(), 0) << (x.dense ? "dense" : "sparse");
+  }
 }
 
 // ---- Corpus ---------------------------------------------------------------
@@ -697,6 +803,7 @@ const CorpusCase kCorpus[] = {
     {"LogisticRegressionAudit", "Audit", 1e-8, true},
     {"LogisticRegressionAuditNA", "AuditNA", 1e-8, true},
     {"LogisticRegressionIris", "Iris", 1e-13},
+    {"LogisticRegressionIrisVec", "IrisVec", 1e-12},
     {"ModelChainAudit", "Audit", 3e-9},
     {"ModelChainAuto", "Auto", 1e-14},
     {"ModelChainIris", "Iris", 1e-13},
@@ -876,12 +983,14 @@ void RunCorpus(const std::string& version, std::vector<std::string>* failures) {
 // Pipelines that pass today; a regression in any of them fails the test.
 // The others are reported (they need stages of other modules, or differ).
 const std::vector<std::string> kAll = {
-        "DecisionTreeAudit", "DecisionTreeAuto", "DecisionTreeHousing", "DecisionTreeIris",
-        "DecisionTreeSentiment", "GBTAudit", "GBTAuto", "GLMAudit", "GLMAuto", "GLMHousing",
-        "GLMSentiment", "GLMVisit", "LinearRegressionAuto", "LinearRegressionHousing",
-        "LogisticRegressionIris", "ModelChainAudit", "ModelChainAuto", "ModelChainIris",
-        "RandomForestAudit", "RandomForestAuto", "RandomForestHousing", "RandomForestIris",
-        "RandomForestSentiment",
+    "DecisionTreeAudit",     "DecisionTreeAuto",        "DecisionTreeHousing",
+    "DecisionTreeIris",      "DecisionTreeSentiment",   "GBTAudit",
+    "GBTAuto",               "GLMAudit",                "GLMAuto",
+    "GLMHousing",            "GLMSentiment",            "GLMVisit",
+    "LinearRegressionAuto",  "LinearRegressionHousing", "LogisticRegressionAudit",
+    "LogisticRegressionIris", "ModelChainAudit",        "ModelChainAuto",
+    "ModelChainIris",        "RandomForestAudit",       "RandomForestAuto",
+    "RandomForestHousing",   "RandomForestIris",        "RandomForestSentiment",
 };
 
 const std::map<std::string, std::vector<std::string>>& MustPass() {
@@ -929,49 +1038,69 @@ fs::path FixtureDir() {
   return {};
 }
 
-TEST(SparkModelsFixtureTest, TweetSentimentRandomForestMatchesSpark4) {
+// Fixtures whose model is one of this file's (tools/spark_fixtures, Spark 4).
+const char* const kFixtures[] = {
+    "tweets_sentiment",          "flowers_elementwise_rf", "flowers_logreg_multinomial",
+    "flowers_pca_decision_tree", "flowers_ufs_logreg",     "text_ngram_idf_logreg",
+};
+
+TEST(SparkModelsFixtureTest, Spark4FixturesMatchSparkColumns) {
   fs::path dir = FixtureDir();
-  if (dir.empty() || !fs::exists(dir / "tweets_sentiment.zip")) GTEST_SKIP() << "no fixture";
-  LoadOptions opts;
-  opts.outputs = {"rawPrediction", "probability", "prediction"};
-  opts.schema_json = ReadText(dir / "tweets_sentiment.schema.json");
-  auto p = Pipeline::Load((dir / "tweets_sentiment.zip").string(), opts);
-  if (!p.ok() && absl::StrContains(p.status().message(), "no saved pipeline")) {
-    // Spark 4 names its metadata files part-00000-<uuid>-c000.txt.
-    GTEST_SKIP() << "loader does not read Spark 4 metadata names yet: " << p.status();
-  }
-  ASSERT_TRUE(p.ok()) << p.status();
-  const Pipeline& pl = **p;
-  auto in = ReadCsv(dir / "tweets_sentiment.input.csv");
-  auto spark = ReadCsv(dir / "tweets_sentiment.spark.csv");
-  ASSERT_EQ(in.rows.size(), spark.rows.size());
-  auto row = pl.NewRow();
-  const int raw = pl.Find("rawPrediction"), prob = pl.Find("probability"),
-            pred = pl.Find("prediction");
-  int exact = 0;
-  for (size_t r = 0; r < in.rows.size(); ++r) {
-    pl.BeginRow(*row);
-    ASSERT_TRUE(pl.SetInput(*row, pl.InputIndex("text"), in.rows[r][in.Col("text")]).ok());
-    ASSERT_TRUE(pl.Run(*row).ok());
-    auto want_raw = nlohmann::json::parse(spark.rows[r][spark.Col("rawPrediction")]);
-    auto want_prob = nlohmann::json::parse(spark.rows[r][spark.Col("probability")]);
-    const auto& got_raw = pl.Get(*row, raw).vec.values;
-    const auto& got_prob = pl.Get(*row, prob).vec.values;
-    ASSERT_EQ(got_raw.size(), want_raw.size());
-    bool same = true;
-    for (size_t k = 0; k < got_raw.size(); ++k) {
-      EXPECT_TRUE(Close(got_raw[k], want_raw[k].get<double>(), 1e-14)) << "row " << r;
-      EXPECT_TRUE(Close(got_prob[k], want_prob[k].get<double>(), 1e-14)) << "row " << r;
-      same = same && got_raw[k] == want_raw[k].get<double>() &&
-             got_prob[k] == want_prob[k].get<double>();
+  if (dir.empty()) GTEST_SKIP() << "no fixtures";
+  int ran = 0;
+  std::string skipped;
+  for (const char* name : kFixtures) {
+    const std::string base = (dir / name).string();
+    if (!fs::exists(base + ".zip") || !fs::exists(base + ".spark.csv")) continue;
+    auto in = ReadCsv(base + ".input.csv");
+    auto spark = ReadCsv(base + ".spark.csv");
+    ASSERT_EQ(in.rows.size(), spark.rows.size()) << name;
+    LoadOptions opts;
+    for (const char* c : {"rawPrediction", "probability", "prediction"})
+      if (spark.Col(c) >= 0) opts.outputs.push_back(c);
+    if (fs::exists(base + ".schema.json")) opts.schema_json = ReadText(base + ".schema.json");
+    auto p = Pipeline::Load(base + ".zip", opts);
+    if (!p.ok() && absl::StrContains(p.status().message(), "no saved pipeline")) {
+      // Spark 4 names its metadata files part-00000-<uuid>-c000.txt.
+      skipped += std::string(" ") + name;
+      continue;
     }
-    exact += same;
-    EXPECT_EQ(pl.Get(*row, pred).num,
-              std::stod(spark.rows[r][spark.Col("prediction")]))
-        << "row " << r;
+    ASSERT_TRUE(p.ok()) << name << ": " << p.status();
+    const Pipeline& pl = **p;
+    ++ran;
+    auto row = pl.NewRow();
+    int exact = 0;
+    for (size_t r = 0; r < in.rows.size(); ++r) {
+      pl.BeginRow(*row);
+      for (size_t i = 0; i < pl.inputs().size(); ++i) {
+        int c = in.Col(pl.inputs()[i].name);
+        ASSERT_GE(c, 0) << name << " input " << pl.inputs()[i].name;
+        ASSERT_TRUE(pl.SetInput(*row, static_cast<int>(i), in.rows[r][c]).ok());
+      }
+      ASSERT_TRUE(pl.Run(*row).ok()) << name << " row " << r;
+      bool same = true;
+      for (const auto& col : opts.outputs) {
+        const Cell& got = pl.Get(*row, pl.Find(col));
+        const std::string& text = spark.rows[r][spark.Col(col)];
+        if (col == "prediction") {
+          EXPECT_EQ(got.num, std::stod(text)) << name << " row " << r;
+          continue;
+        }
+        auto want = nlohmann::json::parse(text);
+        ASSERT_EQ(got.vec.values.size(), want.size()) << name << " " << col;
+        for (size_t k = 0; k < want.size(); ++k) {
+          double w = want[k].get<double>();
+          EXPECT_TRUE(Close(got.vec.values[k], w, 1e-14))
+              << name << " row " << r << " " << col << "[" << k << "]: " << got.vec.values[k]
+              << " vs " << w;
+          same = same && got.vec.values[k] == w;
+        }
+      }
+      exact += same;
+    }
+    std::printf("[fixture] %-28s %d of %zu rows bit-identical\n", name, exact, in.rows.size());
   }
-  std::printf("[fixture] tweets_sentiment: %d of %zu rows bit-identical\n", exact,
-              in.rows.size());
+  if (ran == 0) GTEST_SKIP() << "loader does not read Spark 4 metadata names yet:" << skipped;
 }
 
 }  // namespace

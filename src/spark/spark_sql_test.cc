@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <limits>
 #include <memory>
 #include <string>
@@ -418,6 +420,46 @@ TEST(SqlTransformer, ColumnNamesResolveCaseInsensitively) {
   sql->SetNum("Income", 21);
   ASSERT_TRUE(sql->Run().ok());
   EXPECT_EQ(sql->Out("double_income").num, 42);
+}
+
+
+// The corpus pipelines with SQLTransformer stages load (skipped without the
+// corpus), and the Audit ratio column has Spark's values.
+TEST(SqlTransformerCorpus, CorpusStatementsCompileAndEvaluate) {
+  int loaded = 0;
+  for (const std::string version : {"spark-2.4.0", "spark-3.0", "spark-3.5"}) {
+    const auto dir = testing::SparkCorpus(version);
+    if (dir.empty()) continue;
+    for (const std::string name : {"LogisticRegressionAudit", "LinearRegressionAuto", "GLMVisit", "ModelChainAudit"}) {
+      const std::string dataset = name == "GLMVisit" ? "Visit" : (name == "LinearRegressionAuto" ? "Auto" : "Audit");
+      std::ifstream schema_in(dir / "schema" / (dataset + ".json"));
+      std::stringstream ss;
+      ss << schema_in.rdbuf();
+      LoadOptions opts;
+      opts.schema_json = ss.str();
+      auto p = Pipeline::Load((dir / "pipeline" / (name + ".zip")).string(), opts);
+      ASSERT_TRUE(p.ok()) << version << "/" << name << ": " << p.status();
+      ++loaded;
+      if (name != "LogisticRegressionAudit") continue;
+      const int out = (*p)->Find("Hourly_Income");
+      ASSERT_GE(out, 0);
+      const testing::Csv csv = testing::ReadCsv(dir / "csv" / "Audit.csv");
+      auto row = (*p)->NewRow();
+      for (size_t r = 0; r < 20 && r < csv.rows.size(); ++r) {
+        (*p)->BeginRow(*row);
+        for (size_t k = 0; k < (*p)->inputs().size(); ++k) {
+          const int c = csv.Col((*p)->inputs()[k].name);
+          if (c < 0 || csv.rows[r][c].empty() || csv.rows[r][c] == "N/A") continue;
+          ASSERT_TRUE((*p)->SetInput(*row, static_cast<int>(k), csv.rows[r][c]).ok());
+        }
+        ASSERT_TRUE((*p)->Run(*row).ok());
+        const double income = std::stod(csv.rows[r][csv.Col("Income")]);
+        const double hours = std::stod(csv.rows[r][csv.Col("Hours")]);
+        EXPECT_EQ((*p)->Get(*row, out).num, income / (hours * 52)) << "row " << r + 1;
+      }
+    }
+  }
+  if (loaded == 0) GTEST_SKIP() << "no Spark corpus";
 }
 
 }  // namespace

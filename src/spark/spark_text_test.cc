@@ -2,6 +2,7 @@
 // Expected hash indices were computed independently (a one-off Python
 // murmur3_x86_32 implementation, seed 42, over the UTF-8 bytes).
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -168,6 +169,28 @@ TEST(RegexTokenizerTest, JavaSemanticsOverCodePoints) {
   auto icase = Regex({{"pattern", "(?i)b"}, {"toLowercase", false}});
   ASSERT_NE(icase, nullptr);
   EXPECT_EQ(Tokenize(*icase, "aBcbd"), (Strings{"a", "c", "d"}));
+}
+
+TEST(RegexTokenizerTest, SingleClassPatternsAgreeWithTheGeneralMatcher) {
+  // "\\W+" and "[^a-z]" take the direct character-class path; the grouped
+  // forms go through std::regex. Both must give Java's answer.
+  const std::string text = "Ça va? Très—bien, 日本 x_y 42!";
+  auto simple = Regex({{"pattern", "\\W+"}, {"minTokenLength", 0}});
+  auto general = Regex({{"pattern", "(?:\\W)+"}, {"minTokenLength", 0}});
+  ASSERT_NE(simple, nullptr);
+  ASSERT_NE(general, nullptr);
+  EXPECT_EQ(Tokenize(*simple, text), Tokenize(*general, text));
+  EXPECT_EQ(Tokenize(*simple, text), (Strings{"", "a", "va", "tr", "s", "bien", "x_y", "42"}));
+  auto one = Regex({{"pattern", "[^a-z]"}, {"gaps", false}, {"toLowercase", false}});
+  auto one_general = Regex({{"pattern", "(?:[^a-z])"}, {"gaps", false}, {"toLowercase", false}});
+  ASSERT_NE(one, nullptr);
+  ASSERT_NE(one_general, nullptr);
+  EXPECT_EQ(Tokenize(*one, "aÉb-\U0001F600"), (Strings{"É", "-", "\U0001F600"}));
+  EXPECT_EQ(Tokenize(*one, "aÉb-\U0001F600"), Tokenize(*one_general, "aÉb-\U0001F600"));
+  // Long inputs do not recurse per character.
+  std::string big;
+  for (int i = 0; i < 50000; ++i) big += "ab   ";
+  EXPECT_EQ(Tokenize(*simple, big).size(), 50000u);
 }
 
 TEST(RegexTokenizerTest, UnsupportedConstructsFailAtLoad) {
@@ -359,6 +382,55 @@ TEST(IDFModelTest, ScalesDenseAndSparseKeepingSparsity) {
   auto st = h->stage->Apply(h->row);
   ASSERT_FALSE(st.ok());
   EXPECT_TRUE(absl::StrContains(st.message(), "IDFModel test_uid")) << st;
+}
+
+// ---- Spark 4 fixture (tests/fixtures/spark, skipped when absent) ----------
+
+std::filesystem::path RepoFixture(const std::string& name) {
+  namespace fs = std::filesystem;
+  // This file lives in <repo>/src/spark/.
+  const fs::path root = fs::path(__FILE__).parent_path().parent_path().parent_path();
+  const fs::path p = root / "tests" / "fixtures" / "spark" / name;
+  std::error_code ec;
+  return fs::exists(p, ec) ? p : fs::path();
+}
+
+// Tokenizer and HashingTF(numFeatures 256), as the tweet-sentiment fixture
+// pipeline saved them with Spark 4.3, reproduce Spark's own words and
+// rawFeatures for every fixture row.
+TEST(TextFixtureTest, TweetSentimentWordsAndHashedFeaturesMatchSpark4) {
+  const auto spark_csv = RepoFixture("tweets_sentiment.spark.csv");
+  const auto input_csv = RepoFixture("tweets_sentiment.input.csv");
+  if (spark_csv.empty() || input_csv.empty()) GTEST_SKIP() << "fixture absent";
+  Schema schema;
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (const StageMeta& m :
+       {Meta("org.apache.spark.ml.feature.Tokenizer", {{"inputCol", "text"}, {"outputCol", "words"}}, {}, "4.3.0"),
+        Meta("org.apache.spark.ml.feature.HashingTF",
+             {{"inputCol", "words"}, {"outputCol", "rawFeatures"}, {"numFeatures", 256}, {"binary", false}}, {},
+             "4.3.0")}) {
+    auto s = (*StageRegistry::Default().Find(m.class_name))(m, schema);
+    ASSERT_TRUE(s.ok()) << s.status();
+    stages.push_back(std::move(*s));
+  }
+  auto input = testing::ReadCsv(input_csv);
+  auto want = testing::ReadCsv(spark_csv);
+  ASSERT_EQ(input.rows.size(), want.rows.size());
+  ASSERT_GT(input.rows.size(), 0u);
+  const int text = schema.Find("text"), words = schema.Find("words"), raw = schema.Find("rawFeatures");
+  Row row;
+  row.cells.resize(schema.num_slots());
+  for (size_t r = 0; r < input.rows.size(); ++r) {
+    row.cells[text].SetString(input.rows[r][input.Col("text")]);
+    for (const auto& s : stages) ASSERT_TRUE(s->Apply(row).ok());
+    const auto w = nlohmann::json::parse(want.rows[r][want.Col("words")]);
+    EXPECT_EQ(row.cells[words].strs, w.get<Strings>()) << "row " << r;
+    const auto f = nlohmann::json::parse(want.rows[r][want.Col("rawFeatures")]);
+    const Vector& v = row.cells[raw].vec;
+    EXPECT_EQ(v.size, f["size"].get<int32_t>()) << "row " << r;
+    EXPECT_EQ(v.indices, f["indices"].get<std::vector<int32_t>>()) << "row " << r;
+    EXPECT_EQ(v.values, f["values"].get<std::vector<double>>()) << "row " << r;
+  }
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 // attributes at load time; Apply only touches cells.
 #include <cmath>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -117,11 +118,12 @@ class StringIndexer : public Stage {
           auto it = c.index.find(in.str);
           if (it != c.index.end()) idx = it->second;
         } else if (in.kind == Cell::Kind::kNumber) {
-          auto it = c.num_index.find(in.num);
-          if (it != c.num_index.end() && !(in.num == 0 && std::signbit(in.num))) idx = it->second;
-          else if (in.num == 0 && std::signbit(in.num)) {
-            auto it2 = c.index.find(CastToString(in, c.in_type));
-            if (it2 != c.index.end()) idx = it2->second;
+          if (std::isnan(in.num) || (in.num == 0 && std::signbit(in.num))) {
+            // "NaN" and "-0.0" are not keys of num_index; rare, so cast.
+            auto it = c.index.find(CastToString(in, c.in_type));
+            if (it != c.index.end()) idx = it->second;
+          } else if (auto it = c.num_index.find(in.num); it != c.num_index.end()) {
+            idx = it->second;
           }
         } else {
           return absl::InvalidArgumentError(
@@ -204,7 +206,8 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeStringIndexer(const StageMeta& m, Sch
         if (end != nullptr && (*end != '\0' || s.empty())) continue;
         Cell probe;
         probe.SetNumber(x);
-        if (!std::isnan(x) && CastToString(probe, c.in_type) == s) c.num_index.emplace(x, k);
+        if (!std::isnan(x) && !(x == 0 && std::signbit(x)) && CastToString(probe, c.in_type) == s)
+          c.num_index.emplace(x, k);
       }
     }
     ColumnInfo out;
@@ -240,11 +243,14 @@ class IndexToStringStage : public Stage {
       return absl::OkStatus();
     }
     RETURN_IF_ERROR(NeedNumber(c, who, in_name));
-    double v = c.num;
-    if (!(v >= 0) || v >= static_cast<double>(labels.size()))
+    // Java's (int) cast: truncation toward zero, NaN -> 0, saturating.
+    const double v = c.num;
+    const int64_t idx = std::isnan(v) ? 0 : v <= -2147483648.0 ? -2147483648LL : v >= 2147483647.0 ? 2147483647LL
+                                                                                                    : static_cast<int64_t>(v);
+    if (idx < 0 || idx >= static_cast<int64_t>(labels.size()))
       return absl::InvalidArgumentError(
           absl::StrCat(who, ": column '", in_name, "': unseen index ", JavaDoubleToString(v)));
-    row.cells[out].SetString(labels[static_cast<size_t>(v)]);
+    row.cells[out].SetString(labels[static_cast<size_t>(idx)]);
     return absl::OkStatus();
   }
 };
@@ -546,15 +552,16 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeOneHotModel(const StageMeta& m, Schem
     o.name = outs[i];
     o.type = DataType::kVector;
     o.vector_size = c.size;
+    // Element names: the input's category names (or "0".."n-1" when it has
+    // none, or when they disagree with the fitted size), less the dropped
+    // last one, plus "invalidValues" when keep adds a slot.
     auto names = CategoryNames(ic);
-    if (names.has_value()) {
-      if (drop_last && !st->keep_invalid && !names->empty()) names->pop_back();
-      else if (!drop_last && st->keep_invalid) names->push_back("invalidValues");
-    }
-    if (!names.has_value() || static_cast<int32_t>(names->size()) != c.size) {
+    if (!names.has_value() || static_cast<int32_t>(names->size()) != c.categories) {
       names = std::vector<std::string>();
-      for (int32_t k = 0; k < c.size; ++k) names->push_back(std::to_string(k));
+      for (int32_t k = 0; k < c.categories; ++k) names->push_back(std::to_string(k));
     }
+    if (drop_last && !st->keep_invalid && !names->empty()) names->pop_back();
+    else if (!drop_last && st->keep_invalid) names->push_back("invalidValues");
     o.attrs = BinaryAttrs(*names);
     c.out = schema.AddOutput(std::move(o));
     st->reads.push_back(c.in);

@@ -17,7 +17,10 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <cwchar>
+#include <exception>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
@@ -857,16 +860,194 @@ class RegexTranslator {
   std::wstring out_;
 };
 
+// A single character class, optionally repeated with '+': the shape of
+// nearly every tokenizer pattern (\s+, \W+, [^a-z]+, ",", \p{Punct}). These
+// run without std::regex, whose backtracking recurses once per character.
+struct SimpleClass {
+  std::vector<std::pair<char32_t, char32_t>> ranges;
+  bool negated = false;
+  bool plus = false;
+  bool Matches(char32_t c) const {
+    bool in = false;
+    for (const auto& [lo, hi] : ranges) {
+      if (c >= lo && c <= hi) {
+        in = true;
+        break;
+      }
+    }
+    return in != negated;
+  }
+};
+
+using Ranges = std::vector<std::pair<char32_t, char32_t>>;
+
+// Java's ASCII shorthand and POSIX classes as code point ranges.
+bool ShorthandRanges(wchar_t e, Ranges& out, bool& negated) {
+  switch (e) {
+    case L's': case L'S':
+      out.insert(out.end(), {{' ', ' '}, {'\t', '\r'}});  // \t \n \x0B \f \r
+      break;
+    case L'w': case L'W':
+      out.insert(out.end(), {{'a', 'z'}, {'A', 'Z'}, {'0', '9'}, {'_', '_'}});
+      break;
+    case L'd': case L'D':
+      out.push_back({'0', '9'});
+      break;
+    default:
+      return false;
+  }
+  negated = e == L'S' || e == L'W' || e == L'D';
+  return true;
+}
+
+bool PosixRanges(std::wstring_view name, Ranges& out) {
+  if (name.size() > 2 && name.substr(0, 2) == L"Is") name.remove_prefix(2);
+  static const std::pair<std::wstring_view, std::vector<std::pair<char32_t, char32_t>>> kClasses[] = {
+      {L"Lower", {{'a', 'z'}}},
+      {L"Upper", {{'A', 'Z'}}},
+      {L"ASCII", {{0, 0x7F}}},
+      {L"Alpha", {{'a', 'z'}, {'A', 'Z'}}},
+      {L"Digit", {{'0', '9'}}},
+      {L"Alnum", {{'a', 'z'}, {'A', 'Z'}, {'0', '9'}}},
+      {L"Punct", {{'!', '/'}, {':', '@'}, {'[', '`'}, {'{', '~'}}},
+      {L"Graph", {{'!', '~'}}},
+      {L"Print", {{' ', '~'}}},
+      {L"Blank", {{' ', ' '}, {'\t', '\t'}}},
+      {L"Cntrl", {{0, 0x1F}, {0x7F, 0x7F}}},
+      {L"XDigit", {{'0', '9'}, {'a', 'f'}, {'A', 'F'}}},
+      {L"Space", {{' ', ' '}, {'\t', '\r'}}},
+  };
+  for (const auto& [n, r] : kClasses) {
+    if (n == name) {
+      out.insert(out.end(), r.begin(), r.end());
+      return true;
+    }
+  }
+  return false;
+}
+
+bool IsAsciiAlnum(wchar_t c) {
+  return (c >= L'a' && c <= L'z') || (c >= L'A' && c <= L'Z') || (c >= L'0' && c <= L'9');
+}
+
+// One escaped literal (\t, \n, \r, \f, or escaped punctuation) at p[i] == '\\'.
+bool EscapedLiteral(std::wstring_view p, size_t i, char32_t& c) {
+  if (i + 1 >= p.size()) return false;
+  const wchar_t e = p[i + 1];
+  switch (e) {
+    case L't': c = '\t'; return true;
+    case L'n': c = '\n'; return true;
+    case L'r': c = '\r'; return true;
+    case L'f': c = '\f'; return true;
+    default:
+      if (IsAsciiAlnum(e) || e >= 0x80) return false;
+      c = static_cast<char32_t>(e);
+      return true;
+  }
+}
+
+std::optional<SimpleClass> ParseSimple(std::wstring_view p) {
+  SimpleClass sc;
+  size_t i = 0;
+  if (p.empty()) return std::nullopt;
+  if (p[0] == L'\\') {
+    char32_t lit;
+    if (i + 1 < p.size() && ShorthandRanges(p[1], sc.ranges, sc.negated)) {
+      i = 2;
+    } else if (p.size() > 3 && (p[1] == L'p' || p[1] == L'P') && p[2] == L'{') {
+      const size_t close = p.find(L'}');
+      if (close == std::wstring_view::npos || !PosixRanges(p.substr(3, close - 3), sc.ranges)) return std::nullopt;
+      sc.negated = p[1] == L'P';
+      i = close + 1;
+    } else if (EscapedLiteral(p, 0, lit)) {
+      sc.ranges.push_back({lit, lit});
+      i = 2;
+    } else {
+      return std::nullopt;
+    }
+  } else if (p[0] == L'[') {
+    i = 1;
+    if (i < p.size() && p[i] == L'^') {
+      sc.negated = true;
+      ++i;
+    }
+    if (i < p.size() && p[i] == L']') return std::nullopt;
+    bool closed = false;
+    while (i < p.size()) {
+      const wchar_t c = p[i];
+      if (c == L']') {
+        closed = true;
+        ++i;
+        break;
+      }
+      if (c == L'[' || (c == L'&' && i + 1 < p.size() && p[i + 1] == L'&')) return std::nullopt;
+      char32_t lo;
+      if (c == L'\\') {
+        bool neg = false;
+        if (i + 1 < p.size() && ShorthandRanges(p[i + 1], sc.ranges, neg)) {
+          if (neg) return std::nullopt;
+          i += 2;
+          continue;
+        }
+        if (i + 3 < p.size() && p[i + 1] == L'p' && p[i + 2] == L'{') {
+          const size_t close = p.find(L'}', i);
+          if (close == std::wstring_view::npos || !PosixRanges(p.substr(i + 3, close - i - 3), sc.ranges)) {
+            return std::nullopt;
+          }
+          i = close + 1;
+          continue;
+        }
+        if (!EscapedLiteral(p, i, lo)) return std::nullopt;
+        i += 2;
+      } else {
+        lo = static_cast<char32_t>(c);
+        ++i;
+      }
+      // A range lo-hi (a '-' before ']' is a literal).
+      if (i + 1 < p.size() && p[i] == L'-' && p[i + 1] != L']') {
+        char32_t hi;
+        if (p[i + 1] == L'\\') {
+          if (!EscapedLiteral(p, i + 1, hi)) return std::nullopt;
+          i += 3;
+        } else if (p[i + 1] == L'[') {
+          return std::nullopt;
+        } else {
+          hi = static_cast<char32_t>(p[i + 1]);
+          i += 2;
+        }
+        if (hi < lo) return std::nullopt;
+        sc.ranges.push_back({lo, hi});
+      } else {
+        sc.ranges.push_back({lo, lo});
+      }
+    }
+    if (!closed) return std::nullopt;
+  } else {
+    static constexpr std::wstring_view kMeta = L"\\^$.|?*+()[]{}";
+    if (kMeta.find(p[0]) != std::wstring_view::npos) return std::nullopt;
+    sc.ranges.push_back({static_cast<char32_t>(p[0]), static_cast<char32_t>(p[0])});
+    i = 1;
+  }
+  if (i < p.size() && p[i] == L'+') {
+    sc.plus = true;
+    ++i;
+  }
+  if (i != p.size()) return std::nullopt;
+  return sc;
+}
+
 // A compiled Java pattern with Java's find/split loops.
 class JavaRegex {
  public:
   static absl::StatusOr<std::unique_ptr<JavaRegex>> Compile(std::string_view pattern) {
     std::wstring wp;
     ToCodePoints(pattern, wp);
+    auto r = std::make_unique<JavaRegex>();
+    r->simple_ = ParseSimple(wp);
+    if (r->simple_.has_value()) return r;
     bool icase = false;
     auto translated = RegexTranslator(wp).Run(&icase);
     if (!translated.ok()) return translated.status();
-    auto r = std::make_unique<JavaRegex>();
     try {
       auto flags = std::regex_constants::ECMAScript;
       if (icase) flags |= std::regex_constants::icase;
@@ -881,6 +1062,22 @@ class JavaRegex {
   // empty match the next search starts one code point later.
   template <typename F>
   void FindAll(const std::wstring& s, F&& f) const {
+    if (simple_.has_value()) {
+      const SimpleClass& sc = *simple_;
+      for (size_t i = 0; i < s.size();) {
+        if (!sc.Matches(static_cast<char32_t>(s[i]))) {
+          ++i;
+          continue;
+        }
+        size_t j = i + 1;
+        if (sc.plus) {
+          while (j < s.size() && sc.Matches(static_cast<char32_t>(s[j]))) ++j;
+        }
+        f(i, j);
+        i = j;
+      }
+      return;
+    }
     size_t pos = 0;
     std::wsmatch m;
     while (pos <= s.size()) {
@@ -918,6 +1115,7 @@ class JavaRegex {
   }
 
  private:
+  std::optional<SimpleClass> simple_;
   std::wregex re_;
 };
 
@@ -1088,10 +1286,15 @@ class RegexTokenizerStage : public Stage {
       ToUtf8(wide.data() + b, wide.data() + e, toks[n]);
       ++n;
     };
-    if (gaps_) {
-      re_->Split(wide, emit);
-    } else {
-      re_->FindAll(wide, emit);
+    try {
+      if (gaps_) {
+        re_->Split(wide, emit);
+      } else {
+        re_->FindAll(wide, emit);
+      }
+    } catch (const std::exception& e) {  // std::regex_error (complexity) or allocation
+      return absl::InvalidArgumentError(absl::StrCat(name, ": pattern matching failed on column '", col_,
+                                                     "': ", e.what()));
     }
     toks.resize(n);
     return absl::OkStatus();

@@ -18,12 +18,12 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include <type_traits>
 #include "common/status_macros.h"
 #include "spark/stage.h"
 
@@ -76,7 +76,8 @@ bool IsSet(const StageMeta& m, std::string_view p) { return Param(m, p) != nullp
 
 absl::StatusOr<std::string> PString(const StageMeta& m, std::string_view p) {
   const json* j = Param(m, p);
-  if (j == nullptr || !j->is_string()) return m.Error(Cat("param '", p, "' missing or not a string"));
+  if (j == nullptr || !j->is_string())
+    return m.Error(Cat("param '", p, "' missing or not a string"));
   return j->get<std::string>();
 }
 
@@ -117,7 +118,8 @@ absl::StatusOr<std::vector<std::string>> PStrings(const StageMeta& m, std::strin
   return out;
 }
 
-absl::StatusOr<std::vector<double>> DoubleList(const StageMeta& m, std::string_view p, const json& j) {
+absl::StatusOr<std::vector<double>> DoubleList(const StageMeta& m, std::string_view p,
+                                               const json& j) {
   if (!j.is_array()) return m.Error(Cat("param '", p, "' is not a list"));
   std::vector<double> out;
   for (const json& e : j) {
@@ -153,7 +155,8 @@ absl::StatusOr<ColumnPairs> InOutCols(const StageMeta& m) {
     ASSIGN_OR_RETURN(c.in, PStrings(m, "inputCols"));
     ASSIGN_OR_RETURN(c.out, PStrings(m, "outputCols"));
     if (c.in.size() != c.out.size()) {
-      return m.Error(Cat("inputCols has ", c.in.size(), " columns but outputCols has ", c.out.size()));
+      return m.Error(
+          Cat("inputCols has ", c.in.size(), " columns but outputCols has ", c.out.size()));
     }
   } else {
     ASSIGN_OR_RETURN(std::string in, PString(m, "inputCol"));
@@ -175,12 +178,10 @@ const parquet::Datum* DataColumn(const parquet::Table& t, std::string_view name)
   return &row.items[c];
 }
 
-absl::StatusOr<parquet::Table> ReadTable(const StageMeta& m, std::string_view sub = "data") {
-  if (m.data_override) return m.data_override(sub);
-  return m.ReadData(sub);
-}
+absl::StatusOr<parquet::Table> ReadTable(const StageMeta& m) { return m.ReadData("data"); }
 
-absl::StatusOr<Vector> DataVector(const StageMeta& m, const parquet::Table& t, std::string_view name) {
+absl::StatusOr<Vector> DataVector(const StageMeta& m, const parquet::Table& t,
+                                  std::string_view name) {
   const parquet::Datum* d = DataColumn(t, name);
   if (d == nullptr || d->is_null()) return m.Error(Cat("data has no '", name, "' vector"));
   auto v = DecodeVector(*d);
@@ -194,7 +195,8 @@ std::vector<double> ToDenseArray(const Vector& v) {
   return out;
 }
 
-absl::StatusOr<std::vector<int>> IntListDatum(const StageMeta& m, const parquet::Datum* d, std::string_view name) {
+absl::StatusOr<std::vector<int>> IntListDatum(const StageMeta& m, const parquet::Datum* d,
+                                              std::string_view name) {
   if (d == nullptr || d->kind != parquet::Datum::Kind::kList) {
     return m.Error(Cat("data has no '", name, "' list"));
   }
@@ -321,8 +323,8 @@ absl::StatusOr<int> RequireVector(const StageMeta& m, Schema& s, std::string_vie
   auto slot = s.Require(col, DataType::kVector);
   if (!slot.ok()) return m.Error(std::string(slot.status().message()));
   if (s.column(*slot).type != DataType::kVector) {
-    return m.Error(Cat("column '", col, "' must be a vector but is ",
-                                DataTypeName(s.column(*slot).type)));
+    return m.Error(
+        Cat("column '", col, "' must be a vector but is ", DataTypeName(s.column(*slot).type)));
   }
   return *slot;
 }
@@ -331,8 +333,8 @@ absl::StatusOr<int> RequireNumeric(const StageMeta& m, Schema& s, std::string_vi
   auto slot = s.Require(col, DataType::kDouble);
   if (!slot.ok()) return m.Error(std::string(slot.status().message()));
   if (!IsNumeric(s.column(*slot).type)) {
-    return m.Error(Cat("column '", col, "' must be numeric but is ",
-                                DataTypeName(s.column(*slot).type)));
+    return m.Error(
+        Cat("column '", col, "' must be numeric but is ", DataTypeName(s.column(*slot).type)));
   }
   return *slot;
 }
@@ -369,7 +371,8 @@ class VectorIndexerStage : public VecStage {
     ASSIGN_OR_RETURN(std::string out, PString(m, "outputCol"));
     std::string hi = PStringOr(m, "handleInvalid", "error");
     st->invalid_ = hi == "skip" ? Invalid::kSkip : hi == "keep" ? Invalid::kKeep : Invalid::kError;
-    if (hi != "skip" && hi != "keep" && hi != "error") return m.Error(Cat("unknown handleInvalid '", hi, "'"));
+    if (hi != "skip" && hi != "keep" && hi != "error")
+      return m.Error(Cat("unknown handleInvalid '", hi, "'"));
 
     ASSIGN_OR_RETURN(parquet::Table t, ReadTable(m));
     const parquet::Datum* nf = DataColumn(t, "numFeatures");
@@ -393,7 +396,11 @@ class VectorIndexerStage : public VecStage {
         ASSIGN_OR_RETURN(int64_t v, e.items[1].AsInt());
         kv.emplace_back(k, static_cast<double>(v));
       }
-      std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+      // Ascending with NaN last (Spark's Ordering.Double). A NaN key (fitted on
+      // data with NaN) never matches a value but counts in the map's size.
+      std::sort(kv.begin(), kv.end(), [](const auto& a, const auto& b) {
+        return a.first < b.first || (!std::isnan(a.first) && std::isnan(b.first));
+      });
       for (auto& [k, v] : kv) {
         cf.keys.push_back(k);
         cf.cats.push_back(v);
@@ -408,7 +415,7 @@ class VectorIndexerStage : public VecStage {
     int32_t known = KnownSize(in);
     if (known >= 0 && known != st->num_features_) {
       return m.Error(Cat("expected ", st->num_features_, " features, but input column '",
-                                  st->in_name_, "' has ", known));
+                         st->in_name_, "' has ", known));
     }
     // Output attributes: categorical features become binary (2 values) or
     // nominal with the sorted raw values as labels; Spark fixes these when the
@@ -439,7 +446,8 @@ class VectorIndexerStage : public VecStage {
   absl::Status Apply(Row& row) const override {
     ASSIGN_OR_RETURN(const Vector* in, InVector(row, in_, in_name_));
     if (in->size != num_features_) {
-      return Fail(in_name_, Cat("expected a vector of length ", num_features_, " but found length ", in->size));
+      return Fail(in_name_, Cat("expected a vector of length ", num_features_, " but found length ",
+                                in->size));
     }
     Vector& out = row.cells[out_].MutableVector();
     CopyVector(*in, out);
@@ -480,8 +488,8 @@ class VectorIndexerStage : public VecStage {
     }
     switch (invalid_) {
       case Invalid::kError:
-        return Fail(in_name_, Cat("invalid value ", JavaDoubleToString(x), " on feature index ", cf.index,
-                                           " (handleInvalid=error)"));
+        return Fail(in_name_, Cat("invalid value ", JavaDoubleToString(x), " on feature index ",
+                                  cf.index, " (handleInvalid=error)"));
       case Invalid::kKeep:
         x = static_cast<double>(cf.keys.size());
         return absl::OkStatus();
@@ -528,7 +536,8 @@ class VectorSizeHintStage : public VecStage {
     ColumnInfo& c = s.mutable_column(st->slot_);
     int32_t known = KnownSize(c);
     if (known >= 0 && known != st->size_) {
-      return m.Error(Cat("column '", st->col_, "' has size ", known, " but the hint says ", st->size_));
+      return m.Error(
+          Cat("column '", st->col_, "' has size ", known, " but the hint says ", st->size_));
     }
     c.vector_size = st->size_;
     st->reads = {st->slot_};
@@ -573,7 +582,8 @@ class VectorSlicerStage : public VecStage {
     if (IsSet(m, "names")) {
       ASSIGN_OR_RETURN(names, PStrings(m, "names"));
     }
-    if (indices.empty() && names.empty()) return m.Error("no feature selected (indices and names empty)");
+    if (indices.empty() && names.empty())
+      return m.Error("no feature selected (indices and names empty)");
     for (int i : indices) {
       if (i < 0) return m.Error(Cat("negative index ", i));
     }
@@ -584,7 +594,7 @@ class VectorSlicerStage : public VecStage {
       int max_index = *std::max_element(indices.begin(), indices.end());
       if (max_index >= known) {
         return m.Error(Cat("selected feature index ", max_index, " invalid for only ", known,
-                                    " input features"));
+                           " input features"));
       }
     }
     st->inds_ = indices;
@@ -597,7 +607,8 @@ class VectorSlicerStage : public VecStage {
         }
       }
       if (found < 0) {
-        return m.Error(Cat("no feature named '", n, "' in the attributes of column '", st->in_name_, "'"));
+        return m.Error(
+            Cat("no feature named '", n, "' in the attributes of column '", st->in_name_, "'"));
       }
       st->inds_.push_back(found);
     }
@@ -621,7 +632,8 @@ class VectorSlicerStage : public VecStage {
     ASSIGN_OR_RETURN(const Vector* in, InVector(row, in_, in_name_));
     for (int i : inds_) {
       if (i >= in->size) {
-        return Fail(in_name_, Cat("selected feature index ", i, " invalid for a vector of size ", in->size));
+        return Fail(in_name_,
+                    Cat("selected feature index ", i, " invalid for a vector of size ", in->size));
       }
     }
     Vector& out = row.cells[out_].MutableVector();
@@ -659,7 +671,8 @@ class VectorMapStage : public VecStage {
     ASSIGN_OR_RETURN(in_, RequireVector(m, s, in_name_));
     int32_t known = KnownSize(s.column(in_));
     if (size >= 0 && known >= 0 && known != size) {
-      return m.Error(Cat("expects vectors of size ", size, " but column '", in_name_, "' has ", known));
+      return m.Error(
+          Cat("expects vectors of size ", size, " but column '", in_name_, "' has ", known));
     }
     out_ = s.AddOutput(VectorColumn(out, size >= 0 ? size : known));
     reads = {in_};
@@ -698,7 +711,8 @@ class StandardScalerStage : public VectorMapStage {
     st->std_ = ToDenseArray(std_v);
     st->shift_ = ToDenseArray(mean_v);
     st->scale_.resize(st->std_.size());
-    for (size_t i = 0; i < st->std_.size(); ++i) st->scale_[i] = st->std_[i] == 0.0 ? 0.0 : 1.0 / st->std_[i];
+    for (size_t i = 0; i < st->std_.size(); ++i)
+      st->scale_[i] = st->std_[i] == 0.0 ? 0.0 : 1.0 / st->std_[i];
     st->legacy_ = m.spark_major > 0 && m.spark_major < 3;
     RETURN_IF_ERROR(st->Setup(m, s, mean_v.size));
     return std::unique_ptr<Stage>(std::move(st));
@@ -716,7 +730,8 @@ class StandardScalerStage : public VectorMapStage {
       const size_t n = v.size();
       if (with_std_) {
         if (legacy_) {
-          for (size_t i = 0; i < n; ++i) v[i] = std_[i] != 0.0 ? (v[i] - shift_[i]) * (1.0 / std_[i]) : 0.0;
+          for (size_t i = 0; i < n; ++i)
+            v[i] = std_[i] != 0.0 ? (v[i] - shift_[i]) * (1.0 / std_[i]) : 0.0;
         } else {
           for (size_t i = 0; i < n; ++i) v[i] = (v[i] - shift_[i]) * scale_[i];
         }
@@ -888,21 +903,25 @@ class ElementwiseProductStage : public VectorMapStage {
     auto st = std::make_unique<ElementwiseProductStage>();
     const json* j = Param(m, "scalingVec");
     if (j == nullptr) return m.Error("param 'scalingVec' missing");
-    // Spark's JSON vector: {"type":1,"values":[..]} or {"type":0,"size":n,"indices":[..],"values":[..]}.
+    // Spark's JSON vector: {"type":1,"values":[..]} or
+    // {"type":0,"size":n,"indices":[..],"values":[..]}.
     json vj = *j;
     if (vj.is_string()) {
       vj = json::parse(vj.get<std::string>(), nullptr, false);
       if (vj.is_discarded()) return m.Error("param 'scalingVec' is not a vector");
     }
-    if (!vj.is_object() || !vj.contains("values")) return m.Error("param 'scalingVec' is not a vector");
+    if (!vj.is_object() || !vj.contains("values"))
+      return m.Error("param 'scalingVec' is not a vector");
     ASSIGN_OR_RETURN(std::vector<double> values, DoubleList(m, "scalingVec", vj["values"]));
     int type = vj.value("type", 1);
     if (type == 0) {
       int size = vj.value("size", -1);
-      if (size < 0 || !vj.contains("indices")) return m.Error("param 'scalingVec' is a malformed sparse vector");
+      if (size < 0 || !vj.contains("indices"))
+        return m.Error("param 'scalingVec' is a malformed sparse vector");
       std::vector<double> dense(size, 0.0);
       const json& idx = vj["indices"];
-      if (!idx.is_array() || idx.size() != values.size()) return m.Error("param 'scalingVec' is a malformed sparse vector");
+      if (!idx.is_array() || idx.size() != values.size())
+        return m.Error("param 'scalingVec' is a malformed sparse vector");
       for (size_t k = 0; k < values.size(); ++k) {
         int i = idx[k].get<int>();
         if (i < 0 || i >= size) return m.Error("param 'scalingVec' index out of range");
@@ -945,14 +964,16 @@ class PcaStage : public VectorMapStage {
     // Column-major copy: column c (one component) is contiguous.
     st->pc_.resize(static_cast<size_t>(st->n_) * st->k_);
     for (int32_t c = 0; c < st->k_; ++c) {
-      for (int32_t r = 0; r < st->n_; ++r) st->pc_[static_cast<size_t>(c) * st->n_ + r] = mat->at(r, c);
+      for (int32_t r = 0; r < st->n_; ++r)
+        st->pc_[static_cast<size_t>(c) * st->n_ + r] = mat->at(r, c);
     }
     ASSIGN_OR_RETURN(st->in_name_, PString(m, "inputCol"));
     ASSIGN_OR_RETURN(std::string out, PString(m, "outputCol"));
     ASSIGN_OR_RETURN(st->in_, RequireVector(m, s, st->in_name_));
     int32_t known = KnownSize(s.column(st->in_));
     if (known >= 0 && known != st->n_) {
-      return m.Error(Cat("pc has ", st->n_, " rows but column '", st->in_name_, "' has size ", known));
+      return m.Error(
+          Cat("pc has ", st->n_, " rows but column '", st->in_name_, "' has size ", known));
     }
     st->out_ = s.AddOutput(VectorColumn(out, st->k_));
     st->size_ = st->n_;
@@ -996,7 +1017,8 @@ class BucketizerStage : public VecStage {
     auto st = std::make_unique<BucketizerStage>();
     ASSIGN_OR_RETURN(ColumnPairs cols, InOutCols(m));
     std::string hi = PStringOr(m, "handleInvalid", "error");
-    if (hi != "error" && hi != "skip" && hi != "keep") return m.Error(Cat("unknown handleInvalid '", hi, "'"));
+    if (hi != "error" && hi != "skip" && hi != "keep")
+      return m.Error(Cat("unknown handleInvalid '", hi, "'"));
     st->keep_ = hi == "keep";
     st->skip_ = hi == "skip";
     std::vector<std::vector<double>> splits;
@@ -1008,7 +1030,8 @@ class BucketizerStage : public VecStage {
         splits.push_back(std::move(sp));
       }
       if (splits.size() != cols.in.size()) {
-        return m.Error(Cat("splitsArray has ", splits.size(), " entries for ", cols.in.size(), " columns"));
+        return m.Error(
+            Cat("splitsArray has ", splits.size(), " entries for ", cols.in.size(), " columns"));
       }
     } else {
       const json* sp = Param(m, "splits");
@@ -1040,7 +1063,8 @@ class BucketizerStage : public VecStage {
       a.type = Attribute::Type::kNominal;
       a.name = oc.name;
       for (size_t i = 0; i + 1 < col.splits.size(); ++i) {
-        a.values.push_back(Cat(JavaDoubleToString(col.splits[i]), ", ", JavaDoubleToString(col.splits[i + 1])));
+        a.values.push_back(
+            Cat(JavaDoubleToString(col.splits[i]), ", ", JavaDoubleToString(col.splits[i + 1])));
       }
       a.num_values = static_cast<int>(a.values.size());
       oc.attrs.push_back(std::move(a));
@@ -1093,8 +1117,9 @@ class BucketizerStage : public VecStage {
     if (idx >= 0) return static_cast<double>(idx);
     int ins = -idx - 1;
     if (ins == 0 || ins == static_cast<int>(sp.size())) {
-      return Fail(col.in_name, Cat("value ", JavaDoubleToString(x), " out of Bucketizer bounds [",
-                                            JavaDoubleToString(sp.front()), ", ", JavaDoubleToString(sp.back()), "]"));
+      return Fail(col.in_name,
+                  Cat("value ", JavaDoubleToString(x), " out of Bucketizer bounds [",
+                      JavaDoubleToString(sp.front()), ", ", JavaDoubleToString(sp.back()), "]"));
     }
     return static_cast<double>(ins - 1);
   }
@@ -1117,7 +1142,8 @@ class BinarizerStage : public VecStage {
     std::vector<double> thresholds;
     if (cols.multi && IsSet(m, "thresholds")) {
       ASSIGN_OR_RETURN(thresholds, DoubleList(m, "thresholds", *Param(m, "thresholds")));
-      if (thresholds.size() != cols.in.size()) return m.Error("thresholds and inputCols differ in length");
+      if (thresholds.size() != cols.in.size())
+        return m.Error("thresholds and inputCols differ in length");
     } else {
       ASSIGN_OR_RETURN(double t, PDoubleOr(m, "threshold", 0.0));
       thresholds.assign(cols.in.size(), t);
@@ -1219,15 +1245,19 @@ class ImputerStage : public VecStage {
   static absl::StatusOr<std::unique_ptr<Stage>> Make(const StageMeta& m, Schema& s) {
     auto st = std::make_unique<ImputerStage>();
     ASSIGN_OR_RETURN(ColumnPairs cols, InOutCols(m));
-    ASSIGN_OR_RETURN(st->missing_, PDoubleOr(m, "missingValue", std::numeric_limits<double>::quiet_NaN()));
+    ASSIGN_OR_RETURN(st->missing_,
+                     PDoubleOr(m, "missingValue", std::numeric_limits<double>::quiet_NaN()));
     ASSIGN_OR_RETURN(parquet::Table t, ReadTable(m));
     for (size_t c = 0; c < cols.in.size(); ++c) {
       Column col;
       col.in_name = cols.in[c];
       const parquet::Datum* d = DataColumn(t, col.in_name);
-      if (d == nullptr || d->is_null()) return m.Error(Cat("no surrogate for column '", col.in_name, "'"));
+      if (d == nullptr || d->is_null())
+        return m.Error(Cat("no surrogate for column '", col.in_name, "'"));
       auto v = d->AsDouble();
-      if (!v.ok()) return m.Error(Cat("surrogate of '", col.in_name, "': ", std::string(v.status().message())));
+      if (!v.ok())
+        return m.Error(
+            Cat("surrogate of '", col.in_name, "': ", std::string(v.status().message())));
       col.surrogate = *v;
       ASSIGN_OR_RETURN(col.in, RequireNumeric(m, s, col.in_name));
       col.type = s.column(col.in).type;
@@ -1332,7 +1362,8 @@ class InteractionStage : public VecStage {
           // Spark needs the vector's attributes; without them (unknown to this
           // schema) every element is taken as numeric when the size is known.
           if (ci.vector_size < 0) {
-            return m.Error(Cat("vector attributes of column '", in_name, "' must be defined for interaction"));
+            return m.Error(
+                Cat("vector attributes of column '", in_name, "' must be defined for interaction"));
           }
           attrs.resize(ci.vector_size);
           for (Attribute& a : attrs) a.type = Attribute::Type::kNumeric;
@@ -1460,18 +1491,20 @@ class InteractionStage : public VecStage {
     int32_t out_size = 0;
   };
 
-  static absl::StatusOr<int> NumFeatures(const StageMeta& m, const Attribute& a, std::string_view col) {
+  static absl::StatusOr<int> NumFeatures(const StageMeta& m, const Attribute& a,
+                                         std::string_view col) {
     if (a.type != Attribute::Type::kNominal) return 1;
     int n = a.num_values >= 0 ? a.num_values : static_cast<int>(a.values.size());
     if (a.num_values < 0 && a.values.empty()) {
-      return m.Error(Cat("nominal attribute in column '", col, "' must have its number of values defined"));
+      return m.Error(
+          Cat("nominal attribute in column '", col, "' must have its number of values defined"));
     }
     return std::max(1, n);
   }
 
   // Spark's names after encoding: [group_]<name or index>[_<category>].
-  static void AppendEncodedNames(const Attribute& a, std::string_view group, int index, bool in_group,
-                                 std::vector<std::string>* out) {
+  static void AppendEncodedNames(const Attribute& a, std::string_view group, int index,
+                                 bool in_group, std::vector<std::string>* out) {
     std::string base = a.name.empty() ? std::to_string(index) : a.name;
     if (in_group) base = Cat(group, "_", base);
     if (a.type == Attribute::Type::kNominal) {
@@ -1486,8 +1519,10 @@ class InteractionStage : public VecStage {
   }
 
   absl::Status CheckIndex(const Input& in, double x, int card) const {
-    if (x >= 0.0 && x == static_cast<double>(static_cast<int64_t>(x)) && x < card) return absl::OkStatus();
-    return Fail(in.name, Cat("values from column must be indices, but got ", JavaDoubleToString(x)));
+    if (x >= 0.0 && x == static_cast<double>(static_cast<int64_t>(x)) && x < card)
+      return absl::OkStatus();
+    return Fail(in.name,
+                Cat("values from column must be indices, but got ", JavaDoubleToString(x)));
   }
 
   std::vector<Input> inputs_;
@@ -1497,31 +1532,31 @@ class InteractionStage : public VecStage {
 // ---------------------------------------------------------------------------
 // Feature selectors (ChiSqSelectorModel, UnivariateFeatureSelectorModel,
 // VarianceThresholdSelectorModel, ...): keep selectedFeatures (sorted), with
-// their attributes; without input attributes the outputs are nominal for the
-// chi-squared/categorical selectors and numeric otherwise.
+// their attributes; without input attributes the outputs are nominal for
+// ChiSqSelector and numeric for the others (whatever their featureType).
 
 class SelectorStage : public VecStage {
  public:
-  static absl::StatusOr<std::unique_ptr<Stage>> Make(const StageMeta& m, Schema& s, bool nominal_default) {
+  static absl::StatusOr<std::unique_ptr<Stage>> Make(const StageMeta& m, Schema& s,
+                                                     bool nominal_default) {
     auto st = std::make_unique<SelectorStage>();
     ASSIGN_OR_RETURN(st->in_name_, PString(m, "featuresCol"));
     ASSIGN_OR_RETURN(std::string out, PString(m, "outputCol"));
     ASSIGN_OR_RETURN(parquet::Table t, ReadTable(m));
-    ASSIGN_OR_RETURN(st->selected_, IntListDatum(m, DataColumn(t, "selectedFeatures"), "selectedFeatures"));
+    ASSIGN_OR_RETURN(st->selected_,
+                     IntListDatum(m, DataColumn(t, "selectedFeatures"), "selectedFeatures"));
     std::sort(st->selected_.begin(), st->selected_.end());
     if (std::adjacent_find(st->selected_.begin(), st->selected_.end()) != st->selected_.end()) {
       return m.Error("selectedFeatures has duplicates");
     }
-    if (!st->selected_.empty() && st->selected_.front() < 0) return m.Error("negative selected feature");
-    if (IsSet(m, "featureType")) {
-      nominal_default = PStringOr(m, "featureType", "") == "categorical";
-    }
+    if (!st->selected_.empty() && st->selected_.front() < 0)
+      return m.Error("negative selected feature");
     ASSIGN_OR_RETURN(st->in_, RequireVector(m, s, st->in_name_));
     const ColumnInfo& in = s.column(st->in_);
     int32_t known = KnownSize(in);
     if (known >= 0 && !st->selected_.empty() && st->selected_.back() >= known) {
-      return m.Error(Cat("selected feature ", st->selected_.back(), " outside column '", st->in_name_,
-                                  "' of size ", known));
+      return m.Error(Cat("selected feature ", st->selected_.back(), " outside column '",
+                         st->in_name_, "' of size ", known));
     }
     ColumnInfo oc = VectorColumn(out, static_cast<int32_t>(st->selected_.size()));
     if (!in.attrs.empty()) {
@@ -1544,7 +1579,8 @@ class SelectorStage : public VecStage {
     const int32_t n = static_cast<int32_t>(selected_.size());
     if (in->dense) {
       if (!selected_.empty() && selected_.back() >= in->size) {
-        return Fail(in_name_, Cat("selected feature ", selected_.back(), " outside a vector of size ", in->size));
+        return Fail(in_name_, Cat("selected feature ", selected_.back(),
+                                  " outside a vector of size ", in->size));
       }
       out.SetDense(n);
       for (int32_t k = 0; k < n; ++k) out.values[k] = in->values[selected_[k]];
@@ -1576,7 +1612,9 @@ class SelectorStage : public VecStage {
 }  // namespace
 
 void RegisterVectorStages(StageRegistry& r) {
-  auto add = [&r](std::string_view short_name, StageFactory f) { r.Add(Cat(kFeature, short_name), std::move(f)); };
+  auto add = [&r](std::string_view short_name, StageFactory f) {
+    r.Add(Cat(kFeature, short_name), std::move(f));
+  };
   add("VectorIndexerModel", VectorIndexerStage::Make);
   add("VectorSizeHint", VectorSizeHintStage::Make);
   add("VectorSlicer", VectorSlicerStage::Make);
@@ -1590,11 +1628,16 @@ void RegisterVectorStages(StageRegistry& r) {
   add("Binarizer", BinarizerStage::Make);
   add("ImputerModel", ImputerStage::Make);
   add("Interaction", InteractionStage::Make);
-  add("ChiSqSelectorModel", [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, true); });
-  add("UnivariateFeatureSelectorModel", [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
-  add("VarianceThresholdSelectorModel", [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
-  add("ANOVASelectorModel", [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
-  add("FValueSelectorModel", [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
+  add("ChiSqSelectorModel",
+      [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, true); });
+  add("UnivariateFeatureSelectorModel",
+      [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
+  add("VarianceThresholdSelectorModel",
+      [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
+  add("ANOVASelectorModel",
+      [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
+  add("FValueSelectorModel",
+      [](const StageMeta& m, Schema& s) { return SelectorStage::Make(m, s, false); });
 }
 
 }  // namespace evs::spark

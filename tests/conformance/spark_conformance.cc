@@ -5,12 +5,15 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+#include "nlohmann/json.hpp"
 #include "cli/score.h"
 #include "spark/pipeline.h"
 
@@ -147,6 +150,17 @@ absl::StatusOr<std::vector<SparkItem>> ParseSparkItems(std::string_view tsv, dou
     it.tol.precision = d;
     if (absl::Status s = number(get({"zero_threshold"}), it.tol.precision, &d); !s.ok()) return s;
     it.tol.zero_threshold = d;
+    if (!it.id.empty() && it.model.empty() && it.input.empty() && it.expected.empty()) {
+      // A tools/spark_fixtures row: the files follow from the name.
+      it.model = it.id + ".zip";
+      it.input = it.id + ".input.csv";
+      it.expected = it.id + ".expected.csv";
+      if (it.schema.empty()) {
+        it.schema = it.id + ".schema.json";
+        it.schema_optional = true;
+      }
+      it.spark_expected = it.id + ".spark.csv";
+    }
     if (it.id.empty() || it.model.empty() || it.input.empty() || it.expected.empty())
       return absl::InvalidArgumentError(
           absl::StrCat("line ", line_no, ": an item needs an id, a model, an input and an expected file"));
@@ -237,6 +251,146 @@ std::string ReplaceSection(const std::string& doc, std::string_view begin, std::
   return r + section;
 }
 
+namespace {
+
+// Compares an expected JSON cell of NAME.spark.csv with an actual cell.
+bool JsonCellMatches(const nlohmann::json& e, const spark::Cell& a, const Tolerance& tol) {
+  auto num = [&](const nlohmann::json& x, double actual) {
+    return x.is_number() && NumbersEquivalent(x.get<double>(), actual, tol);
+  };
+  if (e.is_object()) {  // sparse vector
+    if (a.kind != spark::Cell::Kind::kVector || !e.contains("size") || a.vec.size != e["size"].get<int>()) return false;
+    std::vector<double> dense(a.vec.size, 0.0);
+    const auto& idx = e["indices"];
+    const auto& val = e["values"];
+    if (idx.size() != val.size()) return false;
+    for (size_t k = 0; k < idx.size(); ++k) {
+      int i = idx[k].get<int>();
+      if (i < 0 || i >= a.vec.size) return false;
+      dense[i] = val[k].get<double>();
+    }
+    for (int i = 0; i < a.vec.size; ++i)
+      if (!NumbersEquivalent(dense[i], a.vec.At(i), tol)) return false;
+    return true;
+  }
+  if (!e.is_array()) return false;
+  if (a.kind == spark::Cell::Kind::kVector) {
+    if (static_cast<int>(e.size()) != a.vec.size) return false;
+    for (int i = 0; i < a.vec.size; ++i)
+      if (!num(e[i], a.vec.At(i))) return false;
+    return true;
+  }
+  if (a.kind == spark::Cell::Kind::kNumbers) {
+    if (e.size() != a.nums.size()) return false;
+    for (size_t i = 0; i < a.nums.size(); ++i)
+      if (!num(e[i], a.nums[i])) return false;
+    return true;
+  }
+  if (a.kind == spark::Cell::Kind::kStrings) {
+    if (e.size() != a.strs.size()) return false;
+    for (size_t i = 0; i < a.strs.size(); ++i)
+      if (!e[i].is_string() || e[i].get<std::string>() != a.strs[i]) return false;
+    return true;
+  }
+  return false;
+}
+
+std::string ShowCell(const spark::Cell& c, spark::DataType type) {
+  switch (c.kind) {
+    case spark::Cell::Kind::kNull: return "N/A";
+    case spark::Cell::Kind::kNumber:
+      if (type == spark::DataType::kBoolean) return c.num != 0 ? "true" : "false";
+      return absl::StrCat(c.num);
+    case spark::Cell::Kind::kString: return c.str;
+    case spark::Cell::Kind::kVector: {
+      std::string s = absl::StrCat(c.vec.dense ? "dense" : "sparse", "(", c.vec.size, ":");
+      int shown = 0;
+      c.vec.ForEach([&](int32_t i, double v) {
+        if (shown++ < 6) absl::StrAppend(&s, " ", i, "=", v);
+      });
+      return s + (shown > 6 ? " ...)" : ")");
+    }
+    case spark::Cell::Kind::kStrings: {
+      std::string s = "[";
+      for (size_t i = 0; i < c.strs.size() && i < 8; ++i) absl::StrAppend(&s, i ? "," : "", c.strs[i]);
+      return s + (c.strs.size() > 8 ? ",...]" : "]");
+    }
+    case spark::Cell::Kind::kNumbers: return absl::StrCat("[", c.nums.size(), " numbers]");
+  }
+  return "?";
+}
+
+}  // namespace
+
+// Every column of NAME.spark.csv against the unpruned pipeline's column of
+// that name, row by row.
+template <typename Add>
+absl::Status CompareSparkColumns(const SparkItem& item, const std::string& model, const std::string& schema_json,
+                                 const std::string& spark_csv, const Csv& input, Add& add, SparkItemResult* res) {
+  auto expected = ReadCsvFile(spark_csv);
+  if (!expected.ok()) return expected.status();
+  if (expected->rows.size() != input.rows.size())
+    return absl::InvalidArgumentError(absl::StrCat(expected->rows.size(), " rows for ", input.rows.size(), " inputs"));
+  ASSIGN_OR_RETURN(auto pipeline, spark::Pipeline::Load(model, cli::SparkLoadOptions(schema_json, true)));
+  const spark::Pipeline& p = *pipeline;
+  std::vector<int> slots;
+  for (const std::string& h : expected->header) {
+    int slot = p.Find(h);
+    if (slot < 0) return absl::InvalidArgumentError(absl::StrCat("the pipeline has no column '", h, "'"));
+    slots.push_back(slot);
+  }
+  const auto& inputs = p.inputs();
+  std::vector<int> bind(inputs.size(), -1);
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    auto it = std::find(input.header.begin(), input.header.end(), inputs[k].name);
+    if (it != input.header.end()) bind[k] = static_cast<int>(it - input.header.begin());
+  }
+  auto row = p.NewRow();
+  for (size_t r = 0; r < input.rows.size(); ++r) {
+    const int64_t row_no = static_cast<int64_t>(r) + 1;
+    p.BeginRow(*row);
+    absl::Status st;
+    for (size_t k = 0; k < inputs.size() && st.ok(); ++k) {
+      if (bind[k] < 0) continue;
+      const std::string& cell = input.rows[r][bind[k]];
+      if (cli::IsMissingCell(cell)) p.SetNull(*row, static_cast<int>(k));
+      else st = p.SetInput(*row, static_cast<int>(k), cell);
+    }
+    if (st.ok()) st = p.Run(*row);
+    if (!st.ok()) {
+      add(row_no, absl::StrCat("row ", row_no, " (spark columns): evaluation failed: ", std::string(st.message())));
+      continue;
+    }
+    for (size_t c = 0; c < slots.size(); ++c) {
+      const std::string& exp = expected->rows[r][c];
+      const spark::Cell& actual = p.Get(*row, slots[c]);
+      const spark::DataType type = p.schema().column(slots[c]).type;
+      ++res->cells;
+      bool ok;
+      if (!exp.empty() && (exp[0] == '[' || exp[0] == '{')) {
+        nlohmann::json j = nlohmann::json::parse(exp, nullptr, false);
+        ok = !j.is_discarded() && JsonCellMatches(j, actual, item.tol);
+      } else if (actual.kind == spark::Cell::Kind::kNumber || actual.kind == spark::Cell::Kind::kNull ||
+                 actual.kind == spark::Cell::Kind::kString) {
+        std::string text = actual.kind == spark::Cell::Kind::kNull ? "N/A"
+                           : actual.kind == spark::Cell::Kind::kString ? actual.str
+                                                                       : ShowCell(actual, type);
+        if (actual.kind == spark::Cell::Kind::kNumber && type != spark::DataType::kBoolean) {
+          ok = CellMatches(exp, pmml::Value::Number(actual.num), item.tol);
+        } else {
+          ok = CellMatches(exp, ValueFromCell(text), item.tol);
+        }
+      } else {
+        ok = false;
+      }
+      if (!ok)
+        add(row_no, absl::StrCat("row ", row_no, ", ", expected->header[c], " (spark column): expected ",
+                                 exp.size() > 120 ? exp.substr(0, 117) + "..." : exp, ", got ", ShowCell(actual, type)));
+    }
+  }
+  return absl::OkStatus();
+}
+
 SparkItemResult RunSparkItem(const SparkItem& item, const std::string& root, int max_details) {
   const auto t0 = std::chrono::steady_clock::now();
   SparkItemResult res;
@@ -263,7 +417,7 @@ SparkItemResult RunSparkItem(const SparkItem& item, const std::string& root, int
   auto expected = ReadCsvFile(JoinPath(root, item.expected));
   if (!expected.ok()) return fail(std::string(expected.status().message()));
   std::string schema_json;
-  if (!item.schema.empty() && !ReadText(JoinPath(root, item.schema), &schema_json))
+  if (!item.schema.empty() && !ReadText(JoinPath(root, item.schema), &schema_json) && !item.schema_optional)
     return fail(absl::StrCat(item.schema, ": cannot read"));
 
   // Load, then classify a load failure: a non-Spark item failing on its
@@ -385,6 +539,14 @@ SparkItemResult RunSparkItem(const SparkItem& item, const std::string& root, int
         add(row_no, absl::StrCat("row ", row_no, ", ", expected->header[t.exp_col], ": expected ",
                                  exp.empty() ? "(missing)" : exp, ", got ", actual,
                                  filtered ? absl::StrCat(" (filtered: ", row->filter_reason, ")") : ""));
+    }
+  }
+  if (!item.spark_expected.empty()) {
+    std::string spark_csv = JoinPath(root, item.spark_expected);
+    std::error_code ec;
+    if (std::filesystem::exists(spark_csv, ec)) {
+      absl::Status st = CompareSparkColumns(item, JoinPath(root, item.model), schema_json, spark_csv, input, add, &res);
+      if (!st.ok()) add(0, absl::StrCat("spark columns: ", std::string(st.message())));
     }
   }
   for (auto& d : details)

@@ -23,6 +23,10 @@ struct SparkItem {
   std::string input;     // CSV with a header, or a LibSVM file (label + features)
   std::string expected;  // CSV, row-aligned with the input
   std::string schema;    // StructType JSON of the input columns ("" or "-": none)
+  bool schema_optional = false;  // fixtures: a missing schema file means none
+  // Fixtures: every column Spark's transform added (NAME.spark.csv: vectors
+  // and arrays as JSON), compared with the pipeline loaded unpruned; "" none.
+  std::string spark_expected;
   Tolerance tol;
   std::vector<std::string> skip;       // expected columns not compared
   std::vector<std::string> non_spark;  // stages outside Apache Spark (MANIFEST's ⚠ column)
@@ -36,8 +40,10 @@ struct SparkItem {
 // naming the columns (id or name, model or pipeline, input, expected, schema,
 // tolerance, zero_threshold, float_ulp, skip_columns, non_spark,
 // spark_version, description; unknown columns are ignored); without one the
-// columns are spark_items.tsv's order. Tolerance defaults to 1e-9 when
-// `default_tolerance` is set, else 0 (exact).
+// columns are spark_items.tsv's order. A row with a name but no model is a
+// fixture of tools/spark_fixtures: NAME.zip, NAME.input.csv,
+// NAME.expected.csv, NAME.schema.json (if present), NAME.spark.csv (if
+// present). Tolerance defaults to `default_tolerance`.
 absl::StatusOr<std::vector<SparkItem>> ParseSparkItems(std::string_view tsv, double default_tolerance);
 
 enum class SparkOutcome : uint8_t {

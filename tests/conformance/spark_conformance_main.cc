@@ -368,13 +368,13 @@ int main(int argc, char** argv) {
     if (!Matches(it.id, filters)) continue;
     if (fixtures) {
       // Fixture paths are relative to the fixtures folder, else to the repository.
-      for (std::string* p : {&it.model, &it.input, &it.expected, &it.schema}) {
+      for (std::string* p : {&it.model, &it.input, &it.expected, &it.schema, &it.spark_expected}) {
         if (p->empty() || (*p)[0] == '/') continue;
         if (!fs::exists(fs::path(root) / *p) && fs::exists(fs::path(SourceDir()) / *p))
           *p = (fs::path(SourceDir()) / *p).string();
       }
     }
-    items.push_back(std::move(it));
+    items.push_back(it);  // a copy: *parsed is read again for the unlisted-zip check
   }
   if (items.empty()) {
     std::cout << "spark_conformance: no item matches\n";

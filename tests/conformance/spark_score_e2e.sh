@@ -5,6 +5,7 @@
 # against the expected CSV, the --spark-columns header, and that a row that
 # cannot be evaluated is N/A + a message naming the row (fatal with --strict).
 # Usage: spark_score_e2e.sh EVSERVE PMML_CONFORMANCE FIXTURES_DIR WORKDIR
+# (PMML_CONFORMANCE --compare-csv compares the output with the expected CSV.)
 # Exit 77 (skipped) when there is neither a fixture nor the corpus.
 set -euo pipefail
 evserve=$1 runner=$2 fixtures_dir=$3 work=$4
@@ -35,6 +36,13 @@ if [[ -f $fixtures ]]; then
     input=$(resolve "$(col input)")
     expected=$(resolve "$(col expected)")
     schema=$(resolve "$(col schema)")
+    if [[ -z $model ]]; then  # tools/spark_fixtures rows: files named after the fixture
+      name=$(col name id)
+      model=$fixtures_dir/$name.zip
+      input=$fixtures_dir/$name.input.csv
+      expected=$fixtures_dir/$name.expected.csv
+      [[ -f $fixtures_dir/$name.schema.json ]] && schema=$fixtures_dir/$name.schema.json
+    fi
     t=$(col tolerance); [[ -n $t && $t != - ]] && tol=$t
     z=$(col zero_threshold); [[ -n $z && $z != - ]] && zero=$z
     s=$(col skip_columns skip); [[ -n $s && $s != - ]] && skip=$s

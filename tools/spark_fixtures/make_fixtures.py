@@ -26,6 +26,9 @@ import time
 import zipfile
 
 from pyspark.ml import Pipeline, PipelineModel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import parquet_footer  # noqa: E402
 from pyspark.ml.util import Identifiable
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +126,7 @@ REGIONS = ["north", "south", "east", "west", "center"]
 
 def customer_rows(n, seed, null_rate=0.0, unseen=False):
     """Mixed tabular data: numeric x1..x4, categorical color/region, and targets
-    label (yes/no), clicked (0/1 double), y (real), count (Poisson), amount (positive)."""
+    churn (yes/no), clicked (0/1 double), y (real), count (Poisson), amount (positive)."""
     rng = random.Random(seed)
     rows = []
     for i in range(n):
@@ -258,8 +261,8 @@ def normalise_saved(spark, root, name, codec):
     mapping = {}
     for p in sorted(meta_files, key=masked):
         text = open(p, encoding="utf-8").read()
-        uid = json.loads(text.splitlines()[0])["uid"]
-        if uid not in _uid_state["issued"] and uid not in mapping:
+        uid = json.loads(text.splitlines()[0]).get("uid")  # the old mllib metadata has none
+        if uid and uid not in _uid_state["issued"] and uid not in mapping:
             prefix = uid.rsplit("_", 1)[0]
             mapping[uid] = "%s_%s" % (prefix, _hex12(name, "jvm", masked(p)))
     # 3. Tree ensembles keep each tree's metadata JSON (uid, timestamp) inside treesMetadata/
@@ -267,7 +270,12 @@ def normalise_saved(spark, root, name, codec):
     for d, dirs, _ in os.walk(root):
         if os.path.basename(d) == "treesMetadata":
             rewrite_trees_metadata(spark, d, name, codec)
-    # 4. Timestamps -> 0 and uid renames in the metadata JSON; directory renames.
+    # 4. Parquet footers: parquet-mr lists encodings in hash-set order, which changes per run.
+    for d, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".parquet") and parquet_footer.canonicalise(os.path.join(d, f)) < 0:
+                print("warning: %s: Parquet footer left as written" % os.path.join(d, f), file=sys.stderr)
+    # 5. Timestamps -> 0 and uid renames in the metadata JSON; directory renames.
     for p in meta_files:
         text = open(p, encoding="utf-8").read()
         text = re.sub(r'"timestamp":\d+', '"timestamp":0', text)
@@ -282,7 +290,7 @@ def normalise_saved(spark, root, name, codec):
                 new = new.replace(old, rep)
             if new != sub:
                 os.rename(os.path.join(d, sub), os.path.join(d, new))
-    # 5. part-NNNNN-<job uuid>-cNNN.* : the job uuid becomes a hash of the directory.
+    # 6. part-NNNNN-<job uuid>-cNNN.* : the job uuid becomes a hash of the directory.
     for d, _, files in os.walk(root):
         rel = os.path.relpath(d, root)
         h = hashlib.sha1(("%s/%s" % (name, rel)).encode()).hexdigest()
@@ -374,7 +382,7 @@ def fixtures():
 
     text_cols = ["text", "sentiment"]
     flower_cols = FLOWER_COLS + ["species"]
-    cust_all = ["x1", "x2", "x3", "x4", "color", "region", "label", "clicked", "y", "count", "amount"]
+    cust_all = ["x1", "x2", "x3", "x4", "color", "region", "churn", "clicked", "y", "count", "amount"]
 
     def text(spark, n_train=320, n_test=160):
         return (spark.createDataFrame(sentiment_rows(n_train, 11), text_cols),
@@ -385,11 +393,13 @@ def fixtures():
         return (spark.createDataFrame(flower_rows(40, 21, noise), cols),
                 spark.createDataFrame(flower_rows(34, 22, noise), cols))
 
-    def cust(spark, cols, nulls=0.0, unseen=False, n_test=150):
+    def cust(spark, cols, nulls=0.0, unseen=False, n_test=150, train_nulls=None):
+        """train_nulls: null rate of the training rows (default: the same as the test rows)."""
         from pyspark.sql.types import StructType, StructField, DoubleType, StringType
-        types = {"color": StringType(), "region": StringType(), "label": StringType()}
+        types = {"color": StringType(), "region": StringType(), "churn": StringType()}
         schema = StructType([StructField(c, types.get(c, DoubleType()), True) for c in cust_all])
-        tr = spark.createDataFrame(customer_rows(400, 31, nulls), schema).select(*cols)
+        tn = nulls if train_nulls is None else train_nulls
+        tr = spark.createDataFrame(customer_rows(400, 31, tn), schema).select(*cols)
         te = spark.createDataFrame(customer_rows(n_test, 32, nulls, unseen), schema).select(*cols)
         return tr, te
 
@@ -529,15 +539,15 @@ def fixtures():
     num4 = ["x1", "x2", "x3", "x4"]
 
     def cust_logreg(spark):
-        tr, te = cust(spark, num4 + ["color", "region", "label"], nulls=0.05, unseen=True)
+        tr, te = cust(spark, num4 + ["color", "region", "churn"], nulls=0.05, unseen=True)
         st = [F.StringIndexer(inputCols=["color", "region"], outputCols=["color_idx", "region_idx"], handleInvalid="keep"),
               F.OneHotEncoder(inputCols=["color_idx", "region_idx"], outputCols=["color_vec", "region_vec"], handleInvalid="keep"),
               F.Imputer(inputCols=["x1", "x2", "x3"], outputCols=["x1i", "x2i", "x3i"], strategy="median"),
               F.VectorAssembler(inputCols=["x1i", "x2i", "x3i", "x4", "color_vec", "region_vec"], outputCol="features"),
-              label_idx("label", "label_idx"),
+              label_idx("churn", "label_idx"),
               C.LogisticRegression(labelCol="label_idx", regParam=0.01, elasticNetParam=0.5, maxIter=100)]
         return Pipeline(stages=st).fit(tr), te
-    fx.append(Fx("customers_logreg_binomial", "classification", "label",
+    fx.append(Fx("customers_logreg_binomial", "classification", "churn",
                  "StringIndexer(color, region; handleInvalid keep) -> OneHotEncoder(keep) -> Imputer(median) -> VectorAssembler "
                  "-> binomial LogisticRegression (elastic net). Nulls in x1-x3, color, region; unseen categories",
                  cust_logreg))
@@ -559,7 +569,8 @@ def fixtures():
     def glm(family, link, label, extra=None, link_col=None):
         def build(spark):
             tr, te = cust(spark, num4 + ["color", label])
-            g = R.GeneralizedLinearRegression(labelCol=label, family=family, link=link, regParam=0.01, maxIter=50)
+            kw = {"link": link} if link else {}
+            g = R.GeneralizedLinearRegression(labelCol=label, family=family, regParam=0.01, maxIter=50, **kw)
             if extra:
                 extra(g)
             if link_col:
@@ -588,26 +599,27 @@ def fixtures():
 
     def cust_tree(est, label, cols=num4 + ["color", "region"], nulls=0.0):
         def build(spark):
-            tr, te = cust(spark, cols + [label], nulls=nulls)
+            tr, te = cust(spark, cols + [label], nulls=nulls, train_nulls=0.0)
             st = [F.StringIndexer(inputCols=["color", "region"], outputCols=["color_idx", "region_idx"], handleInvalid="keep"),
                   F.VectorAssembler(inputCols=num4 + ["color_idx", "region_idx"], outputCol="assembled", handleInvalid="keep"),
                   F.VectorIndexer(inputCol="assembled", outputCol="features", maxCategories=6, handleInvalid="keep")]
-            if label == "label":
-                st.append(label_idx("label", "label_idx"))
+            if label == "churn":
+                st.append(label_idx("churn", "label_idx"))
             st.append(est())
             return Pipeline(stages=st).fit(tr), te
         return build
-    tree_desc = "StringIndexer(color, region; keep) -> VectorAssembler(keep: nulls become NaN) -> VectorIndexer(6) -> "
-    fx.append(Fx("customers_gbt_classifier", "classification", "label", tree_desc + "GBTClassifier(10 iter, depth 3)",
-                 cust_tree(lambda: C.GBTClassifier(labelCol="label_idx", maxIter=10, maxDepth=3, seed=13), "label", nulls=0.05)))
+    tree_desc = ("StringIndexer(color, region; keep) -> VectorAssembler(keep: nulls become NaN) -> VectorIndexer(6, keep) -> "
+                 "trained without nulls, test rows with nulls in x1-x3/color/region: ")
+    fx.append(Fx("customers_gbt_classifier", "classification", "churn", tree_desc + "GBTClassifier(10 iter, depth 3)",
+                 cust_tree(lambda: C.GBTClassifier(labelCol="label_idx", maxIter=10, maxDepth=3, seed=13), "churn", nulls=0.05)))
     fx.append(Fx("customers_gbt_regressor", "regression", "y", tree_desc + "GBTRegressor(10 iter, depth 3)",
                  cust_tree(lambda: R.GBTRegressor(labelCol="y", maxIter=10, maxDepth=3, seed=13), "y", nulls=0.05)))
     fx.append(Fx("customers_decision_tree_regressor", "regression", "y", tree_desc + "DecisionTreeRegressor(depth 5)",
                  cust_tree(lambda: R.DecisionTreeRegressor(labelCol="y", maxDepth=5, seed=13), "y", nulls=0.05)))
     fx.append(Fx("customers_random_forest_regressor", "regression", "amount", tree_desc + "RandomForestRegressor(6 trees, depth 4)",
                  cust_tree(lambda: R.RandomForestRegressor(labelCol="amount", numTrees=6, maxDepth=4, seed=13), "amount")))
-    fx.append(Fx("customers_decision_tree_classifier", "classification", "label", tree_desc + "DecisionTreeClassifier(depth 4, entropy)",
-                 cust_tree(lambda: C.DecisionTreeClassifier(labelCol="label_idx", maxDepth=4, impurity="entropy", seed=13), "label", nulls=0.05)))
+    fx.append(Fx("customers_decision_tree_classifier", "classification", "churn", tree_desc + "DecisionTreeClassifier(depth 4, entropy)",
+                 cust_tree(lambda: C.DecisionTreeClassifier(labelCol="label_idx", maxDepth=4, impurity="entropy", seed=13), "churn", nulls=0.05)))
 
     def isotonic(spark):
         tr, te = cust(spark, ["x1", "x2", "y"])
@@ -619,7 +631,7 @@ def fixtures():
                  "values between boundaries", isotonic))
 
     def quantile(spark):
-        tr, te = cust(spark, ["x2", "x3", "x4", "y"], nulls=0.05)
+        tr, te = cust(spark, ["x2", "x3", "x4", "y"])
         st = [F.QuantileDiscretizer(inputCols=["x2", "x3"], outputCols=["x2_b", "x3_b"], numBuckets=4, handleInvalid="keep",
                                     relativeError=0.0),
               F.OneHotEncoder(inputCols=["x2_b", "x3_b"], outputCols=["x2_v", "x3_v"]),
@@ -627,18 +639,18 @@ def fixtures():
               R.LinearRegression(labelCol="y")]
         return Pipeline(stages=st).fit(tr), te
     fx.append(Fx("customers_quantile_discretizer", "regression", "y",
-                 "QuantileDiscretizer(x2, x3; 4 buckets, keep: null/NaN -> extra bucket) -> OneHotEncoder -> VectorAssembler "
+                 "QuantileDiscretizer(x2, x3; 4 buckets, relativeError 0, handleInvalid keep) -> OneHotEncoder -> VectorAssembler "
                  "-> LinearRegression", quantile))
 
     def slicer(spark):
-        tr, te = cust(spark, num4 + ["label"])
+        tr, te = cust(spark, num4 + ["churn"])
         st = [F.VectorAssembler(inputCols=num4, outputCol="assembled"),
               F.VectorSizeHint(inputCol="assembled", size=4, handleInvalid="error"),
               F.VectorSlicer(inputCol="assembled", outputCol="features", indices=[0], names=["x4", "x2"]),
-              label_idx("label", "label_idx"),
+              label_idx("churn", "label_idx"),
               C.LogisticRegression(labelCol="label_idx", maxIter=50)]
         return Pipeline(stages=st).fit(tr), te
-    fx.append(Fx("customers_vector_slicer", "classification", "label",
+    fx.append(Fx("customers_vector_slicer", "classification", "churn",
                  "VectorAssembler -> VectorSizeHint(4) -> VectorSlicer(indices [0], names [x4, x2] from the assembler's "
                  "attributes) -> binomial LogisticRegression", slicer))
 
@@ -651,13 +663,14 @@ def fixtures():
                  "RFormula(y ~ color + region + x1 + x2 + x1:color + x3:x4) -> LinearRegression", rformula_lr))
 
     def rformula_cls(spark):
-        tr, te = cust(spark, num4 + ["color", "region", "label"], nulls=0.05, unseen=True)
-        st = [F.RFormula(formula="label ~ . - x3", handleInvalid="keep", stringIndexerOrderType="alphabetDesc"),
+        tr, te = cust(spark, num4 + ["color", "region", "churn"], nulls=0.05, unseen=True)
+        st = [F.RFormula(formula="churn ~ . - x1 - x2 - x3", handleInvalid="keep", stringIndexerOrderType="alphabetDesc"),
               C.LogisticRegression(maxIter=50, regParam=0.01)]
         return Pipeline(stages=st).fit(tr), te
-    fx.append(Fx("customers_rformula_logreg", "classification", "label",
-                 "RFormula(label ~ . - x3, handleInvalid keep, alphabetDesc; the label is indexed inside RFormula) -> "
-                 "LogisticRegression. Nulls in color/region (x1/x2 nulls would need imputing)", rformula_cls))
+    fx.append(Fx("customers_rformula_logreg", "classification", "churn",
+                 "RFormula(churn ~ . - x1 - x2 - x3, handleInvalid keep, alphabetDesc; the label is indexed inside "
+                 "RFormula) -> LogisticRegression. Nulls and unseen values in color/region (x1..x3 are dropped: "
+                 "their nulls would need imputing)", rformula_cls))
 
     def sqltrans(spark):
         tr, te = cust(spark, num4 + ["y"])
@@ -671,14 +684,14 @@ def fixtures():
 
     # -- tuning wrappers ---------------------------------------------------------------------------
     def cv(spark):
-        tr, te = cust(spark, num4 + ["label"])
+        tr, te = cust(spark, num4 + ["churn"])
         lr = C.LogisticRegression(labelCol="label_idx", maxIter=50)
         inner = Pipeline(stages=[F.VectorAssembler(inputCols=num4, outputCol="features"), lr])
         grid = T.ParamGridBuilder().addGrid(lr.regParam, [0.001, 0.1]).build()
         c = T.CrossValidator(estimator=inner, estimatorParamMaps=grid, numFolds=3, seed=17,
                              evaluator=E.BinaryClassificationEvaluator(labelCol="label_idx"))
-        return Pipeline(stages=[label_idx("label", "label_idx"), c]).fit(tr), te
-    fx.append(Fx("customers_cross_validator", "classification", "label",
+        return Pipeline(stages=[label_idx("churn", "label_idx"), c]).fit(tr), te
+    fx.append(Fx("customers_cross_validator", "classification", "churn",
                  "StringIndexer(label) -> CrossValidatorModel(3 folds; bestModel = PipelineModel[VectorAssembler, "
                  "LogisticRegression]; metadata embeds the estimator, grid and evaluator)", cv))
 
@@ -695,13 +708,13 @@ def fixtures():
                  tvs))
 
     # -- storage variants --------------------------------------------------------------------------
-    fx.append(Fx("customers_rf_multipart", "classification", "label",
+    fx.append(Fx("customers_rf_multipart", "classification", "churn",
                  "RandomForestClassifier(8 trees, depth 5) saved with spark.sql.files.maxRecordsPerFile 40, so data/ has "
                  "several part files (no stage writer splits model data this small on its own: tree ensembles split "
                  "above 7,280,000 nodes)",
-                 cust_tree(lambda: C.RandomForestClassifier(labelCol="label_idx", numTrees=8, maxDepth=5, seed=13), "label"),
+                 cust_tree(lambda: C.RandomForestClassifier(labelCol="label_idx", numTrees=8, maxDepth=5, seed=13), "churn"),
                  max_records=40))
-    fx.append(Fx("customers_logreg_zstd", "classification", "label",
+    fx.append(Fx("customers_logreg_zstd", "classification", "churn",
                  "customers_logreg_binomial's pipeline saved with spark.sql.parquet.compression.codec zstd",
                  cust_logreg, codec="zstd"))
     fx.append(Fx("customers_gbt_gzip", "regression", "y",
@@ -724,10 +737,6 @@ def spark_session():
          .config("spark.default.parallelism", "1")
          .config("spark.sql.session.timeZone", "UTC")
          .config("spark.driver.memory", "1g")
-         # parquet-mr lists a column's encodings from a HashSet of enums, whose identity hash
-         # codes change from run to run: constant identity hashes keep that order (and so the
-         # Parquet footers) the same on every run.
-         .config("spark.driver.extraJavaOptions", "-XX:+UnlockExperimentalVMOptions -XX:hashCode=2")
          .getOrCreate())
     s.sparkContext.setLogLevel("ERROR")
     return s
@@ -776,6 +785,12 @@ def write_fixture(spark, fx, out, work, keep_dir=False):
     if fx.kind == "classification":
         labels = label_names(model, fx.label)
         has_prob = "probability" in added
+        n_classes = len(rows[0]["probability"]) if has_prob else len(labels)
+        if n_classes == len(labels) + 1:
+            # A label indexer with handleInvalid "keep" adds a class for unseen labels; Spark's
+            # own name for it (in the indexer's output attribute) is "__unknown".
+            labels = labels + ["__unknown"]
+        assert n_classes == len(labels), (fx.name, n_classes, labels)
         header = [fx.label] + (["probability(%s)" % l for l in labels] if has_prob else [])
         exp = []
         for r in rows:
@@ -815,13 +830,13 @@ def write_bench(spark, out):
         write_csv(base + ".input.csv", in_cols, [[fmt(r[c]) for c in in_cols] for r in rows])
         with open(base + ".schema.json", "w") as f:
             f.write(json.dumps(test.schema.jsonValue(), sort_keys=True, separators=(",", ":")) + "\n")
-        write_csv(base + ".expected.csv", ["label"] + ["probability(%s)" % l for l in labels],
+        write_csv(base + ".expected.csv", ["churn"] + ["probability(%s)" % l for l in labels],
                   [[labels[int(r.prediction)]] + [repr(float(x)) for x in r.probability.toArray()] for r in rows])
         print("bench %-12s %d rows -> %s" % (name, len(rows), path), flush=True)
 
     from pyspark.sql.types import StructType, StructField, DoubleType, StringType
-    cols = ["x1", "x2", "x3", "x4", "color", "region", "label"]
-    schema = StructType([StructField(c, StringType() if c in ("color", "region", "label") else DoubleType(), True)
+    cols = ["x1", "x2", "x3", "x4", "color", "region", "churn"]
+    schema = StructType([StructField(c, StringType() if c in ("color", "region", "churn") else DoubleType(), True)
                          for c in cols])
 
     def data(n, seed):
@@ -833,19 +848,19 @@ def write_bench(spark, out):
         F.StringIndexer(inputCols=["color", "region"], outputCols=["color_idx", "region_idx"], handleInvalid="keep"),
         F.OneHotEncoder(inputCols=["color_idx", "region_idx"], outputCols=["color_vec", "region_vec"]),
         F.VectorAssembler(inputCols=["x1", "x2", "x3", "x4", "color_vec", "region_vec"], outputCol="features"),
-        F.StringIndexer(inputCol="label", outputCol="label_idx"),
+        F.StringIndexer(inputCol="churn", outputCol="label_idx"),
         C.LogisticRegression(labelCol="label_idx", maxIter=100, regParam=0.001)]).fit(tr)
     # The label's StringIndexer is only needed for fitting: the served pipeline has 4 stages and
     # the expected CSV maps predictions through the indexer's labels.
     served = PipelineModel([s for i, s in enumerate(lr.stages) if i != 3])
-    emit("bench_logreg", served, te.drop("label"), list(lr.stages[3].labels))
+    emit("bench_logreg", served, te.drop("churn"), list(lr.stages[3].labels))
 
     reset_uids("bench_rf")
     num = ["x1", "x2", "x3", "x4"]
     rf = Pipeline(stages=[
-        F.StringIndexer(inputCol="label", outputCol="label_idx"),
+        F.StringIndexer(inputCol="churn", outputCol="label_idx"),
         F.VectorAssembler(inputCols=num, outputCol="features"),
-        C.RandomForestClassifier(labelCol="label_idx", numTrees=100, maxDepth=8, seed=43)]).fit(tr.select(*num, "label"))
+        C.RandomForestClassifier(labelCol="label_idx", numTrees=100, maxDepth=8, seed=43)]).fit(tr.select(*num, "churn"))
     served = PipelineModel(rf.stages[1:])
     emit("bench_rf", served, te.select(*num), list(rf.stages[0].labels))
 
@@ -893,14 +908,25 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="spark-fixtures-")
     try:
+        failed = []
         for f in fxs:
             t0 = time.time()
-            n = write_fixture(spark, f, a.out, work)
+            try:
+                n = write_fixture(spark, f, a.out, work)
+            except Exception as e:  # report, go on with the others, fail at the end
+                msg = [l for l in str(e).strip().splitlines() if l.strip() and not l.strip().startswith("at ")]
+                print("%-36s FAILED: %s" % (f.name, " | ".join(msg[:3]) or type(e).__name__), flush=True)
+                failed.append(f.name)
+                continue
             size = os.path.getsize(os.path.join(a.out, f.name + ".zip"))
             print("%-36s %-14s %4d rows  zip %6d B  %5.1fs" % (f.name, f.kind, n, size, time.time() - t0), flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    write_tsv(os.path.join(a.out, "fixtures.tsv"), fixtures(), {f.name for f in fxs}, spark.version)
+    made = {f.name for f in fxs} - set(failed)
+    write_tsv(os.path.join(a.out, "fixtures.tsv"), fixtures(), made, spark.version)
+    if failed:
+        print("failed: %s" % " ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 
