@@ -41,6 +41,7 @@
 
 #include "absl/status/status.h"
 #include "simdjson.h"
+#include "models/model_store.h"
 #include "spark/pipeline.h"
 
 namespace {
@@ -530,7 +531,9 @@ int main(int argc, char** argv) {
   spark::LoadOptions lo;
   if (!o.schema.empty()) lo.schema_json = ReadFile(o.schema);
   lo.outputs = {"prediction", "probability"};
-  auto p_or = spark::Pipeline::Load(o.model, lo);
+  auto src = evs::models::OpenSparkFiles(o.model);  // as the spark job opens them
+  if (!src.ok()) Die(o.model + ": " + std::string(src.status().message()));
+  auto p_or = spark::Pipeline::Load(std::move(*src), lo);
   if (!p_or.ok()) Die(o.model + ": " + std::string(p_or.status().message()));
   const spark::Pipeline& p = **p_or;
   {

@@ -451,6 +451,9 @@ void AppendNumber(double v, std::string* out) {
   out->append(buf, r.ptr);
 }
 
+// Spark's own text of a double (Java's Double.toString: "1.0", "1.0E-5").
+void AppendJavaDouble(double v, std::string* out) { out->append(spark::JavaDoubleToString(v)); }
+
 // Spark's text form of a vector: [1.0,2.0] or (size,[indices],[values]).
 void AppendVector(const spark::Vector& v, std::string* out) {
   auto list = [&](auto&& items, auto&& append) {
@@ -463,7 +466,7 @@ void AppendVector(const spark::Vector& v, std::string* out) {
     }
     out->push_back(']');
   };
-  auto num = [&](double x) { AppendNumber(x, out); };
+  auto num = [&](double x) { AppendJavaDouble(x, out); };
   if (v.dense) {
     list(v.values, num);
     return;
@@ -475,25 +478,28 @@ void AppendVector(const spark::Vector& v, std::string* out) {
   out->push_back(')');
 }
 
+// A cell as Spark shows it (--spark-columns): doubles in Java's form,
+// integers plain, booleans true/false, vectors and arrays in Spark's text.
 void AppendCell(const spark::Cell& c, spark::DataType type, std::string* out) {
   switch (c.kind) {
     case spark::Cell::Kind::kNull: out->append("N/A"); return;
     case spark::Cell::Kind::kNumber:
       if (type == spark::DataType::kBoolean) out->append(c.num != 0 ? "true" : "false");
-      else AppendNumber(c.num, out);
+      else if (type == spark::DataType::kInteger || type == spark::DataType::kLong) AppendNumber(c.num, out);
+      else AppendJavaDouble(c.num, out);
       return;
     case spark::Cell::Kind::kString: out->append(c.str); return;
     case spark::Cell::Kind::kVector: AppendVector(c.vec, out); return;
     case spark::Cell::Kind::kStrings:
       out->push_back('[');
-      for (size_t i = 0; i < c.strs.size(); ++i) absl::StrAppend(out, i ? "," : "", c.strs[i]);
+      for (size_t i = 0; i < c.strs.size(); ++i) absl::StrAppend(out, i ? ", " : "", c.strs[i]);
       out->push_back(']');
       return;
     case spark::Cell::Kind::kNumbers:
       out->push_back('[');
       for (size_t i = 0; i < c.nums.size(); ++i) {
-        if (i) out->push_back(',');
-        AppendNumber(c.nums[i], out);
+        if (i) out->append(", ");
+        AppendJavaDouble(c.nums[i], out);
       }
       out->push_back(']');
       return;
@@ -676,6 +682,9 @@ void SparkResultColumns::Format(const spark::Pipeline& p, const spark::Row& row,
         break;
       case Kind::kNumber:
       case Kind::kInteger:
+        if (cell.kind == spark::Cell::Kind::kNumber) AppendNumber(cell.num, &s);
+        else AppendCell(cell, col.type, &s);
+        break;
       case Kind::kCell: AppendCell(cell, col.type, &s); break;
       case Kind::kBinomialLabel:
       case Kind::kBinomialP0:
@@ -854,12 +863,14 @@ By default the output columns follow the conventions of the Spark corpus
   clustering   cluster = the cluster index
 With --spark-columns the output is instead every column the pipeline's stages
 add (Spark's own names: prediction, probability, rawPrediction, intermediate
-features, ...), in the order Spark adds them, with no pruning; vectors are
-one cell each in Spark's text form ([0.2,0.8] dense, (size,[indices],[values])
-sparse), arrays as [a,b].
+features, ...), in the order Spark adds them, with no pruning, and values as
+Spark shows them: doubles in Java's form (1.0, 1.0E-5), vectors one cell each
+in Spark's text form ([0.2,0.8] dense, (size,[indices],[values]) sparse),
+arrays as [a, b].
 
-A missing result is written as N/A. Numbers are written so that they parse
-back to the same double (integers without a fraction).
+A missing result is written as N/A. Numbers (PMML outputs, the conventions'
+columns) are written so that they parse back to the same double (integers
+without a fraction).
 
 A row that cannot be evaluated (an invalid value under returnInvalid, an
 unseen category under handleInvalid=error, a wrong number of fields, ...) is

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include <zip.h>
 
@@ -174,6 +176,31 @@ absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSpark(const ModelReco
   }
   return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(*src)));
 }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSparkFiles(const std::string& path) {
+  if (IsDirectory(path)) {
+    ASSIGN_OR_RETURN(auto src, spark::ArtifactSource::Open(path));
+    return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(src)));
+  }
+  ModelRecord r;
+  r.path = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string bytes = ss.str();
+  auto src = spark::ArtifactSource::FromZipBytes(bytes);
+  if (!src.ok()) {
+    auto mine = InflatedZip::Make(bytes);
+    if (!mine.ok()) return src.status();
+    src = std::move(mine);
+  }
+  return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(*src)));
+}
+
+namespace {
 
 std::string JsonKey(std::string_view name) {
   std::string k;

@@ -189,24 +189,48 @@ absl::StatusOr<Matrix> DecodeMatrixDatum(const StageMeta& m, const parquet::Datu
 // How the JVM BLAS that Spark used sums a dense x dense dot product. Up to
 // Spark 3.1 that was netlib's F2J ddot (a plain left-to-right sum). From 3.2
 // on it is dev.ludovic.netlib's Java BLAS: four interleaved partial sums,
-// combined then followed by the tail, fused multiply-adds on Java 11+.
-enum class DotKind : uint8_t { kSequential, kLanes4, kLanes4Fma };
+// combined then followed by the tail, fused multiply-adds on Java 11+. Spark
+// 4 runs with the JDK's vector API, so netlib picks its VectorBLAS: one fused
+// partial sum per SIMD lane (8 doubles with AVX-512, 4 with AVX2), the lanes
+// added in order, the tail added plainly.
+enum class DotKind : uint8_t { kSequential, kLanes4, kLanes4Fma, kVector4, kVector8 };
 
 // EVS_SPARK_JAVA_BLAS overrides the choice for models saved by a Spark that
-// ran with another BLAS: "f2j" (plain sum), "java8" (lanes, no FMA) or
-// "java11" (lanes with FMA, the default from 3.2 on).
+// ran with another BLAS: "f2j" (plain sum), "java8" (lanes, no FMA),
+// "java11" (lanes with FMA, the default for 3.2 to 3.5), "vector8" (the
+// default from 4.0) or "vector4" (Spark 4 on an AVX2 machine).
 DotKind DotKindFor(const StageMeta& m) {
   if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr) {
     std::string_view v(env);
     if (v == "f2j") return DotKind::kSequential;
     if (v == "java8") return DotKind::kLanes4;
     if (v == "java11") return DotKind::kLanes4Fma;
+    if (v == "vector4") return DotKind::kVector4;
+    if (v == "vector8") return DotKind::kVector8;
   }
-  if (m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 2)) return DotKind::kLanes4Fma;
+  if (m.spark_major >= 4) return DotKind::kVector8;
+  if (m.spark_major == 3 && m.spark_minor >= 2) return DotKind::kLanes4Fma;
   return DotKind::kSequential;
 }
 
+// VectorBLAS: `lanes` fused partial sums, reduced in lane order, then the
+// tail plainly.
+double VectorDot(const double* x, const double* w, int32_t n, int lanes) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const int32_t nb = n - n % lanes;
+  int32_t i = 0;
+  for (; i < nb; i += lanes) {
+    for (int j = 0; j < lanes; ++j) acc[j] = std::fma(x[i + j], w[i + j], acc[j]);
+  }
+  double s = acc[0];
+  for (int j = 1; j < lanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += x[i] * w[i];
+  return s;
+}
+
 double DenseDot(const double* x, const double* w, int32_t n, DotKind kind) {
+  if (kind == DotKind::kVector8) return VectorDot(x, w, n, 8);
+  if (kind == DotKind::kVector4) return VectorDot(x, w, n, 4);
   if (kind == DotKind::kSequential) {
     double s = 0.0;
     for (int32_t i = 0; i < n; ++i) s += x[i] * w[i];
@@ -398,7 +422,6 @@ class LogisticRegression final : public Stage {
   int num_classes_ = 2;
   int32_t num_features_ = 0;
   DotKind dot_ = DotKind::kSequential;
-  bool fma_gemv_ = false;  // Spark 3.2+: the dense matrix-vector product fuses
   // Spark 3.1 changed the probability formulas: multinomial through a softmax
   // that always subtracts the maximum, binomial p0 = sigmoid(raw0) and
   // p1 = 1 - p0. Before: the maximum subtracted only when positive, binomial
@@ -480,11 +503,14 @@ class LogisticRegression final : public Stage {
         for (size_t q = 0; q < x.indices.size(); ++q) s += x.values[q] * a[x.indices[q]];
         y = s + intercepts_[r];
       } else if (matrix_.transposed) {
+        // dgemv "T": one dot product per class, then + intercept.
         double s = 0.0;
-        if (fma_gemv_ && !matrix_.sparse) {
+        if (matrix_.sparse || dot_ == DotKind::kSequential || dot_ == DotKind::kLanes4) {
+          for (int32_t i = 0; i < f; ++i) s += x.values[i] * a[i];
+        } else if (dot_ == DotKind::kLanes4Fma) {
           for (int32_t i = 0; i < f; ++i) s = std::fma(x.values[i], a[i], s);
         } else {
-          for (int32_t i = 0; i < f; ++i) s += x.values[i] * a[i];
+          s = VectorDot(x.values.data(), a, f, dot_ == DotKind::kVector8 ? 8 : 4);
         }
         y = s + intercepts_[r];
       } else {
@@ -547,7 +573,6 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeLogisticRegression(const StageMeta& m
   auto st = std::make_unique<LogisticRegression>();
   st->name = StageName(m);
   st->dot_ = DotKindFor(m);
-  st->fma_gemv_ = st->dot_ == DotKind::kLanes4Fma;
   st->new_probability_ = m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 1);
   ASSIGN_OR_RETURN(parquet::Table t, m.ReadData("data"));
   if (t.ColumnIndex("coefficientMatrix") >= 0) {

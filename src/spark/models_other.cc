@@ -126,9 +126,11 @@ absl::StatusOr<Mat> ReadMat(const Datum& d) {
 }
 
 // Which JVM BLAS computed a model's dense products: netlib's F2J (reference
-// loops) up to Spark 3.1, dev.ludovic.netlib's Java BLAS from 3.2. The
-// EVS_SPARK_JAVA_BLAS environment variable ("f2j", "java8", "java11")
-// overrides the choice for a Spark that ran with another BLAS.
+// loops) up to Spark 3.1, dev.ludovic.netlib's Java11BLAS (fused
+// multiply-adds) from 3.2. The EVS_SPARK_JAVA_BLAS environment variable
+// overrides the choice for a Spark that ran with another BLAS: "f2j" selects
+// the reference order, any other value ("java8", "java11") the fused one
+// (these models do not replay Java8BLAS's unfused unrolling).
 bool UsesJavaBlas(const StageMeta& m) {
   if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr && *env != '\0') {
     return std::string_view(env) != "f2j";
@@ -844,8 +846,8 @@ double Cost(const DistanceConfig& dc, const Center& center, const Center& point)
   return FastSquaredDistance(center.v, center.norm, point.v, point.norm, dc);
 }
 
-int UpperTriangular(int n, int i, int j) {
-  (void)n;
+// Index into a packed upper triangle (Utils.indexUpperTriangular).
+int UpperTriangular(int i, int j) {
   return i <= j ? j * (j + 1) / 2 + i : i * (i + 1) / 2 + j;
 }
 
@@ -863,12 +865,12 @@ class KMeansStage : public Stage {
         for (int j = i + 1; j < k; ++j) {
           const double d = Distance(dc_, centers_[i], centers_[j]);
           const double s = dc_.cosine ? 1 - std::sqrt(1 - d / 2) : 0.25 * d * d;
-          stats_[UpperTriangular(k, i, j)] = s;
+          stats_[UpperTriangular(i, j)] = s;
           if (s < diag[i]) diag[i] = s;
           if (s < diag[j]) diag[j] = s;
         }
       }
-      for (int i = 0; i < k; ++i) stats_[UpperTriangular(k, i, i)] = diag[i];
+      for (int i = 0; i < k; ++i) stats_[UpperTriangular(i, i)] = diag[i];
       use_stats_ = true;
     }
   }
@@ -924,9 +926,9 @@ class KMeansStage : public Stage {
         const double nd = c.norm - p.norm;
         if (!(nd * nd < best_d)) continue;
       }
-      if (!(stats_[UpperTriangular(k, i, best)] < best_d)) continue;
+      if (!(stats_[UpperTriangular(i, best)] < best_d)) continue;
       const double d = Cost(dc_, c, p);
-      if (d < stats_[UpperTriangular(k, i, i)]) return i;
+      if (d < stats_[UpperTriangular(i, i)]) return i;
       if (d < best_d) {
         best_d = d;
         best = i;

@@ -353,8 +353,9 @@ absl::StatusOr<Loaded> LoadForest(const StageMeta& m, Algo algo, int width) {
 // Stages.
 
 // Sum of tree predictions times weights in the order of Spark's ddot (see
-// models_linear.cc: a plain sum up to Spark 3.1, four fused lanes from 3.2).
-enum class SumKind : uint8_t { kSequential, kLanes4Fma };
+// models_linear.cc: a plain sum up to Spark 3.1, four fused lanes from 3.2,
+// one fused sum per SIMD lane from 4.0; EVS_SPARK_JAVA_BLAS overrides).
+enum class SumKind : uint8_t { kSequential, kLanes4, kLanes4Fma, kVector4, kVector8 };
 
 struct FeaturesInput {
   int slot = -1;
@@ -422,13 +423,32 @@ class TreeStage : public Stage {
       for (int t = 0; t < n; ++t) s += forest_->Leaf(t, x).value * weights_[t];
       return s;
     }
+    if (sum_ == SumKind::kVector8 || sum_ == SumKind::kVector4) {
+      const int lanes = sum_ == SumKind::kVector8 ? 8 : 4;
+      const int nb = n - n % lanes;
+      double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+      int t = 0;
+      for (; t < nb; ++t) acc[t % lanes] = std::fma(forest_->Leaf(t, x).value, weights_[t],
+                                                   acc[t % lanes]);
+      double s = acc[0];
+      for (int j = 1; j < lanes; ++j) s += acc[j];
+      for (; t < n; ++t) s += forest_->Leaf(t, x).value * weights_[t];
+      return s;
+    }
     const int n4 = n - n % 4;
     double l[4] = {0.0, 0.0, 0.0, 0.0};
     int t = 0;
-    for (; t < n4; ++t) l[t % 4] = std::fma(forest_->Leaf(t, x).value, weights_[t], l[t % 4]);
+    const bool fused = sum_ == SumKind::kLanes4Fma;
+    for (; t < n4; ++t) {
+      double p = forest_->Leaf(t, x).value;
+      l[t % 4] = fused ? std::fma(p, weights_[t], l[t % 4]) : l[t % 4] + p * weights_[t];
+    }
     double s = 0.0;
     s += l[0] + l[1] + l[2] + l[3];
-    for (; t < n; ++t) s = std::fma(forest_->Leaf(t, x).value, weights_[t], s);
+    for (; t < n; ++t) {
+      double p = forest_->Leaf(t, x).value;
+      s = fused ? std::fma(p, weights_[t], s) : s + p * weights_[t];
+    }
     return s;
   }
 
@@ -555,11 +575,18 @@ absl::StatusOr<std::unique_ptr<Stage>> MakeTree(const Kind& kind, const StageMet
   st->name = absl::StrCat(m.ShortClass(), " ", m.uid);
   st->algo_ = kind.algo;
   st->classification_ = kind.classification;
-  if (m.spark_major > 3 || (m.spark_major == 3 && m.spark_minor >= 2)) {
+  if (m.spark_major >= 4) {
+    st->sum_ = SumKind::kVector8;
+  } else if (m.spark_major == 3 && m.spark_minor >= 2) {
     st->sum_ = SumKind::kLanes4Fma;
   }
   if (const char* env = std::getenv("EVS_SPARK_JAVA_BLAS"); env != nullptr) {
-    st->sum_ = std::string_view(env) == "f2j" ? SumKind::kSequential : SumKind::kLanes4Fma;
+    std::string_view v(env);
+    st->sum_ = v == "f2j"       ? SumKind::kSequential
+               : v == "vector8" ? SumKind::kVector8
+               : v == "vector4" ? SumKind::kVector4
+               : v == "java8"   ? SumKind::kLanes4
+                                : SumKind::kLanes4Fma;
   }
   auto meta_int = [&](const char* key, int fallback) {
     return m.raw.contains(key) && m.raw[key].is_number() ? m.raw[key].get<int>() : fallback;

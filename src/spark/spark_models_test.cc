@@ -34,8 +34,12 @@ void* operator new(size_t n) {
   if (p == nullptr) throw std::bad_alloc();
   return p;
 }
+// GCC flags free() in a replaced operator delete as a new/free mismatch.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* p) noexcept { std::free(p); }
 void operator delete(void* p, size_t) noexcept { std::free(p); }
+#pragma GCC diagnostic pop
 
 namespace evs::spark {
 namespace {
@@ -306,7 +310,14 @@ TEST(LinearRegressionTest, DenseDotOrderFollowsTheSparkVersion) {
   const std::vector<double> ones(8, 1.0);
   EXPECT_EQ(predict(w, ones, "3.0.0"), 3.0);
   EXPECT_EQ(predict(w, ones, "3.5.0"), 6.0);
-  EXPECT_EQ(predict(w, ones, "4.0.0"), 6.0);
+  // Spark 4's VectorBLAS: eight lanes, one product each here, added in order.
+  EXPECT_EQ(predict(w, ones, "4.0.0"), 3.0);
+  std::vector<double> w16(16, 1.0), ones16(16, 1.0);
+  w16[0] = 1e16;
+  w16[8] = -1e16;  // same lane as w16[0] with eight lanes, not with four
+  EXPECT_EQ(predict(w16, ones16, "4.0.0"), 14.0);
+  EXPECT_EQ(predict(w16, ones16, "3.5.0"), 13.0);
+  EXPECT_EQ(predict(w16, ones16, "3.0.0"), 7.0);
   // Fusion: a*a - a*a is exactly 2^-60 smaller with the second product fused.
   const double a = 1.0 + std::ldexp(1.0, -30);
   const std::vector<double> x = {a, 0, 0, 0, a, 0, 0, 0};
@@ -635,7 +646,8 @@ TEST(GbtTest, TreeSumOrderFollowsTheSparkVersion) {
   std::vector<NodeSpec> one = {{0, 1.0, {}}};  // a single leaf predicting 1
   std::vector<std::vector<NodeSpec>> trees(8, one);
   const std::vector<double> w = {1e16, 1, 1, 1, -1e16, 1, 1, 1};
-  for (auto [version, want] : {std::pair{"3.0.0", 3.0}, std::pair{"3.5.0", 6.0}}) {
+  for (auto [version, want] :
+       {std::pair{"3.0.0", 3.0}, std::pair{"3.5.0", 6.0}, std::pair{"4.0.0", 3.0}}) {
     Harness h;
     ASSERT_TRUE(h.Compile(Meta(kGbtr, {}, Ensemble(trees, w), version,
                                {{"numFeatures", 1}, {"numTrees", 8}}))
@@ -1030,49 +1042,103 @@ fs::path FixtureDir() {
   return {};
 }
 
-TEST(SparkModelsFixtureTest, TweetSentimentRandomForestMatchesSpark4) {
+// Fixtures whose model is one of this file's (tools/spark_fixtures, Spark 4).
+const char* const kFixtures[] = {
+    "customers_cross_validator",         "customers_decision_tree_classifier",
+    "customers_decision_tree_regressor", "customers_gbt_classifier",
+    "customers_gbt_regressor",           "customers_interaction_linreg",
+    "customers_logreg_binomial",         "customers_logreg_zstd",
+    "customers_quantile_discretizer",    "customers_random_forest_regressor",
+    "customers_rf_multipart",            "customers_rformula_linreg",
+    "customers_rformula_logreg",         "customers_sql_transformer",
+    "customers_vector_slicer",           "flowers_elementwise_rf",
+    "flowers_logreg_multinomial",        "flowers_pca_decision_tree",
+    "flowers_train_validation_split",    "flowers_ufs_logreg",
+    "glm_binomial_cloglog",              "glm_binomial_logit",
+    "glm_binomial_probit",               "glm_gamma_inverse",
+    "glm_gaussian_identity",             "glm_poisson_log",
+    "glm_tweedie_power0",                "text_ngram_idf_logreg",
+    "tweets_sentiment",
+};
+
+TEST(SparkModelsFixtureTest, Spark4FixturesMatchSparkColumns) {
   fs::path dir = FixtureDir();
-  if (dir.empty() || !fs::exists(dir / "tweets_sentiment.zip")) GTEST_SKIP() << "no fixture";
-  LoadOptions opts;
-  opts.outputs = {"rawPrediction", "probability", "prediction"};
-  opts.schema_json = ReadText(dir / "tweets_sentiment.schema.json");
-  auto p = Pipeline::Load((dir / "tweets_sentiment.zip").string(), opts);
-  if (!p.ok() && absl::StrContains(p.status().message(), "no saved pipeline")) {
-    // Spark 4 names its metadata files part-00000-<uuid>-c000.txt.
-    GTEST_SKIP() << "loader does not read Spark 4 metadata names yet: " << p.status();
-  }
-  ASSERT_TRUE(p.ok()) << p.status();
-  const Pipeline& pl = **p;
-  auto in = ReadCsv(dir / "tweets_sentiment.input.csv");
-  auto spark = ReadCsv(dir / "tweets_sentiment.spark.csv");
-  ASSERT_EQ(in.rows.size(), spark.rows.size());
-  auto row = pl.NewRow();
-  const int raw = pl.Find("rawPrediction"), prob = pl.Find("probability"),
-            pred = pl.Find("prediction");
-  int exact = 0;
-  for (size_t r = 0; r < in.rows.size(); ++r) {
-    pl.BeginRow(*row);
-    ASSERT_TRUE(pl.SetInput(*row, pl.InputIndex("text"), in.rows[r][in.Col("text")]).ok());
-    ASSERT_TRUE(pl.Run(*row).ok());
-    auto want_raw = nlohmann::json::parse(spark.rows[r][spark.Col("rawPrediction")]);
-    auto want_prob = nlohmann::json::parse(spark.rows[r][spark.Col("probability")]);
-    const auto& got_raw = pl.Get(*row, raw).vec.values;
-    const auto& got_prob = pl.Get(*row, prob).vec.values;
-    ASSERT_EQ(got_raw.size(), want_raw.size());
-    bool same = true;
-    for (size_t k = 0; k < got_raw.size(); ++k) {
-      EXPECT_TRUE(Close(got_raw[k], want_raw[k].get<double>(), 1e-14)) << "row " << r;
-      EXPECT_TRUE(Close(got_prob[k], want_prob[k].get<double>(), 1e-14)) << "row " << r;
-      same = same && got_raw[k] == want_raw[k].get<double>() &&
-             got_prob[k] == want_prob[k].get<double>();
+  if (dir.empty()) GTEST_SKIP() << "no fixtures";
+  int ran = 0;
+  std::string skipped;
+  for (const char* name : kFixtures) {
+    const std::string base = (dir / name).string();
+    if (!fs::exists(base + ".zip") || !fs::exists(base + ".spark.csv")) continue;
+    auto in = ReadCsv(base + ".input.csv");
+    auto spark = ReadCsv(base + ".spark.csv");
+    ASSERT_EQ(in.rows.size(), spark.rows.size()) << name;
+    LoadOptions opts;
+    for (const char* c : {"rawPrediction", "probability", "prediction"})
+      if (spark.Col(c) >= 0) opts.outputs.push_back(c);
+    if (fs::exists(base + ".schema.json")) opts.schema_json = ReadText(base + ".schema.json");
+    auto p = Pipeline::Load(base + ".zip", opts);
+    if (!p.ok() && absl::StrContains(p.status().message(), "no saved pipeline")) {
+      // Spark 4 names its metadata files part-00000-<uuid>-c000.txt.
+      skipped += std::string(" ") + name;
+      continue;
     }
-    exact += same;
-    EXPECT_EQ(pl.Get(*row, pred).num,
-              std::stod(spark.rows[r][spark.Col("prediction")]))
-        << "row " << r;
+    if (!p.ok()) {
+      // A stage of another module that does not load yet is reported, not
+      // failed here; a failure in this module's models is.
+      std::printf("[fixture] %-34s load: %s\n", name,
+                  std::string(p.status().message()).substr(0, 120).c_str());
+      bool other = absl::StrContains(p.status().message(), "unsupported stage") &&
+                   !absl::StrContains(p.status().message(), "Regression") &&
+                   !absl::StrContains(p.status().message(), "Tree") &&
+                   !absl::StrContains(p.status().message(), "Forest") &&
+                   !absl::StrContains(p.status().message(), "GBT");
+      if (!other) ADD_FAILURE() << name << ": " << p.status();
+      continue;
+    }
+    const Pipeline& pl = **p;
+    ++ran;
+    auto row = pl.NewRow();
+    int exact = 0;
+    for (size_t r = 0; r < in.rows.size(); ++r) {
+      pl.BeginRow(*row);
+      for (size_t i = 0; i < pl.inputs().size(); ++i) {
+        int c = in.Col(pl.inputs()[i].name);
+        ASSERT_GE(c, 0) << name << " input " << pl.inputs()[i].name;
+        const std::string& v = in.rows[r][c];
+        if (v.empty() || v == "N/A") {
+          pl.SetNull(*row, static_cast<int>(i));
+          continue;
+        }
+        absl::Status set = pl.SetInput(*row, static_cast<int>(i), v);
+        ASSERT_TRUE(set.ok()) << name << " row " << r << ": " << set;
+      }
+      ASSERT_TRUE(pl.Run(*row).ok()) << name << " row " << r;
+      bool same = true;
+      for (const auto& col : opts.outputs) {
+        const Cell& got = pl.Get(*row, pl.Find(col));
+        const std::string& text = spark.rows[r][spark.Col(col)];
+        if (col == "prediction") {
+          const double w = std::stod(text);
+          EXPECT_TRUE(Close(got.num, w, 1e-14))
+              << name << " row " << r << " prediction: " << got.num << " vs " << w;
+          same = same && got.num == w;
+          continue;
+        }
+        auto want = nlohmann::json::parse(text);
+        ASSERT_EQ(got.vec.values.size(), want.size()) << name << " " << col;
+        for (size_t k = 0; k < want.size(); ++k) {
+          double w = want[k].get<double>();
+          EXPECT_TRUE(Close(got.vec.values[k], w, 1e-14))
+              << name << " row " << r << " " << col << "[" << k << "]: " << got.vec.values[k]
+              << " vs " << w;
+          same = same && got.vec.values[k] == w;
+        }
+      }
+      exact += same;
+    }
+    std::printf("[fixture] %-34s %d of %zu rows bit-identical\n", name, exact, in.rows.size());
   }
-  std::printf("[fixture] tweets_sentiment: %d of %zu rows bit-identical\n", exact,
-              in.rows.size());
+  if (ran == 0) GTEST_SKIP() << "loader does not read Spark 4 metadata names yet:" << skipped;
 }
 
 }  // namespace

@@ -219,7 +219,8 @@ TEST(SparkConformanceTest, ItemListsAndFixtureRows) {
   EXPECT_EQ((*fx)[0].spark_expected, "tweets.spark.csv");
   EXPECT_EQ((*fx)[0].tol.precision, 1e-14);
 
-  EXPECT_FALSE(conformance::ParseSparkItems("id\tmodel\n x\t\n", 0).ok());
+  // A model without an input or expected file is an error.
+  EXPECT_FALSE(conformance::ParseSparkItems("id\tmodel\tinput\nx\tm.zip\t\n", 0).ok());
 }
 
 TEST(SparkConformanceTest, UnsupportedStageClassAndDocSections) {
