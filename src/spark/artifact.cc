@@ -124,7 +124,7 @@ class ZipSource : public ArtifactSource {
     zip_discard(za);
     if (!st.ok()) return st;
     out->DetectRoot();
-    if (!out->Exists("metadata/part-00000"))
+    if (!FindMetadataFile(*out, "").ok())
       return absl::InvalidArgumentError(
           "zip holds no saved pipeline (no metadata/part-00000 at its root or in one top-level folder)");
     return std::unique_ptr<ArtifactSource>(std::move(out));
@@ -195,16 +195,19 @@ class ZipSource : public ArtifactSource {
     return absl::OkStatus();
   }
 
+  // The pipeline's metadata/part-00000 (Spark 4: part-00000-<uuid>-c000.txt)
+  // is at the zip's root or under one top-level folder.
   void DetectRoot() {
-    if (files_.count("metadata/part-00000")) return;
+    static constexpr std::string_view kMeta = "metadata/part-00000";
+    for (const auto& [p, _] : files_)
+      if (p.rfind(kMeta, 0) == 0) return;
     for (const auto& [p, _] : files_) {
-      static constexpr std::string_view kTail = "/metadata/part-00000";
-      if (p.size() > kTail.size() && p.compare(p.size() - kTail.size(), kTail.size(), kTail) == 0) {
-        std::string top = p.substr(0, p.size() - kTail.size());
-        if (top.find('/') == std::string::npos && top != "__MACOSX") {
-          prefix_ = top + "/";
-          return;
-        }
+      size_t slash = p.find('/');
+      if (slash == std::string::npos || p.compare(slash + 1, kMeta.size(), kMeta) != 0) continue;
+      std::string top = p.substr(0, slash);
+      if (top != "__MACOSX") {
+        prefix_ = top + "/";
+        return;
       }
     }
   }

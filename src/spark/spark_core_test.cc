@@ -7,6 +7,7 @@
 #include <iterator>
 #include <filesystem>
 #include <limits>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -398,6 +399,34 @@ TEST(PipelineTest, PrunesStagesAndInputsNobodyNeeds) {
   p = Pipeline::Load(tmp.string(), opts);
   ASSERT_FALSE(p.ok());
   EXPECT_TRUE(absl::StrContains(p.status().message(), "'nope'"));
+  fs::remove_all(tmp);
+}
+
+// Spark 4 names its metadata files part-00000-<uuid>-c000.txt (next to a
+// .crc file); a directory and a zip of it load like the older layout.
+TEST(PipelineTest, LoadsSpark4MetadataFileNames) {
+  fs::path tmp = testing::TempDir("spark4");
+  WriteNoDataPipeline(tmp / "p");
+  std::vector<std::pair<std::string, std::string>> entries;
+  for (const auto& e : fs::recursive_directory_iterator(tmp / "p")) {
+    if (!e.is_regular_file()) continue;
+    fs::path renamed = e.path().parent_path() / "part-00000-5c443949-842b-1f2b-70c4-06d5c90aeeb0-c000.txt";
+    fs::rename(e.path(), renamed);
+    testing::WriteFile(e.path().parent_path() / ".part-00000-5c443949-842b-1f2b-70c4-06d5c90aeeb0-c000.txt.crc", "crc");
+    entries.push_back({fs::relative(renamed, tmp / "p").string(), ""});
+  }
+  for (auto& [name, content] : entries) {
+    std::ifstream in(tmp / "p" / name);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    content = ss.str();
+  }
+  WriteZip(tmp / "p.zip", entries);
+  for (const fs::path& where : {tmp / "p", tmp / "p.zip"}) {
+    auto p = Pipeline::Load(where.string());
+    ASSERT_TRUE(p.ok()) << where << ": " << p.status();
+    EXPECT_EQ((*p)->StageNames().size(), 2u) << where;
+  }
   fs::remove_all(tmp);
 }
 

@@ -145,8 +145,16 @@ const StageRegistry& StageRegistry::Default() {
   return *r;
 }
 
+absl::StatusOr<std::string> FindMetadataFile(const ArtifactSource& src, const std::string& dir) {
+  const std::string mdir = dir.empty() ? "metadata" : dir + "/metadata";
+  if (src.Exists(mdir + "/part-00000")) return mdir + "/part-00000";
+  for (const std::string& name : src.List(mdir))  // sorted: part-00000-... comes first
+    if (name.rfind("part-", 0) == 0 && !absl::EndsWith(name, ".crc")) return mdir + "/" + name;
+  return absl::NotFoundError(absl::StrCat("no stage metadata in '", mdir, "' (part-00000)"));
+}
+
 absl::StatusOr<StageMeta> ReadStageMeta(const ArtifactSource& src, std::string dir) {
-  const std::string path = dir.empty() ? "metadata/part-00000" : dir + "/metadata/part-00000";
+  ASSIGN_OR_RETURN(const std::string path, FindMetadataFile(src, dir));
   auto text = src.Read(path);
   if (!text.ok()) return absl::NotFoundError(absl::StrCat("stage metadata: ", text.status().message()));
   // Spark writes one JSON object on the first line.
@@ -224,7 +232,10 @@ absl::Status LoadStageInto(const ArtifactSource& src, const std::string& dir, Sc
                            std::vector<std::unique_ptr<Stage>>* out) {
   ASSIGN_OR_RETURN(StageMeta meta, ReadStageMeta(src, dir));
   const std::string& cls = meta.class_name;
-  if (cls == "org.apache.spark.ml.PipelineModel") {
+  // PySpark writes a Python-side PipelineModel (inside a CrossValidatorModel
+  // or TrainValidationSplitModel it saved) under its Python class name, with
+  // the same stages/ layout.
+  if (cls == "org.apache.spark.ml.PipelineModel" || cls == "pyspark.ml.pipeline.PipelineModel") {
     ASSIGN_OR_RETURN(auto dirs, PipelineStageDirs(src, meta));
     for (const auto& d : dirs) RETURN_IF_ERROR(LoadStageInto(src, d, schema, out));
     return absl::OkStatus();
@@ -232,8 +243,7 @@ absl::Status LoadStageInto(const ArtifactSource& src, const std::string& dir, Sc
   if (cls == "org.apache.spark.ml.tuning.TrainValidationSplitModel" ||
       cls == "org.apache.spark.ml.tuning.CrossValidatorModel") {
     const std::string best = Join(dir, "bestModel");
-    if (!src.Exists(Join(best, "metadata/part-00000")))
-      return meta.Error("no fitted bestModel directory");
+    if (!FindMetadataFile(src, best).ok()) return meta.Error("no fitted bestModel directory");
     return LoadStageInto(src, best, schema, out);
   }
   if (cls == "org.apache.spark.ml.feature.RFormulaModel") return LoadRFormulaInto(meta, schema, out);

@@ -117,7 +117,12 @@ void RegisterTreeModels(StageRegistry& r);     // DecisionTree, RandomForest, GB
 void RegisterOtherModels(StageRegistry& r);    // NaiveBayes, LinearSVC, MLP, KMeans,
                                                // BisectingKMeans, IsotonicRegression
 
-// Reads `<dir>/metadata/part-00000` of a stage.
+// The metadata file of the stage saved in `dir`: metadata/part-00000 (Spark
+// 2.x/3.x) or metadata/part-00000-<uuid>-c000.txt (Spark 4). NotFound when
+// there is none.
+absl::StatusOr<std::string> FindMetadataFile(const ArtifactSource& src, const std::string& dir);
+
+// Reads the metadata file of a stage (see FindMetadataFile).
 absl::StatusOr<StageMeta> ReadStageMeta(const ArtifactSource& src, std::string dir);
 
 // Loads and compiles the stage saved in `dir` (used by the pipeline and by
