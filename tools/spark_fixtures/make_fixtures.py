@@ -572,9 +572,9 @@ def fixtures():
     def fl_cluster(spark, stages):
         tr, te = flowers(spark)
         return Pipeline(stages=[F.VectorAssembler(inputCols=FLOWER_COLS, outputCol="features")] + stages).fit(tr), te
-    fx.append(Fx("flowers_kmeans_cosine", "clustering", "", "VectorAssembler -> KMeans(k 3, cosine)",
+    fx.append(Fx("flowers_kmeans_cosine", "clustering", "cluster", "VectorAssembler -> KMeans(k 3, cosine)",
                  lambda s: fl_cluster(s, [K.KMeans(k=3, distanceMeasure="cosine", seed=4)])))
-    fx.append(Fx("flowers_bisecting_kmeans", "clustering", "",
+    fx.append(Fx("flowers_bisecting_kmeans", "clustering", "cluster",
                  "VectorAssembler -> Normalizer(p inf) -> BisectingKMeans(k 4, euclidean)",
                  lambda s: fl_cluster(s, [F.Normalizer(inputCol="features", outputCol="norm", p=float("inf")),
                                           K.BisectingKMeans(featuresCol="norm", k=4, seed=4)])))
