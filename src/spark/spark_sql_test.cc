@@ -423,6 +423,17 @@ TEST(SqlTransformer, ColumnNamesResolveCaseInsensitively) {
 }
 
 
+TEST(SqlTransformer, UndeclaredInputsTakeTheTypeTheirFunctionNeeds) {
+  Schema schema;  // no declared StructType: inputs are created on first use
+  StageRegistry registry;
+  RegisterSqlStages(registry);
+  StageMeta meta = testing::Meta(kSqlClass, {{"statement", "SELECT *, concat(origin, '/', n) AS o, x * 2 AS x2 FROM __THIS__"}});
+  auto stage = (*registry.Find(kSqlClass))(meta, schema);
+  ASSERT_TRUE(stage.ok()) << stage.status();
+  EXPECT_EQ(schema.column(schema.Find("origin")).type, DataType::kString);
+  EXPECT_EQ(schema.column(schema.Find("x")).type, DataType::kDouble);
+}
+
 // The corpus pipelines with SQLTransformer stages load (skipped without the
 // corpus), and the Audit ratio column has Spark's values.
 TEST(SqlTransformerCorpus, CorpusStatementsCompileAndEvaluate) {

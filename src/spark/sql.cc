@@ -673,6 +673,9 @@ class Parser {
   std::vector<Token> toks_;
   size_t i_ = 0;
   std::vector<int> reads_;
+  // Type asked for an input column that an undeclared schema does not have
+  // yet: strings inside string functions, else doubles.
+  DataType hint_ = DataType::kDouble;
 };
 
 absl::Status Parser::Tokenize() {
@@ -1081,7 +1084,7 @@ absl::StatusOr<ExprPtr> Parser::Column(const std::string& name, size_t pos) {
   if (slot < 0) {
     if (schema_.declared())
       return meta_.Error(absl::StrCat("SQL refers to column '", name, "', which is not a column of its input"));
-    ASSIGN_OR_RETURN(slot, schema_.Require(name, DataType::kDouble));
+    ASSIGN_OR_RETURN(slot, schema_.Require(name, hint_));
   }
   auto c = std::make_unique<ColumnRef>();
   c->slot = slot;
@@ -1240,16 +1243,29 @@ absl::StatusOr<ExprPtr> Parser::ParseCast() {
 
 absl::StatusOr<ExprPtr> Parser::ParseCall(const std::string& name) {
   RETURN_IF_ERROR(Expect("("));
+  const std::string fname = absl::AsciiStrToLower(name);
+  // Undeclared input columns read by string functions are created as strings.
+  const DataType saved_hint = hint_;
+  if (fname == "concat" || fname == "lower" || fname == "lcase" || fname == "upper" || fname == "ucase" ||
+      fname == "length" || fname == "char_length" || fname == "character_length" || fname == "trim")
+    hint_ = DataType::kString;
   std::vector<ExprPtr> args;
   if (!TakeSymbol(")")) {
     for (;;) {
-      ASSIGN_OR_RETURN(ExprPtr a, ParseExpr());
-      args.push_back(std::move(a));
+      auto a = ParseExpr();
+      if (!a.ok()) {
+        hint_ = saved_hint;
+        return a.status();
+      }
+      args.push_back(std::move(*a));
       if (TakeSymbol(")")) break;
-      RETURN_IF_ERROR(Expect(","));
+      if (absl::Status st = Expect(","); !st.ok()) {
+        hint_ = saved_hint;
+        return st;
+      }
     }
   }
-  const std::string fname = absl::AsciiStrToLower(name);
+  hint_ = saved_hint;
   std::vector<std::string> arg_sql;
   for (const auto& a : args) arg_sql.push_back(a->sql);
   const std::string sql = absl::StrCat(fname, "(", absl::StrJoin(arg_sql, ", "), ")");

@@ -695,19 +695,38 @@ class VectorMapStage : public VecStage {
   int32_t size_ = -1;
 };
 
-// StandardScalerModel. Spark 3+: shift = mean, scale = 1/std (0 when std is
+// StandardScalerModel (and RobustScalerModel). Spark 3+: shift = mean, scale = 1/std (0 when std is
 // 0), (x - shift) * scale. Spark 2.4 (mllib): same, except that withMean and
 // withStd together give exactly 0.0 where std is 0.
 class StandardScalerStage : public VectorMapStage {
  public:
+  // The names of the shift/scale params and data vectors: StandardScalerModel
+  // (withMean, withStd, mean, std) or RobustScalerModel (withCentering,
+  // withScaling, median, range), which transforms the same way.
+  struct Names {
+    const char *shift_param, *scale_param, *shift_data, *scale_data;
+  };
+  static constexpr Names kStandard{"withMean", "withStd", "mean", "std"};
+  static constexpr Names kRobust{"withCentering", "withScaling", "median", "range"};
+
   static absl::StatusOr<std::unique_ptr<Stage>> Make(const StageMeta& m, Schema& s) {
+    return MakeWith(m, s, kStandard);
+  }
+  static absl::StatusOr<std::unique_ptr<Stage>> MakeRobust(const StageMeta& m, Schema& s) {
+    return MakeWith(m, s, kRobust);
+  }
+
+  static absl::StatusOr<std::unique_ptr<Stage>> MakeWith(const StageMeta& m, Schema& s,
+                                                         const Names& n) {
     auto st = std::make_unique<StandardScalerStage>();
-    ASSIGN_OR_RETURN(st->with_mean_, PBoolOr(m, "withMean", false));
-    ASSIGN_OR_RETURN(st->with_std_, PBoolOr(m, "withStd", true));
+    ASSIGN_OR_RETURN(st->with_mean_, PBoolOr(m, n.shift_param, false));
+    ASSIGN_OR_RETURN(st->with_std_, PBoolOr(m, n.scale_param, true));
     ASSIGN_OR_RETURN(parquet::Table t, ReadTable(m));
-    ASSIGN_OR_RETURN(Vector std_v, DataVector(m, t, "std"));
-    ASSIGN_OR_RETURN(Vector mean_v, DataVector(m, t, "mean"));
-    if (std_v.size != mean_v.size) return m.Error("std and mean have different sizes");
+    ASSIGN_OR_RETURN(Vector std_v, DataVector(m, t, n.scale_data));
+    ASSIGN_OR_RETURN(Vector mean_v, DataVector(m, t, n.shift_data));
+    if (std_v.size != mean_v.size) {
+      return m.Error(Cat(n.scale_data, " and ", n.shift_data, " have different sizes"));
+    }
     st->std_ = ToDenseArray(std_v);
     st->shift_ = ToDenseArray(mean_v);
     st->scale_.resize(st->std_.size());
@@ -1619,6 +1638,7 @@ void RegisterVectorStages(StageRegistry& r) {
   add("VectorSizeHint", VectorSizeHintStage::Make);
   add("VectorSlicer", VectorSlicerStage::Make);
   add("StandardScalerModel", StandardScalerStage::Make);
+  add("RobustScalerModel", StandardScalerStage::MakeRobust);
   add("MinMaxScalerModel", MinMaxScalerStage::Make);
   add("MaxAbsScalerModel", MaxAbsScalerStage::Make);
   add("Normalizer", NormalizerStage::Make);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -256,6 +257,11 @@ namespace {
 // Compares an expected JSON cell of NAME.spark.csv with an actual cell.
 bool JsonCellMatches(const nlohmann::json& e, const spark::Cell& a, const Tolerance& tol) {
   auto num = [&](const nlohmann::json& x, double actual) {
+    if (x.is_string()) {  // NaN, Infinity (see QuoteNonFinite)
+      const std::string& t = x.get_ref<const std::string&>();
+      double v = t == "NaN" ? std::nan("") : t == "Infinity" ? HUGE_VAL : t == "-Infinity" ? -HUGE_VAL : 0;
+      return (t == "NaN" || t == "Infinity" || t == "-Infinity") && NumbersEquivalent(v, actual, tol);
+    }
     return x.is_number() && NumbersEquivalent(x.get<double>(), actual, tol);
   };
   if (e.is_object()) {  // sparse vector
@@ -267,6 +273,11 @@ bool JsonCellMatches(const nlohmann::json& e, const spark::Cell& a, const Tolera
     for (size_t k = 0; k < idx.size(); ++k) {
       int i = idx[k].get<int>();
       if (i < 0 || i >= a.vec.size) return false;
+      if (!val[k].is_number()) {  // a non-finite value: compare it on its own
+        if (!num(val[k], a.vec.At(i))) return false;
+        dense[i] = a.vec.At(i);
+        continue;
+      }
       dense[i] = val[k].get<double>();
     }
     for (int i = 0; i < a.vec.size; ++i)
@@ -295,18 +306,52 @@ bool JsonCellMatches(const nlohmann::json& e, const spark::Cell& a, const Tolera
   return false;
 }
 
+// Python's json.dumps writes NaN, Infinity and -Infinity bare, which is not
+// JSON: they become strings outside string literals.
+std::string QuoteNonFinite(const std::string& text) {
+  std::string out;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out.push_back(c);
+      if (c == '\\' && i + 1 < text.size()) out.push_back(text[++i]);
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    bool replaced = false;
+    for (std::string_view word : {"-Infinity", "Infinity", "NaN"}) {
+      if (text.compare(i, word.size(), word) == 0) {
+        absl::StrAppend(&out, "\"", std::string(word), "\"");
+        i += word.size() - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out.push_back(c);
+  }
+  return out;
+}
+
+std::string Num17(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
 std::string ShowCell(const spark::Cell& c, spark::DataType type) {
   switch (c.kind) {
     case spark::Cell::Kind::kNull: return "N/A";
     case spark::Cell::Kind::kNumber:
       if (type == spark::DataType::kBoolean) return c.num != 0 ? "true" : "false";
-      return absl::StrCat(c.num);
+      return Num17(c.num);
     case spark::Cell::Kind::kString: return c.str;
     case spark::Cell::Kind::kVector: {
       std::string s = absl::StrCat(c.vec.dense ? "dense" : "sparse", "(", c.vec.size, ":");
       int shown = 0;
       c.vec.ForEach([&](int32_t i, double v) {
-        if (shown++ < 6) absl::StrAppend(&s, " ", i, "=", v);
+        if (shown++ < 6) absl::StrAppend(&s, " ", i, "=", Num17(v));
       });
       return s + (shown > 6 ? " ...)" : ")");
     }
@@ -368,7 +413,7 @@ absl::Status CompareSparkColumns(const SparkItem& item, const std::string& model
       ++res->cells;
       bool ok;
       if (!exp.empty() && (exp[0] == '[' || exp[0] == '{')) {
-        nlohmann::json j = nlohmann::json::parse(exp, nullptr, false);
+        nlohmann::json j = nlohmann::json::parse(QuoteNonFinite(exp), nullptr, false);
         ok = !j.is_discarded() && JsonCellMatches(j, actual, item.tol);
       } else if (actual.kind == spark::Cell::Kind::kNumber || actual.kind == spark::Cell::Kind::kNull ||
                  actual.kind == spark::Cell::Kind::kString) {
