@@ -178,6 +178,8 @@ def fmt(v):
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, float):
+        if v != v or v in (float("inf"), float("-inf")):
+            return json.dumps(v)  # NaN, Infinity, -Infinity: the spelling used inside vectors too
         return repr(v)
     if isinstance(v, int):
         return str(v)
@@ -243,6 +245,8 @@ def label_names(model, label):
 
 PART_RE = re.compile(r"^(part-\d{5}-)([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})(-c\d{3}.*)$")
 UID_TOKEN = re.compile(r"[0-9a-f]{12}")
+UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+JVM_TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z]+_[0-9a-f]{12}(?![0-9a-f])")
 
 
 def normalise_saved(spark, root, name, codec):
@@ -255,16 +259,24 @@ def normalise_saved(spark, root, name, codec):
     for d, _, files in os.walk(root):
         if os.path.basename(d) == "metadata":
             meta_files += [os.path.join(d, f) for f in files if f.startswith("part-")]
-    # 2. uids the JVM made up -> stable names, ordered by where they are saved.
+    # 2. Names the JVM made up from random UUIDs: uids of stages it creates (RFormula's inner
+    #    pipeline) and temporary column names (RFormula's stridx_/onehot_/interaction_ columns).
+    #    They become hashes of the order of first appearance, walking the metadata files in
+    #    pipeline order (stage index) with every random part masked.
     def masked(p):
-        return UID_TOKEN.sub("X", os.path.relpath(p, root))
+        return UID_TOKEN.sub("X", UUID_RE.sub("U", os.path.relpath(p, root)))
     mapping = {}
     for p in sorted(meta_files, key=masked):
         text = open(p, encoding="utf-8").read()
-        uid = json.loads(text.splitlines()[0]).get("uid")  # the old mllib metadata has none
-        if uid and uid not in _uid_state["issued"] and uid not in mapping:
-            prefix = uid.rsplit("_", 1)[0]
-            mapping[uid] = "%s_%s" % (prefix, _hex12(name, "jvm", masked(p)))
+        for tok in JVM_TOKEN.findall(text):
+            if tok not in _uid_state["issued"] and tok not in mapping:
+                prefix = tok.rsplit("_", 1)[0]
+                mapping[tok] = "%s_%s" % (prefix, _hex12(name, "jvm", len(mapping)))
+    # 2b. Parquet data that names those columns (ColumnPruner, VectorAttributeRewriter).
+    if mapping:
+        for d, _, files in os.walk(root):
+            if os.path.basename(d) == "data" and any(f.endswith(".parquet") for f in files):
+                rewrite_parquet_strings(spark, d, mapping, codec)
     # 3. Tree ensembles keep each tree's metadata JSON (uid, timestamp) inside treesMetadata/
     #    Parquet: rewrite that table with the same schema and codec.
     for d, dirs, _ in os.walk(root):
@@ -279,8 +291,7 @@ def normalise_saved(spark, root, name, codec):
     for p in meta_files:
         text = open(p, encoding="utf-8").read()
         text = re.sub(r'"timestamp":\d+', '"timestamp":0', text)
-        for old, new in mapping.items():
-            text = text.replace(old, new)
+        text = JVM_TOKEN.sub(lambda m: mapping.get(m.group(0), m.group(0)), text)
         with open(p, "w", encoding="utf-8") as f:
             f.write(text)
     for d, dirs, _ in os.walk(root, topdown=False):
@@ -311,6 +322,39 @@ def parquet_spark_schema(path):
             obj, _ = json.JSONDecoder().raw_decode(raw[i:].decode("utf-8", "replace"))
             return StructType.fromJson(obj)
     raise RuntimeError("no parquet file in " + path)
+
+
+def rewrite_parquet_strings(spark, path, mapping, codec):
+    """Rename the JVM's random names inside a small Parquet table, if it holds any; string
+    arrays and maps (sets in Spark, written in hash order) are sorted. Schema and codec stay."""
+    schema = parquet_spark_schema(path)
+    rows = spark.read.parquet(path).collect()
+    hit = [False]
+
+    def fix(v):
+        if isinstance(v, str):
+            w = JVM_TOKEN.sub(lambda m: mapping.get(m.group(0), m.group(0)), v)
+            hit[0] |= w != v
+            return w
+        if isinstance(v, (list, tuple)) and not hasattr(v, "__fields__"):
+            out = [fix(x) for x in v]
+            renamed = any(isinstance(x, str) and JVM_TOKEN.search(x) for x in v)
+            return sorted(out) if renamed and all(isinstance(x, str) for x in out) else out
+        if isinstance(v, dict):
+            return {fix(k): fix(x) for k, x in sorted(v.items(), key=lambda kv: fix(kv[0]))}
+        if hasattr(v, "__fields__"):
+            return tuple(fix(x) for x in v)
+        return v
+    fixed = [tuple(fix(x) for x in r) for r in rows]
+    if not hit[0]:
+        return
+    tmp = path + ".rewrite"
+    spark.createDataFrame(fixed, schema).repartition(1).write.option("compression", codec).parquet(tmp)
+    shutil.rmtree(path)
+    os.rename(tmp, path)
+    for f in os.listdir(path):
+        if f.endswith(".crc"):
+            os.remove(os.path.join(path, f))
 
 
 def rewrite_trees_metadata(spark, path, name, codec):
@@ -528,9 +572,9 @@ def fixtures():
     def fl_cluster(spark, stages):
         tr, te = flowers(spark)
         return Pipeline(stages=[F.VectorAssembler(inputCols=FLOWER_COLS, outputCol="features")] + stages).fit(tr), te
-    fx.append(Fx("flowers_kmeans_cosine", "clustering", "", "VectorAssembler -> KMeans(k 3, cosine)",
+    fx.append(Fx("flowers_kmeans_cosine", "clustering", "cluster", "VectorAssembler -> KMeans(k 3, cosine)",
                  lambda s: fl_cluster(s, [K.KMeans(k=3, distanceMeasure="cosine", seed=4)])))
-    fx.append(Fx("flowers_bisecting_kmeans", "clustering", "",
+    fx.append(Fx("flowers_bisecting_kmeans", "clustering", "cluster",
                  "VectorAssembler -> Normalizer(p inf) -> BisectingKMeans(k 4, euclidean)",
                  lambda s: fl_cluster(s, [F.Normalizer(inputCol="features", outputCol="norm", p=float("inf")),
                                           K.BisectingKMeans(featuresCol="norm", k=4, seed=4)])))
