@@ -531,7 +531,7 @@ int main(int argc, char** argv) {
   spark::LoadOptions lo;
   if (!o.schema.empty()) lo.schema_json = ReadFile(o.schema);
   lo.outputs = {"prediction", "probability"};
-  auto src = evs::models::OpenSparkFiles(o.model);  // as the spark job opens them
+  auto src = evs::spark::ArtifactSource::Open(o.model);
   if (!src.ok()) Die(o.model + ": " + std::string(src.status().message()));
   auto p_or = spark::Pipeline::Load(std::move(*src), lo);
   if (!p_or.ok()) Die(o.model + ": " + std::string(p_or.status().message()));

@@ -133,6 +133,7 @@ void SparkJob::Refresh() {
   const bool serving = table_->find(model_) != table_->end();
   if (serving != serving_) {
     serving_ = serving;
+    ready_.store(serving, std::memory_order_release);
     ++topics_epoch_;
     spdlog::info("{}: model {} {}", module_, model_,
                  serving ? "loaded; consuming requests" : "gone; requests wait until a version is loaded");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -47,6 +48,8 @@ class SparkJob : public adapters::ProcessorBase {
   std::string Describe() const override;
   // True once a version of the model is loaded (the job consumes then).
   bool serving() const { return serving_; }
+  // Ready once a version of the model is loaded (thread-safe).
+  bool Ready() const override { return ready_.load(std::memory_order_acquire); }
 
  protected:
   bool Rebuild(const config::Config& cfg, std::string* reason) override;
@@ -70,6 +73,7 @@ class SparkJob : public adapters::ProcessorBase {
   std::unique_ptr<models::RegistryWatcher> watcher_;
   uint64_t seen_model_epoch_ = 0;
   bool serving_ = false;
+  std::atomic<bool> ready_{false};  // serving_, for the admin threads
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
   struct Json;  // simdjson parser and padded buffer

@@ -34,6 +34,9 @@ class RecordProcessor {
   // A JSON object describing the active configuration (for /status). Called
   // from other threads: implementations must be thread-safe.
   virtual std::string Describe() const { return "{}"; }
+  // Whether the processor can serve (a model job: its model is loaded).
+  // Called from the admin endpoint's threads: must be thread-safe.
+  virtual bool Ready() const { return true; }
 };
 
 enum class Guarantee { kAtLeastOnce, kExactlyOnce };

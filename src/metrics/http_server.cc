@@ -80,7 +80,7 @@ absl::Status HttpServer::Start() {
   });
   server->Get("/readyz", [this](const httplib::Request&,
                                 httplib::Response& res) {
-    if (ready_.load()) {
+    if (ready_.load() && (!ready_check_ || ready_check_())) {
       res.set_content("ready", "text/plain");
     } else {
       res.status = 503;

@@ -44,6 +44,9 @@ class HttpServer {
   int port() const { return port_.load(); }
   // Initially not ready.
   void SetReady(bool ready) { ready_.store(ready); }
+  // An extra condition for /readyz (ready = SetReady(true) and check()).
+  // Set before Start(); `check` is called from server threads.
+  void SetReadyCheck(std::function<bool()> check) { ready_check_ = std::move(check); }
 
  private:
   std::string listen_;
@@ -54,6 +57,7 @@ class HttpServer {
   std::atomic<bool> thread_exited_{false};  // Set by thread_ on return.
   std::atomic<int> port_{0};
   std::atomic<bool> ready_{false};
+  std::function<bool()> ready_check_;
 };
 
 }  // namespace evs::metrics

@@ -8,7 +8,6 @@
 #include <map>
 #include <sstream>
 
-#include <zip.h>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -40,119 +39,6 @@ void WarmUp(const pmml::CompiledModel& m) {
   }
 }
 
-// Spark 4 saves each metadata file as "metadata/part-00000-<uuid>-c000.txt"
-// where earlier versions wrote "metadata/part-00000", the name the loader
-// reads. This view answers for "…/metadata/part-00000" with the directory's
-// first part file when the plain name is absent; everything else passes
-// through. (A stop-gap until the loader knows the Spark 4 names itself.)
-class Spark4MetadataNames : public spark::ArtifactSource {
- public:
-  explicit Spark4MetadataNames(std::unique_ptr<spark::ArtifactSource> inner) : inner_(std::move(inner)) {}
-  absl::StatusOr<std::string> Read(std::string_view rel) const override { return inner_->Read(Resolve(rel)); }
-  std::vector<std::string> List(std::string_view rel_dir) const override { return inner_->List(rel_dir); }
-  bool Exists(std::string_view rel) const override { return inner_->Exists(Resolve(rel)); }
-
- private:
-  std::string Resolve(std::string_view rel) const {
-    static constexpr std::string_view kPart = "part-00000";
-    std::string path(rel);
-    const size_t slash = path.rfind('/');
-    const std::string_view name = slash == std::string::npos ? std::string_view(path) : std::string_view(path).substr(slash + 1);
-    const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
-    if (name != kPart || (dir != "metadata" && !absl::EndsWith(dir, "/metadata")) || inner_->Exists(path))
-      return path;
-    for (const std::string& f : inner_->List(dir))
-      if (absl::StartsWith(f, "part-00000-") && !absl::EndsWith(f, ".crc")) return dir + "/" + f;
-    return path;
-  }
-  std::unique_ptr<spark::ArtifactSource> inner_;
-};
-
-// A zip held in memory, inflated once (for zips whose metadata files have
-// Spark 4 names, which ArtifactSource::FromZipBytes does not recognise as a
-// pipeline yet). The root is the zip's root, or its one top-level folder.
-class InflatedZip : public spark::ArtifactSource {
- public:
-  static absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> Make(const std::string& bytes) {
-    zip_error_t err;
-    zip_error_init(&err);
-    zip_source_t* src = zip_source_buffer_create(bytes.data(), bytes.size(), 0, &err);
-    zip_t* za = src ? zip_open_from_source(src, ZIP_RDONLY, &err) : nullptr;
-    if (za == nullptr) {
-      std::string msg = zip_error_strerror(&err);
-      if (src) zip_source_free(src);
-      zip_error_fini(&err);
-      return absl::InvalidArgumentError("not a readable zip: " + msg);
-    }
-    zip_error_fini(&err);
-    auto out = std::make_unique<InflatedZip>();
-    uint64_t total = 0;
-    const zip_int64_t n = zip_get_num_entries(za, 0);
-    for (zip_int64_t i = 0; i < n && i < 200000; ++i) {
-      zip_stat_t st;
-      if (zip_stat_index(za, i, 0, &st) != 0 || !(st.valid & ZIP_STAT_NAME)) continue;
-      std::string name = st.name;
-      if (name.empty() || name.back() == '/' || name.find("..") != std::string::npos || name[0] == '/') continue;
-      total += st.size;
-      if (total > (uint64_t{1} << 30)) {
-        zip_discard(za);
-        return absl::InvalidArgumentError("zip inflates to more than 1 GiB");
-      }
-      std::string data(st.size, '\0');
-      zip_file_t* f = zip_fopen_index(za, i, 0);
-      const bool ok = f && zip_fread(f, data.data(), st.size) == static_cast<zip_int64_t>(st.size);
-      if (f) zip_fclose(f);
-      if (!ok) {
-        zip_discard(za);
-        return absl::InvalidArgumentError(absl::StrCat("zip entry '", name, "' cannot be read"));
-      }
-      out->files_.emplace(std::move(name), std::move(data));
-    }
-    zip_discard(za);
-    auto has_metadata = [&](const std::string& prefix) {
-      auto it = out->files_.lower_bound(prefix + "metadata/part-00000");
-      return it != out->files_.end() && absl::StartsWith(it->first, prefix + "metadata/part-00000");
-    };
-    if (!has_metadata("")) {
-      std::string top;
-      for (const auto& [name, _] : out->files_) {
-        const std::string first = name.substr(0, name.find('/') + 1);
-        if (top.empty()) top = first;
-        if (first != top) top = "/";
-      }
-      if (top.size() > 1 && top.back() == '/' && has_metadata(top)) out->prefix_ = top;
-      else return absl::InvalidArgumentError("zip holds no saved pipeline (no metadata/part-00000*)");
-    }
-    return std::unique_ptr<spark::ArtifactSource>(std::move(out));
-  }
-  absl::StatusOr<std::string> Read(std::string_view rel) const override {
-    auto it = files_.find(prefix_ + std::string(rel));
-    if (it == files_.end()) return absl::NotFoundError(absl::StrCat("no '", AV(rel), "' in the zip"));
-    return it->second;
-  }
-  std::vector<std::string> List(std::string_view rel_dir) const override {
-    std::string dir = prefix_ + std::string(rel_dir);
-    if (!rel_dir.empty()) dir += '/';
-    std::vector<std::string> out;
-    for (auto it = files_.lower_bound(dir); it != files_.end() && absl::StartsWith(it->first, dir); ++it) {
-      std::string child = it->first.substr(dir.size());
-      child = child.substr(0, child.find('/'));
-      if (out.empty() || out.back() != child) out.push_back(std::move(child));
-    }
-    return out;
-  }
-  bool Exists(std::string_view rel) const override {
-    const std::string p = prefix_ + std::string(rel);
-    if (files_.count(p)) return true;
-    auto it = files_.lower_bound(p + "/");
-    return it != files_.end() && absl::StartsWith(it->first, p + "/");
-  }
-
- private:
-  std::map<std::string, std::string> files_;  // sorted: List walks a range
-  std::string prefix_;
-};
-
 // The pipeline's files: a directory is checked against DirectoryDigest, a
 // zip (inline or a file) against the sha256 of its bytes, which are then
 // read from memory so that what was checked is what loads.
@@ -163,42 +49,14 @@ absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSpark(const ModelReco
     if (got != r.sha256)
       return absl::DataLossError(absl::StrCat("sha256 mismatch: the record says ", r.sha256,
                                               ", the directory '", dir, "' has ", got));
-    ASSIGN_OR_RETURN(auto src, spark::ArtifactSource::Open(dir));
-    return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(src)));
+    return spark::ArtifactSource::Open(dir);
   }
   ASSIGN_OR_RETURN(std::string bytes, ReadArtifact(r));
-  auto src = spark::ArtifactSource::FromZipBytes(bytes);
-  if (!src.ok()) {
-    // Spark 4 names: inflate it here instead (same checks otherwise).
-    auto mine = InflatedZip::Make(bytes);
-    if (!mine.ok()) return src.status();
-    src = std::move(mine);
-  }
-  return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(*src)));
+  return spark::ArtifactSource::FromZipBytes(std::move(bytes));
 }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSparkFiles(const std::string& path) {
-  if (IsDirectory(path)) {
-    ASSIGN_OR_RETURN(auto src, spark::ArtifactSource::Open(path));
-    return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(src)));
-  }
-  ModelRecord r;
-  r.path = path;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read '", path, "'"));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::string bytes = ss.str();
-  auto src = spark::ArtifactSource::FromZipBytes(bytes);
-  if (!src.ok()) {
-    auto mine = InflatedZip::Make(bytes);
-    if (!mine.ok()) return src.status();
-    src = std::move(mine);
-  }
-  return std::unique_ptr<spark::ArtifactSource>(std::make_unique<Spark4MetadataNames>(std::move(*src)));
-}
 
 namespace {
 

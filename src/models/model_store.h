@@ -76,11 +76,6 @@ struct LoadSettings {
   config::SparkJob spark;
 };
 
-// The files of a saved Spark pipeline (a directory or a zip file), readable
-// by spark::Pipeline::Load also when Spark 4 named its metadata files
-// part-00000-<uuid>-c000.txt. No digest check (benchmarks, tools).
-absl::StatusOr<std::unique_ptr<spark::ArtifactSource>> OpenSparkFiles(const std::string& path);
-
 // Reads, checks (sha256), parses, compiles and warms up one version. Off the
 // hot path (the watcher thread). The error says which step failed.
 absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModel(const ModelRecord& r,

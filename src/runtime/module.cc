@@ -78,6 +78,7 @@ absl::Status Module::Start() {
   metrics::RegisterProcessMetrics(&registry_);
   std::string listen = spec_.metrics_listen_override.empty() ? ms.metrics_listen : spec_.metrics_listen_override;
   http_ = std::make_unique<metrics::HttpServer>(listen, &registry_, [this] { return StatusJson(); });
+  http_->SetReadyCheck([this] { return built_.load(std::memory_order_acquire) && processor_->Ready(); });
   RETURN_IF_ERROR(http_->Start());
   spdlog::info("{}: admin endpoint on port {} (/metrics /healthz /readyz /status)", name_, http_->port());
 

@@ -49,12 +49,20 @@ struct SparkEnv {
     path = WriteFile(env.id + ".yaml", env.Header() + "jobs:\n  s: {type: spark, name: \"" + module +
                                            "\", model: tweets}\n");
   }
-  std::unique_ptr<Proc> StartJob(const std::string& tag, int port) {
+  // `loaded`: the registry already holds the model, so the job becomes
+  // ready; else it stays up but not ready (503) until a version arrives.
+  std::unique_ptr<Proc> StartJob(const std::string& tag, int port, bool loaded) {
     std::vector<std::string> args = {"spark-job", "-c", path, "--job", "s", "--metrics-listen",
                                      "127.0.0.1:" + std::to_string(port)};
     auto proc = std::make_unique<Proc>(args, env.id + "-" + tag);
-    // Up = the registry was read to its end and the runner started.
-    EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 30000)) << proc->log();
+    if (loaded) {
+      EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 30000)) << proc->log();
+    } else {
+      // Up = the registry was read to its end and the runner started.
+      EXPECT_TRUE(WaitFor([&] { return HttpGet(port, "/status").find("\"serving\":false") != std::string::npos; },
+                          30000)) << proc->log();
+      EXPECT_EQ(HttpGet(port, "/readyz"), "");  // 503: curl -f prints nothing
+    }
     return proc;
   }
   int Cli(const std::vector<std::string>& args, std::string* out) {
@@ -82,7 +90,7 @@ TEST(SparkE2E, AddScoreDeadLetterUpdateRollbackRestart) {
   if (!fs::exists(zip)) GTEST_SKIP() << "no " << zip << " (tools/spark_fixtures makes it)";
   SparkEnv p("spark");
   const int port = FreePort();
-  auto job = p.StartJob("job1", port);
+  auto job = p.StartJob("job1", port, /*loaded=*/false);
   // No pipeline yet: the job waits (not subscribed) instead of dead-lettering.
   EXPECT_NE(HttpGet(port, "/status").find("\"serving\":false"), std::string::npos) << HttpGet(port, "/status");
   ProduceAll(p.requests, {Request("early", R"({"text":"sent before the model existed, what a great day"})")});
@@ -92,6 +100,7 @@ TEST(SparkE2E, AddScoreDeadLetterUpdateRollbackRestart) {
   EXPECT_NE(out.find(p.module + ": applied tweets version 1"), std::string::npos) << out;
   std::cout << out;
   ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/status").find("\"serving\":true") != std::string::npos; }, 10000));
+  ASSERT_TRUE(WaitFor([&] { return HttpGet(port, "/readyz") == "ready"; }, 10000));
 
   const std::map<std::string, std::string> good = {
       {"g1", R"({"text":"I love this phone, it is wonderful and great","id":"g1"})"},
@@ -178,7 +187,7 @@ TEST(SparkE2E, AddScoreDeadLetterUpdateRollbackRestart) {
   EXPECT_EQ(job->Terminate(), 0);
 
   // A restarted job serves the rolled-back version before it consumes.
-  auto job2 = p.StartJob("job2", port);
+  auto job2 = p.StartJob("job2", port, /*loaded=*/true);
   std::string status = HttpGet(port, "/status");
   EXPECT_NE(status.find("\"serving\":true"), std::string::npos) << status;
   ProduceAll(p.requests, {Request("r", good.begin()->second)});
@@ -194,7 +203,8 @@ TEST(SparkE2E, ABrokenPipelineIsRejectedAndTheOldVersionKeepsServing) {
   const std::string zip = FixturePath("tweets_sentiment.zip");
   if (!fs::exists(zip)) GTEST_SKIP() << "no " << zip;
   SparkEnv p("spark-bad");
-  auto job = p.StartJob("job", FreePort());
+  const int port = FreePort();
+  auto job = p.StartJob("job", port, /*loaded=*/false);
   std::string out;
   ASSERT_EQ(p.Cli({"model", "add", "tweets", zip}, &out), 0) << out;  // format detected from the zip
   const std::string bytes = ReadAll(zip);
