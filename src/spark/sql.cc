@@ -1,7 +1,7 @@
 // SQLTransformer: the column-expression SELECTs Spark pipelines use
 // (`SELECT *, <expr> AS <name> FROM __THIS__`, column lists, IN/BETWEEN on a
-// column, an optional
-// WHERE), compiled at load time into a small expression tree.
+// column, an optional WHERE), compiled at load time into a small expression
+// tree.
 //
 // Semantics follow Spark SQL (non-ANSI mode): nulls propagate, integer
 // arithmetic stays integer (32/64-bit wrapping), `/` is always a double
