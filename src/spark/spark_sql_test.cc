@@ -398,7 +398,8 @@ TEST(SqlTransformer, UnsupportedStatementsFailAtLoadNamingTheStage) {
            std::string("SELECT x FROM __THIS__ GROUP BY x"),
            std::string("SELECT a.x FROM __THIS__ a JOIN __THIS__ b ON a.x = b.x"),
            std::string("SELECT *, regexp_replace(s, 'a', 'b') AS r FROM __THIS__"),
-           std::string("SELECT *, x IN (1, 2) AS r FROM __THIS__"),
+           std::string("SELECT *, s LIKE 'a%' AS r FROM __THIS__"),
+           std::string("SELECT *, (x + 1) IN (1, 2) AS r FROM __THIS__"),
            std::string("UPDATE __THIS__ SET x = 1"),
            std::string("SELECT DISTINCT x FROM __THIS__"),
            std::string("SELECT *, 'open FROM __THIS__"),
@@ -412,6 +413,34 @@ TEST(SqlTransformer, UnsupportedStatementsFailAtLoadNamingTheStage) {
   auto missing = Compile("SELECT *, nope + 1 AS r FROM __THIS__", fields);
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("'nope'"), std::string::npos) << missing.status().message();
+}
+
+TEST(SqlTransformer, InAndBetweenFollowSqlNullRules) {
+  auto sql = MustCompile(
+      "SELECT *, x IN (1, 2, y) AS i, x NOT IN (1, 2) AS ni, x BETWEEN 1 AND y AS b, s IN ('a', 'b') AS si "
+      "FROM __THIS__ WHERE x NOT BETWEEN 10 AND 20",
+      {{"x", "double"}, {"y", "double"}, {"s", "string"}});
+  ASSERT_TRUE(sql);
+  sql->SetNum("x", 2);
+  sql->SetNull("y");
+  sql->SetStr("s", "b");
+  ASSERT_TRUE(sql->Run().ok());
+  EXPECT_FALSE(sql->row.filtered);
+  EXPECT_EQ(sql->Out("i").num, 1);
+  EXPECT_EQ(sql->Out("ni").num, 0);
+  EXPECT_TRUE(sql->Out("b").is_null());  // 2 >= 1 AND 2 <= null
+  EXPECT_EQ(sql->Out("si").num, 1);
+  sql->SetNum("x", 3);  // no match and a null in the list: null
+  ASSERT_TRUE(sql->Run().ok());
+  EXPECT_TRUE(sql->Out("i").is_null());
+  EXPECT_EQ(sql->Out("ni").num, 1);
+  sql->SetNum("x", 15);
+  ASSERT_TRUE(sql->Run().ok());
+  EXPECT_TRUE(sql->row.filtered);
+  // Unaliased: Spark's generated name.
+  auto named = MustCompile("SELECT *, x IN (1, 2) FROM __THIS__", {{"x", "integer"}});
+  ASSERT_TRUE(named);
+  EXPECT_GE(named->Slot("(x IN (1, 2))"), 0);
 }
 
 TEST(SqlTransformer, ColumnNamesResolveCaseInsensitively) {

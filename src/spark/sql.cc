@@ -1,6 +1,7 @@
 // SQLTransformer: the column-expression SELECTs Spark pipelines use
-// (`SELECT *, <expr> AS <name> FROM __THIS__`, column lists, an optional
-// WHERE), compiled at load time into a small expression tree.
+// (`SELECT *, <expr> AS <name> FROM __THIS__`, column lists, IN/BETWEEN on a
+// column, an optional WHERE), compiled at load time into a small expression
+// tree.
 //
 // Semantics follow Spark SQL (non-ANSI mode): nulls propagate, integer
 // arithmetic stays integer (32/64-bit wrapping), `/` is always a double
@@ -967,8 +968,65 @@ absl::StatusOr<ExprPtr> Parser::ParsePredicate() {
     u->arg = std::move(l);
     return ExprPtr(std::move(u));
   }
-  if (IsKeyword("IN") || IsKeyword("BETWEEN") || IsKeyword("LIKE") || IsKeyword("RLIKE") ||
-      (IsKeyword("NOT") && (IsKeyword("IN", 1) || IsKeyword("BETWEEN", 1) || IsKeyword("LIKE", 1))))
+  const bool negated = IsKeyword("NOT") && (IsKeyword("IN", 1) || IsKeyword("BETWEEN", 1));
+  if (negated) Take();
+  if (IsKeyword("IN") || IsKeyword("BETWEEN")) {
+    const bool in = IsKeyword("IN");
+    Take();
+    // x IN (a, b) is (x = a) OR (x = b) and x BETWEEN a AND b is
+    // (x >= a) AND (x <= b), with the same null rules; x is read once per
+    // comparison, so only a column or a literal may be tested.
+    auto* col = dynamic_cast<ColumnRef*>(l.get());
+    auto* lit = dynamic_cast<Literal*>(l.get());
+    if (col == nullptr && lit == nullptr)
+      return Unsupported(absl::StrCat(in ? "IN" : "BETWEEN", " on an expression (", l->sql, "); use a column"));
+    auto again = [&]() -> absl::StatusOr<ExprPtr> {
+      if (col != nullptr) return Column(col->sql, 0);
+      auto copy = std::make_unique<Literal>(*lit);
+      return ExprPtr(std::move(copy));
+    };
+    const std::string subject = l->sql;
+    ExprPtr result;
+    std::vector<std::string> shown;
+    if (in) {
+      RETURN_IF_ERROR(Expect("("));
+      for (bool first = true;; first = false) {
+        ASSIGN_OR_RETURN(ExprPtr v, ParseAdditive());
+        shown.push_back(v->sql);
+        ExprPtr x;
+        if (first) {
+          x = std::move(l);
+        } else {
+          ASSIGN_OR_RETURN(x, again());
+        }
+        ASSIGN_OR_RETURN(ExprPtr eq, MakeBinary(Op::kEq, std::move(x), std::move(v), "="));
+        if (result) {
+          ASSIGN_OR_RETURN(result, MakeBinary(Op::kOr, std::move(result), std::move(eq), "OR"));
+        } else {
+          result = std::move(eq);
+        }
+        if (TakeSymbol(")")) break;
+        RETURN_IF_ERROR(Expect(","));
+      }
+      result->sql = absl::StrCat("(", subject, " IN (", absl::StrJoin(shown, ", "), "))");
+    } else {
+      ASSIGN_OR_RETURN(ExprPtr lo, ParseAdditive());
+      if (!TakeKeyword("AND")) return Unsupported(absl::StrCat("expected AND in BETWEEN ", Near()));
+      ASSIGN_OR_RETURN(ExprPtr hi, ParseAdditive());
+      ASSIGN_OR_RETURN(ExprPtr x2, again());
+      ASSIGN_OR_RETURN(ExprPtr ge, MakeBinary(Op::kGe, std::move(l), std::move(lo), ">="));
+      ASSIGN_OR_RETURN(ExprPtr le, MakeBinary(Op::kLe, std::move(x2), std::move(hi), "<="));
+      ASSIGN_OR_RETURN(result, MakeBinary(Op::kAnd, std::move(ge), std::move(le), "AND"));
+    }
+    if (!negated) return result;
+    auto u = std::make_unique<Unary>();
+    u->kind = Unary::kNot;
+    u->ty = Ty::kBool;
+    u->sql = absl::StrCat("(NOT ", result->sql, ")");
+    u->arg = std::move(result);
+    return ExprPtr(std::move(u));
+  }
+  if (IsKeyword("LIKE") || IsKeyword("RLIKE") || (IsKeyword("NOT") && IsKeyword("LIKE", 1)))
     return Unsupported(absl::StrCat("predicate ", Near()));
   return l;
 }
