@@ -75,6 +75,11 @@ TEST_F(PmmlJobTest, ScoresWithTheCurrentAndAPinnedVersion) {
   out = Run("iris@1", R"({"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3})");
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(HeaderOf(out[0], "evs-model-version"), "1");
+
+  // The model gauges a scrape sees: current version and versions held.
+  const std::string scrape = registry_.Render();
+  EXPECT_NE(scrape.find(R"(evs_model_version{model="iris",module="j"} 2)"), std::string::npos) << scrape;
+  EXPECT_NE(scrape.find(R"(evs_model_versions_loaded{model="iris",module="j"} 2)"), std::string::npos) << scrape;
 }
 
 TEST_F(PmmlJobTest, FailuresAreDeadLetters) {

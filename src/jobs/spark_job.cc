@@ -8,6 +8,7 @@
 #include "common/fmt_compat.h"
 #include "common/headers.h"
 #include "common/json_writer.h"
+#include "jobs/model_job.h"
 #include "simdjson.h"
 #include "spdlog/spdlog.h"
 
@@ -61,24 +62,7 @@ SparkJob::SparkJob(std::string module, std::string job, std::shared_ptr<const co
   eval_seconds_ = registry_->GetHistogram("evs_eval_seconds",
                                           "Model evaluation time per record (inputs, evaluate, outputs)",
                                           {{"module", module_}});
-  registry_->AddCollector([this] {
-    if (watcher_) {
-      registry_->GetGauge("evs_model_loads", "Model versions loaded since start", {{"module", module_}})
-          ->Set(static_cast<double>(watcher_->loads()));
-      registry_->GetGauge("evs_model_load_failures", "Model versions rejected since start",
-                          {{"module", module_}})
-          ->Set(static_cast<double>(watcher_->failures()));
-    }
-    for (const auto& [name, e] : *store_->Snapshot()) {
-      const metrics::Labels l = {{"module", module_}, {"model", name}};
-      registry_->GetGauge("evs_model_version", "Current version per model", l)
-          ->Set(static_cast<double>(e.current->version));
-      registry_->GetGauge("evs_model_load_ms", "Load time of the current version (read, check, compile, warm up)", l)
-          ->Set(e.current->load_ms);
-      registry_->GetGauge("evs_model_versions_loaded", "Versions held per model", l)
-          ->Set(static_cast<double>(e.loaded.size()));
-    }
-  });
+  AddModelMetrics(registry_, module_, store_.get(), watcher_.get());
   Init();
   Refresh();
   topics_epoch_ = serving_ ? 1 : 0;
@@ -373,47 +357,10 @@ void SparkJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
          out);
     return;
   }
-  // The request's headers plus two, written into the recycled record's
-  // strings (no allocation once their capacity suffices).
-  rd_kafka_headers_t* in_headers = nullptr;
-  const bool raw_headers =
-      in.raw() && rd_kafka_message_headers(in.raw(), &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
-  const size_t n_in = raw_headers ? rd_kafka_header_cnt(in_headers) : 0;
-  kafka::OutRecord& r = out->Add(n_in + 2);
-  if (raw_headers) {
-    const char* name;
-    const void* val;
-    size_t size;
-    for (size_t i = 0; i < n_in; ++i) {
-      if (rd_kafka_header_get_all(in_headers, i, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        name = "";
-        val = nullptr;
-        size = 0;
-      }
-      r.headers[i].first.assign(name);
-      r.headers[i].second.assign(val ? static_cast<const char*>(val) : "", val ? size : 0);
-    }
-  } else {
-    r.headers = in.Headers();  // test records
-    r.headers.resize(r.headers.size() + 2);
-  }
-  r.topic = cfg_->topics.results;
-  r.has_key = in.has_key();
-  r.key.assign(in.key());
-  r.value = "{\"outputs\":{";
+  kafka::OutRecord& r = BeginResult(in, cfg_->topics.results, out);
   AppendOutputs(s, row, &r.value);
-  r.value += "},\"input\":";
-  std::string_view raw = in.value();
-  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.back()))) raw.remove_suffix(1);
-  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.front()))) raw.remove_prefix(1);
-  r.value.append(raw.data(), raw.size());
-  r.value += '}';
+  FinishResult(in, *m, &r);
   eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  const size_t nh = r.headers.size();
-  r.headers[nh - 2].first.assign(hdr::kModelVersion);
-  r.headers[nh - 2].second.assign(m->version_text);
-  r.headers[nh - 1].first.assign(hdr::kModelDigest);
-  r.headers[nh - 1].second.assign(m->sha256);
   c->out->Inc();
 }
 

@@ -1,0 +1,77 @@
+#include "jobs/model_job.h"
+
+#include <cctype>
+#include <string_view>
+
+#include "common/headers.h"
+
+namespace evs::jobs {
+
+kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,
+                              kafka::OutBatch* out) {
+  rd_kafka_headers_t* in_headers = nullptr;
+  const bool raw_headers =
+      in.raw() && rd_kafka_message_headers(in.raw(), &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
+  const size_t n_in = raw_headers ? rd_kafka_header_cnt(in_headers) : 0;
+  kafka::OutRecord& r = out->Add(n_in + 2);
+  if (raw_headers) {
+    const char* name;
+    const void* val;
+    size_t size;
+    for (size_t i = 0; i < n_in; ++i) {
+      if (rd_kafka_header_get_all(in_headers, i, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        name = "";
+        val = nullptr;
+        size = 0;
+      }
+      r.headers[i].first.assign(name);
+      r.headers[i].second.assign(val ? static_cast<const char*>(val) : "", val ? size : 0);
+    }
+  } else {
+    r.headers = in.Headers();  // test records
+    r.headers.resize(r.headers.size() + 2);
+  }
+  r.topic = results_topic;
+  r.has_key = in.has_key();
+  r.key.assign(in.key());
+  r.value = "{\"outputs\":{";
+  return r;
+}
+
+void FinishResult(const kafka::InRecord& in, const models::LoadedModel& m, kafka::OutRecord* r) {
+  r->value += "},\"input\":";
+  std::string_view raw = in.value();
+  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.back()))) raw.remove_suffix(1);
+  while (!raw.empty() && std::isspace(static_cast<unsigned char>(raw.front()))) raw.remove_prefix(1);
+  r->value.append(raw.data(), raw.size());
+  r->value += '}';
+  const size_t nh = r->headers.size();
+  r->headers[nh - 2].first.assign(hdr::kModelVersion);
+  r->headers[nh - 2].second.assign(m.version_text);
+  r->headers[nh - 1].first.assign(hdr::kModelDigest);
+  r->headers[nh - 1].second.assign(m.sha256);
+}
+
+void AddModelMetrics(metrics::Registry* registry, const std::string& module,
+                     const models::ModelStore* store, const models::RegistryWatcher* watcher) {
+  registry->AddCollector([registry, module, store, watcher] {
+    if (watcher) {
+      registry->GetGauge("evs_model_loads", "Model versions loaded since start", {{"module", module}})
+          ->Set(static_cast<double>(watcher->loads()));
+      registry->GetGauge("evs_model_load_failures", "Model versions rejected since start",
+                         {{"module", module}})
+          ->Set(static_cast<double>(watcher->failures()));
+    }
+    for (const auto& [name, e] : *store->Snapshot()) {
+      const metrics::Labels l = {{"module", module}, {"model", name}};
+      registry->GetGauge("evs_model_version", "Current version per model", l)
+          ->Set(static_cast<double>(e.current->version));
+      registry->GetGauge("evs_model_load_ms", "Load time of the current version (read, check, compile, warm up)", l)
+          ->Set(e.current->load_ms);
+      registry->GetGauge("evs_model_versions_loaded", "Versions held per model", l)
+          ->Set(static_cast<double>(e.loaded.size()));
+    }
+  });
+}
+
+}  // namespace evs::jobs

@@ -1,0 +1,32 @@
+#pragma once
+
+#include <string>
+
+#include "kafka/client.h"
+#include "metrics/registry.h"
+#include "models/model_store.h"
+
+namespace evs::jobs {
+
+// Shared by the model jobs (pmml, spark).
+//
+// The result record every model job writes for a request: the request's
+// headers plus evs-model-version and evs-model-digest, the results topic, the
+// request's key, and the value {"outputs":{...},"input":<request>}. Strings
+// are written into the recycled record, so a steady stream allocates nothing
+// once their capacity suffices.
+//
+//   kafka::OutRecord& r = BeginResult(in, cfg->topics.results, out);
+//   ...append the outputs' "key":value pairs to r.value...
+//   FinishResult(in, *model, &r);
+kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,
+                              kafka::OutBatch* out);
+void FinishResult(const kafka::InRecord& in, const models::LoadedModel& m, kafka::OutRecord* r);
+
+// The model gauges of a job module, read at scrape time: loads and rejected
+// versions (from the watcher, which may be null in tests), and per served
+// model its current version, load time and versions held.
+void AddModelMetrics(metrics::Registry* registry, const std::string& module,
+                     const models::ModelStore* store, const models::RegistryWatcher* watcher);
+
+}  // namespace evs::jobs
