@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <set>
@@ -20,27 +21,6 @@
 namespace evs::conformance {
 namespace {
 
-struct Table {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-};
-
-absl::StatusOr<Table> ReadCsv(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  cli::CsvReader reader(in);
-  Table t;
-  if (!reader.Next(&t.header)) return absl::InvalidArgumentError(absl::StrCat(path, ": no header"));
-  std::vector<std::string> row;
-  while (reader.Next(&row)) {
-    if (row.size() == 1 && row[0].empty() && t.header.size() > 1) continue;  // blank line
-    row.resize(t.header.size());
-    t.rows.push_back(row);
-  }
-  if (!reader.status().ok())
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", reader.status().message()));
-  return t;
-}
 
 bool ParseDouble(std::string_view s, double* out) {
   if (s.empty()) return false;
@@ -371,13 +351,13 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
   };
 
   // Input and expected tables.
-  auto input = ReadCsv(JoinPath(root, item.input));
+  auto input = ReadCsvFile(JoinPath(root, item.input));
   if (!input.ok()) return fail(std::string(input.status().message()));
-  Table expected;
+  CsvTable expected;
   if (item.expected.empty() || item.expected == "-" || item.layout == "cpmml" || item.layout == "derived") {
     expected = *input;
   } else {
-    auto e = ReadCsv(JoinPath(root, item.expected));
+    auto e = ReadCsvFile(JoinPath(root, item.expected));
     if (!e.ok()) return fail(std::string(e.status().message()));
     expected = std::move(*e);
   }
@@ -602,8 +582,8 @@ ItemResult RunItem(const Item& item, const std::string& root, int max_details) {
 
 ItemResult CompareCsvFiles(const std::string& expected_path, const std::string& actual_path, const Item& how) {
   ItemResult res;
-  auto e = ReadCsv(expected_path);
-  auto a = ReadCsv(actual_path);
+  auto e = ReadCsvFile(expected_path);
+  auto a = ReadCsvFile(actual_path);
   if (!e.ok() || !a.ok()) {
     res.summary = std::string((!e.ok() ? e.status() : a.status()).message());
     return res;
@@ -638,6 +618,97 @@ ItemResult CompareCsvFiles(const std::string& expected_path, const std::string& 
   res.pass = mm.count == 0;
   if (!res.pass) res.summary = mm.first;
   return res;
+}
+
+
+absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
+  cli::CsvReader reader(in);
+  CsvTable t;
+  if (!reader.Next(&t.header)) return absl::InvalidArgumentError(absl::StrCat(path, ": no header"));
+  std::vector<std::string> row;
+  while (reader.Next(&row)) {
+    if (row.size() == 1 && row[0].empty() && t.header.size() > 1) continue;  // blank line
+    row.resize(t.header.size());
+    t.rows.push_back(row);
+  }
+  if (!reader.status().ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", reader.status().message()));
+  return t;
+}
+
+
+// ---- shared by the runners' command lines
+
+std::string FindCorpus(const std::string& source_dir) {
+  if (const char* env = std::getenv("EVS_CORPUS"); env && *env) return env;
+  std::error_code ec;
+  for (std::filesystem::path start : {std::filesystem::path(source_dir), std::filesystem::current_path(ec)}) {
+    std::filesystem::path p = std::filesystem::weakly_canonical(start, ec);
+    for (int i = 0; i < 6 && !p.empty(); ++i) {
+      std::filesystem::path c = p.parent_path() / "shared" / "corpus";
+      if (std::filesystem::is_directory(c, ec)) return c.string();
+      if (p == p.parent_path()) break;
+      p = p.parent_path();
+    }
+  }
+  return "";
+}
+
+bool ReadText(const std::string& path, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+std::string MarkdownCell(std::string s) {
+  std::string r;
+  for (char c : s) {
+    if (c == '|') r += "\\|";
+    else if (c == '\n' || c == '\r') r += ' ';
+    else r.push_back(c);
+  }
+  if (r.size() > 300) r = r.substr(0, 297) + "...";
+  return r;
+}
+
+std::set<std::string> ReadList(const std::string& path) {
+  std::set<std::string> s;
+  std::string text;
+  if (!ReadText(path, &text)) return s;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (line.empty() || line[0] == '#') continue;
+    s.insert(line);
+  }
+  return s;
+}
+
+std::map<std::string, std::string> ReadReasons(const std::string& path) {
+  std::map<std::string, std::string> m;
+  std::string text;
+  if (!ReadText(path, &text)) return m;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    size_t tab = line.find('\t');
+    if (tab != std::string::npos) m[line.substr(0, tab)] = line.substr(tab + 1);
+  }
+  return m;
+}
+
+bool Matches(const std::string& id, const std::vector<std::string>& filters) {
+  if (filters.empty()) return true;
+  for (const auto& f : filters)
+    if (id.find(f) != std::string::npos) return true;
+  return false;
 }
 
 }  // namespace evs::conformance

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -87,5 +88,28 @@ ItemResult CompareCsvFiles(const std::string& expected_path, const std::string& 
 
 // Splits `s` at `sep`; "" and "-" give an empty list.
 std::vector<std::string> SplitList(std::string_view s, char sep);
+
+// A CSV file with a header (cli::CsvReader; blank lines skipped, short rows
+// padded to the header's width).
+struct CsvTable {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+};
+absl::StatusOr<CsvTable> ReadCsvFile(const std::string& path);
+
+// ---- shared by the runners' command lines
+
+// The corpus root: $EVS_CORPUS, else shared/corpus beside `source_dir` or the
+// working directory or one of their parents; "" when there is none.
+std::string FindCorpus(const std::string& source_dir);
+bool ReadText(const std::string& path, std::string* out);
+// Text for a markdown table cell: '|' escaped, newlines folded, at most 300 characters.
+std::string MarkdownCell(std::string s);
+// Non-empty lines that do not start with '#' (passing lists).
+std::set<std::string> ReadList(const std::string& path);
+// "<id>\t<reason>" lines.
+std::map<std::string, std::string> ReadReasons(const std::string& path);
+// True when `filters` is empty or one of them is a substring of `id`.
+bool Matches(const std::string& id, const std::vector<std::string>& filters);
 
 }  // namespace evs::conformance

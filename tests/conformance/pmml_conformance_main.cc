@@ -57,77 +57,9 @@ Exit codes: 0 done (in the plain and --write-doc modes also when items fail),
 
 std::string SourceDir() { return EVS_SOURCE_DIR; }
 
-std::string FindCorpus() {
-  if (const char* env = std::getenv("EVS_CORPUS"); env && *env) return env;
-  std::error_code ec;
-  fs::path p = fs::weakly_canonical(fs::path(SourceDir()), ec);
-  for (int i = 0; i < 6 && !p.empty(); ++i) {
-    fs::path c = p.parent_path() / "shared" / "corpus";
-    if (fs::is_directory(c, ec)) return c.string();
-    if (p == p.parent_path()) break;
-    p = p.parent_path();
-  }
-  return "";
-}
-
-bool ReadText(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
-std::string Cell(std::string s) {  // markdown table cell
-  std::string r;
-  for (char c : s) {
-    if (c == '|') r += "\\|";
-    else if (c == '\n' || c == '\r') r += ' ';
-    else r.push_back(c);
-  }
-  if (r.size() > 300) r = r.substr(0, 297) + "...";
-  return r;
-}
-
 std::string Source(const std::string& id) {
   size_t slash = id.find('/');
   return slash == std::string::npos ? id : id.substr(0, slash);
-}
-
-std::set<std::string> ReadList(const std::string& path) {
-  std::set<std::string> s;
-  std::string text;
-  if (!ReadText(path, &text)) return s;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    s.insert(line);
-  }
-  return s;
-}
-
-std::map<std::string, std::string> ReadReasons(const std::string& path) {
-  std::map<std::string, std::string> m;
-  std::string text;
-  if (!ReadText(path, &text)) return m;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    size_t tab = line.find('\t');
-    if (tab != std::string::npos) m[line.substr(0, tab)] = line.substr(tab + 1);
-  }
-  return m;
-}
-
-bool Matches(const std::string& id, const std::vector<std::string>& filters) {
-  if (filters.empty()) return true;
-  for (const auto& f : filters)
-    if (id.find(f) != std::string::npos) return true;
-  return false;
 }
 
 void PrintResult(const conf::Item& item, const conf::ItemResult& r, bool verbose) {
@@ -216,12 +148,12 @@ int WriteDoc(const std::string& path, const std::vector<conf::Item>& items,
       auto rs = reasons.find(it.id);
       reason = rs != reasons.end() ? rs->second : r.summary;
     }
-    o << "| " << Cell(it.id) << " | " << it.layout << " | " << r.rows << " | " << (r.pass ? "PASS" : "FAIL")
-      << " | " << Cell(reason) << " |\n";
+    o << "| " << conf::MarkdownCell(it.id) << " | " << it.layout << " | " << r.rows << " | " << (r.pass ? "PASS" : "FAIL")
+      << " | " << conf::MarkdownCell(reason) << " |\n";
   }
   // The Spark section (spark_conformance --write-doc) is kept after the PMML part.
   std::string old_doc, text = o.str();
-  if (ReadText(path, &old_doc)) {
+  if (conf::ReadText(path, &old_doc)) {
     size_t b = old_doc.find(conf::kSparkDocBegin);
     if (b != std::string::npos) text += "\n" + old_doc.substr(b);
   }
@@ -313,18 +245,18 @@ int main(int argc, char** argv) {
   std::string root, tsv;
   bool fixtures = !fixtures_path.empty();
   if (fixtures) {
-    if (!ReadText(fixtures_path, &tsv)) {
+    if (!conf::ReadText(fixtures_path, &tsv)) {
       std::cout << "pmml_conformance: no fixtures file at " << fixtures_path << "; skipped\n";
       return kExitSkip;
     }
     root = fs::path(fixtures_path).parent_path().string();
   } else {
-    root = corpus.empty() ? FindCorpus() : corpus;
+    root = corpus.empty() ? conf::FindCorpus(SourceDir()) : corpus;
     if (root.empty() || !fs::is_directory(root)) {
       std::cout << "pmml_conformance: corpus not found (set EVS_CORPUS or put it at ../shared/corpus); skipped\n";
       return kExitSkip;
     }
-    if (!ReadText(items_path, &tsv)) {
+    if (!conf::ReadText(items_path, &tsv)) {
       std::cerr << "pmml_conformance: cannot read " << items_path << "\n";
       return kExitUsage;
     }
@@ -337,7 +269,7 @@ int main(int argc, char** argv) {
   }
   std::vector<conf::Item> items;
   for (auto& it : *parsed) {
-    if (!Matches(it.id, filters)) continue;
+    if (!conf::Matches(it.id, filters)) continue;
     if (fixtures) {
       // Fixture paths are relative to the fixtures file, else to the repository.
       for (std::string* p : {&it.model, &it.input, &it.expected}) {
@@ -368,9 +300,9 @@ int main(int argc, char** argv) {
 
   if (!doc_path.empty()) {
     if (!filters.empty()) std::cerr << "pmml_conformance: note: --write-doc with --filter lists only the matching items\n";
-    if (WriteDoc(doc_path, items, results, ReadReasons(reasons_path)) != kExitOk) rc = kExitFail;
+    if (WriteDoc(doc_path, items, results, conf::ReadReasons(reasons_path)) != kExitOk) rc = kExitFail;
   }
-  std::set<std::string> passing = ReadList(passing_path);
+  std::set<std::string> passing = conf::ReadList(passing_path);
   if (check) {
     std::vector<std::string> regressions, fixed;
     for (size_t i = 0; i < items.size(); ++i) {

@@ -21,36 +21,6 @@
 namespace evs::conformance {
 namespace {
 
-struct Csv {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-};
-
-absl::StatusOr<Csv> ReadCsvFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot read"));
-  cli::CsvReader reader(in);
-  Csv t;
-  if (!reader.Next(&t.header)) return absl::InvalidArgumentError(absl::StrCat(path, ": no header"));
-  std::vector<std::string> row;
-  while (reader.Next(&row)) {
-    if (row.size() == 1 && row[0].empty() && t.header.size() > 1) continue;  // blank line
-    row.resize(t.header.size());
-    t.rows.push_back(row);
-  }
-  if (!reader.status().ok())
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", std::string(reader.status().message())));
-  return t;
-}
-
-bool ReadText(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
 
 std::string JoinPath(const std::string& root, const std::string& p) {
   if (p.empty() || p[0] == '/' || root.empty()) return p;
@@ -371,7 +341,7 @@ std::string ShowCell(const spark::Cell& c, spark::DataType type) {
 // that name, row by row.
 template <typename Add>
 absl::Status CompareSparkColumns(const SparkItem& item, const std::string& model, const std::string& schema_json,
-                                 const std::string& spark_csv, const Csv& input, Add& add, SparkItemResult* res) {
+                                 const std::string& spark_csv, const CsvTable& input, Add& add, SparkItemResult* res) {
   auto expected = ReadCsvFile(spark_csv);
   if (!expected.ok()) return expected.status();
   if (expected->rows.size() != input.rows.size())
@@ -484,7 +454,7 @@ SparkItemResult RunSparkItem(const SparkItem& item, const std::string& root, int
 
   // Input: CSV cells by column name, or LibSVM label + features.
   const bool libsvm = EndsWith(item.input, ".libsvm") || EndsWith(item.input, ".svm");
-  Csv input;
+  CsvTable input;
   LibSvmData svm;
   if (libsvm) {
     auto d = ReadLibSvm(JoinPath(root, item.input), NumFeaturesFromSchema(schema_json));

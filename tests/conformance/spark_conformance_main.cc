@@ -54,76 +54,6 @@ Exit codes: 0 done (in the plain and --write-doc modes also when items fail),
 
 std::string SourceDir() { return EVS_SOURCE_DIR; }
 
-std::string FindCorpus() {
-  if (const char* env = std::getenv("EVS_CORPUS"); env && *env) return env;
-  std::error_code ec;
-  for (fs::path start : {fs::path(SourceDir()), fs::current_path(ec)}) {
-    fs::path p = fs::weakly_canonical(start, ec);
-    for (int i = 0; i < 6 && !p.empty(); ++i) {
-      fs::path c = p.parent_path() / "shared" / "corpus";
-      if (fs::is_directory(c, ec)) return c.string();
-      if (p == p.parent_path()) break;
-      p = p.parent_path();
-    }
-  }
-  return "";
-}
-
-bool ReadText(const std::string& path, std::string* out) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  *out = ss.str();
-  return true;
-}
-
-std::string Cell(std::string s) {  // markdown table cell
-  std::string r;
-  for (char c : s) {
-    if (c == '|') r += "\\|";
-    else if (c == '\n' || c == '\r') r += ' ';
-    else r.push_back(c);
-  }
-  if (r.size() > 300) r = r.substr(0, 297) + "...";
-  return r;
-}
-
-std::set<std::string> ReadList(const std::string& path) {
-  std::set<std::string> s;
-  std::string text;
-  if (!ReadText(path, &text)) return s;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (line.empty() || line[0] == '#') continue;
-    s.insert(line);
-  }
-  return s;
-}
-
-std::map<std::string, std::string> ReadReasons(const std::string& path) {
-  std::map<std::string, std::string> m;
-  std::string text;
-  if (!ReadText(path, &text)) return m;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    size_t tab = line.find('\t');
-    if (tab != std::string::npos) m[line.substr(0, tab)] = line.substr(tab + 1);
-  }
-  return m;
-}
-
-bool Matches(const std::string& id, const std::vector<std::string>& filters) {
-  if (filters.empty()) return true;
-  for (const auto& f : filters)
-    if (id.find(f) != std::string::npos) return true;
-  return false;
-}
-
 void PrintResult(const conf::SparkItem& item, const conf::SparkItemResult& r, bool verbose) {
   std::cout << absl::StrFormat("%-11s %-40s %6d rows %7d cells %6.2fs", std::string(conf::SparkOutcomeName(r.outcome)),
                                item.id, r.rows, r.cells, r.seconds);
@@ -238,7 +168,7 @@ std::string SparkSection(const std::vector<conf::SparkItem>& items, const std::v
     for (const auto& [cls, ids] : unsupported) {
       std::string list;
       for (const auto& id : ids) absl::StrAppend(&list, list.empty() ? "" : ", ", id);
-      o << "| `" << cls << "` | " << Cell(list) << " |\n";
+      o << "| `" << cls << "` | " << conf::MarkdownCell(list) << " |\n";
     }
     o << "\n";
   }
@@ -267,8 +197,8 @@ std::string SparkSection(const std::vector<conf::SparkItem>& items, const std::v
       for (const auto& s : it.skip) absl::StrAppend(&skip, skip.empty() ? "" : ", ", s);
       absl::StrAppend(&tol, "; skip ", skip);
     }
-    o << "| " << Cell(it.id) << " | " << it.spark_version << " | " << Cell(tol) << " | " << r.rows << " | "
-      << conf::SparkOutcomeName(r.outcome) << " | " << Cell(reason) << " |\n";
+    o << "| " << conf::MarkdownCell(it.id) << " | " << it.spark_version << " | " << conf::MarkdownCell(tol) << " | " << r.rows << " | "
+      << conf::SparkOutcomeName(r.outcome) << " | " << conf::MarkdownCell(reason) << " |\n";
   }
   o << conf::kSparkDocEnd << "\n";
   return o.str();
@@ -276,7 +206,7 @@ std::string SparkSection(const std::vector<conf::SparkItem>& items, const std::v
 
 int WriteDoc(const std::string& path, const std::string& section) {
   std::string doc;
-  ReadText(path, &doc);
+  conf::ReadText(path, &doc);
   doc = conf::ReplaceSection(doc, conf::kSparkDocBegin, conf::kSparkDocEnd, section);
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << doc;
@@ -343,20 +273,20 @@ int main(int argc, char** argv) {
   if (fixtures) {
     list_path = fixtures_dir;
     if (fs::is_directory(fixtures_dir)) list_path = (fs::path(fixtures_dir) / "fixtures.tsv").string();
-    if (!ReadText(list_path, &tsv)) {
+    if (!conf::ReadText(list_path, &tsv)) {
       std::cout << "spark_conformance: no fixtures list at " << list_path << "; skipped\n";
       return kExitSkip;
     }
     root = fs::path(list_path).parent_path().string();
   } else {
     list_path = items_path;
-    root = corpus.empty() ? FindCorpus() : corpus;
+    root = corpus.empty() ? conf::FindCorpus(SourceDir()) : corpus;
     if (root.empty() || !fs::is_directory(fs::path(root) / "sparkml")) {
       std::cout << "spark_conformance: Spark corpus not found (set EVS_CORPUS or put it at ../shared/corpus); "
                    "skipped\n";
       return kExitSkip;
     }
-    if (!ReadText(items_path, &tsv)) {
+    if (!conf::ReadText(items_path, &tsv)) {
       std::cerr << "spark_conformance: cannot read " << items_path << "\n";
       return kExitUsage;
     }
@@ -368,7 +298,7 @@ int main(int argc, char** argv) {
   }
   std::vector<conf::SparkItem> items;
   for (auto& it : *parsed) {
-    if (!Matches(it.id, filters)) continue;
+    if (!conf::Matches(it.id, filters)) continue;
     if (fixtures) {
       // Fixture paths are relative to the fixtures folder, else to the repository.
       for (std::string* p : {&it.model, &it.input, &it.expected, &it.schema, &it.spark_expected}) {
@@ -409,11 +339,11 @@ int main(int argc, char** argv) {
   int rc = kExitOk;
   if (!doc_path.empty()) {
     if (!filters.empty()) std::cerr << "spark_conformance: note: --write-doc with --filter lists only the matching items\n";
-    if (WriteDoc(doc_path, SparkSection(items, results, ReadReasons(reasons_path), UnlistedZips(root, *parsed))) !=
+    if (WriteDoc(doc_path, SparkSection(items, results, conf::ReadReasons(reasons_path), UnlistedZips(root, *parsed))) !=
         kExitOk)
       rc = kExitFail;
   }
-  std::set<std::string> passing = ReadList(passing_path);
+  std::set<std::string> passing = conf::ReadList(passing_path);
   if (check) {
     std::vector<std::string> regressions, fixed;
     for (size_t i = 0; i < items.size(); ++i) {
