@@ -12,16 +12,64 @@
 #include <time.h>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <fstream>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "cli/score.h"
 
 namespace evs::bench::engine {
 
 using Clock = std::chrono::steady_clock;
+
+// A bench's input or expected CSV: a header and rows of its width.
+struct Csv {
+  std::vector<std::string> header;
+  std::vector<std::vector<std::string>> rows;
+  int Column(std::string_view name) const {
+    for (size_t i = 0; i < header.size(); ++i)
+      if (header[i] == name) return static_cast<int>(i);
+    return -1;
+  }
+};
+
+// Reads it with the project's CSV reader (cli::CsvReader, as `evserve score`
+// does); blank lines are skipped, a row of another width is an error.
+inline absl::StatusOr<Csv> ReadCsv(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", path));
+  cli::CsvReader reader(in);
+  Csv csv;
+  if (!reader.Next(&csv.header)) return absl::InvalidArgumentError(path + ": empty CSV");
+  std::vector<std::string> row;
+  while (reader.Next(&row)) {
+    if (row.size() == 1 && row[0].empty() && csv.header.size() > 1) continue;  // blank line
+    if (row.size() != csv.header.size())
+      return absl::InvalidArgumentError(absl::StrCat(path, ": line ", reader.line(), " has ", row.size(),
+                                                     " cells, header has ", csv.header.size()));
+    csv.rows.push_back(row);
+  }
+  if (!reader.status().ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", reader.status().message()));
+  return csv;
+}
+
+// A whole string as a double ("+1.5" too); false otherwise.
+inline bool ParseNumber(std::string_view s, double* out) {
+  if (s.empty()) return false;
+  const char* b = s.data();
+  const char* e = b + s.size();
+  if (*b == '+') ++b;
+  auto r = std::from_chars(b, e, *out);
+  return r.ec == std::errc() && r.ptr == e;
+}
 
 // Results folded in here so that the compiler cannot drop the work.
 inline volatile uint64_t g_sink = 0;

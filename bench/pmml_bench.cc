@@ -53,7 +53,9 @@ using Clock = std::chrono::steady_clock;
 namespace pmml = evs::pmml;
 
 using evs::bench::engine::g_sink;
+using evs::bench::engine::Csv;
 using evs::bench::engine::Measure;
+using evs::bench::engine::ParseNumber;
 
 [[noreturn]] void Die(const std::string& msg) {
   std::fprintf(stderr, "pmml_bench: %s\n", msg.c_str());
@@ -131,83 +133,10 @@ Options ParseArgs(int argc, char** argv) {
 
 // ------------------------------------------------------------------ CSV
 
-struct Csv {
-  std::vector<std::string> header;
-  std::vector<std::vector<std::string>> rows;
-  int Column(std::string_view name) const {
-    for (size_t i = 0; i < header.size(); ++i)
-      if (header[i] == name) return static_cast<int>(i);
-    return -1;
-  }
-};
-
-// Minimal RFC 4180 reader: header row, quoted cells with "" escapes.
-Csv ReadCsv(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) Die("cannot read " + path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
-  std::vector<std::vector<std::string>> recs;
-  std::vector<std::string> cur;
-  std::string cell;
-  bool quoted = false, any = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < text.size() && text[i + 1] == '"') {
-          cell += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        cell += c;
-      }
-    } else if (c == '"') {
-      quoted = any = true;
-    } else if (c == ',') {
-      cur.push_back(std::move(cell));
-      cell.clear();
-      any = true;
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') ++i;
-      if (any || !cell.empty()) {
-        cur.push_back(std::move(cell));
-        recs.push_back(std::move(cur));
-      }
-      cur.clear();
-      cell.clear();
-      any = false;
-    } else {
-      cell += c;
-      any = true;
-    }
-  }
-  if (any || !cell.empty()) {
-    cur.push_back(std::move(cell));
-    recs.push_back(std::move(cur));
-  }
-  if (recs.empty()) Die(path + ": empty CSV");
-  Csv csv;
-  csv.header = std::move(recs[0]);
-  for (size_t r = 1; r < recs.size(); ++r) {
-    if (recs[r].size() != csv.header.size())
-      Die(path + ": line " + std::to_string(r + 1) + " has " + std::to_string(recs[r].size()) +
-          " cells, header has " + std::to_string(csv.header.size()));
-    csv.rows.push_back(std::move(recs[r]));
-  }
-  return csv;
-}
-
-bool ParseNumber(std::string_view s, double* out) {
-  if (s.empty()) return false;
-  const char* b = s.data();
-  const char* e = b + s.size();
-  if (*b == '+') ++b;
-  auto r = std::from_chars(b, e, *out);
-  return r.ec == std::errc() && r.ptr == e;
+Csv MustReadCsv(const std::string& path) {
+  auto csv = evs::bench::engine::ReadCsv(path);
+  if (!csv.ok()) Die(std::string(csv.status().message()));
+  return *std::move(csv);
 }
 
 // ------------------------------------------------------------------ rows
@@ -490,12 +419,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "pmml_bench: %s: %s, %zu inputs, outputs: %s\n", o.name.c_str(),
                  model.model_type().c_str(), model.inputs().size(), outs.c_str());
   }
-  const Csv csv = ReadCsv(o.input);
+  const Csv csv = MustReadCsv(o.input);
   if (csv.rows.empty()) Die(o.input + ": no rows");
   Runner runner(model, csv);
   Csv expected;
   const bool check = o.check && !o.expected.empty();
-  if (check) expected = ReadCsv(o.expected);
+  if (check) expected = MustReadCsv(o.expected);
 
   for (const std::string& mode : o.modes) {
     RunFn run;

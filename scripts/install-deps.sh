@@ -42,6 +42,8 @@ PACKAGES=(
   prometheus
   curl
   python3
+  # tests: the Parquet reader's corpus test unpacks the Spark pipeline zips
+  unzip
 )
 
 PROG=$(basename "$0")

@@ -1,10 +1,15 @@
 #pragma once
 
+#include <algorithm>
+#include <cstring>
+#include <memory>
 #include <string>
+#include <string_view>
 
 #include "kafka/client.h"
 #include "metrics/registry.h"
 #include "models/model_store.h"
+#include "simdjson.h"
 
 namespace evs::jobs {
 
@@ -19,6 +24,27 @@ namespace evs::jobs {
 //   kafka::OutRecord& r = BeginResult(in, cfg->topics.results, out);
 //   ...append the outputs' "key":value pairs to r.value...
 //   FinishResult(in, *model, &r);
+// A reused simdjson DOM parser with its own padded copy buffer (request
+// values are not padded); the buffer grows to the largest value seen.
+class PaddedJsonParser {
+ public:
+  simdjson::error_code Parse(std::string_view v, simdjson::dom::element* root) {
+    const size_t need = v.size() + simdjson::SIMDJSON_PADDING;
+    if (need > cap_) {
+      cap_ = std::max(need, cap_ * 2);
+      buf_.reset(new char[cap_]);
+    }
+    std::memcpy(buf_.get(), v.data(), v.size());
+    std::memset(buf_.get() + v.size(), 0, simdjson::SIMDJSON_PADDING);
+    return parser_.parse(buf_.get(), v.size(), false).get(*root);
+  }
+
+ private:
+  simdjson::dom::parser parser_;
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
+};
+
 kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,
                               kafka::OutBatch* out);
 void FinishResult(const kafka::InRecord& in, const models::LoadedModel& m, kafka::OutRecord* r);

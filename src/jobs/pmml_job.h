@@ -11,6 +11,8 @@
 
 namespace evs::jobs {
 
+class PaddedJsonParser;  // model_job.h
+
 // The PMML model job: consumes its request topic, evaluates each record with
 // the model its evs-model header names (`iris` = current version, `iris@3` =
 // a loaded pinned version) and produces {"outputs":{...},"input":{...}} to
@@ -56,8 +58,7 @@ class PmmlJob : public adapters::ProcessorBase {
   uint64_t seen_model_epoch_ = 0;
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
-  struct Json;  // simdjson parser and padded buffer
-  std::unique_ptr<Json> json_;
+  std::unique_ptr<PaddedJsonParser> json_;
   codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;

@@ -33,28 +33,12 @@ bool SameSpark(const config::SparkJob& a, const config::SparkJob& b) {
 
 }  // namespace
 
-struct SparkJob::Json {
-  simdjson::dom::parser parser;
-  std::unique_ptr<char[]> buf;
-  size_t cap = 0;
-  simdjson::error_code Parse(std::string_view v, simdjson::dom::element* root) {
-    const size_t need = v.size() + simdjson::SIMDJSON_PADDING;
-    if (need > cap) {
-      cap = std::max(need, cap * 2);
-      buf.reset(new char[cap]);
-    }
-    std::memcpy(buf.get(), v.data(), v.size());
-    std::memset(buf.get() + v.size(), 0, simdjson::SIMDJSON_PADDING);
-    return parser.parse(buf.get(), v.size(), false).get(*root);
-  }
-};
-
 SparkJob::SparkJob(std::string module, std::string job, std::shared_ptr<const config::Config> cfg,
                    runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
                    metrics::Registry* registry, std::shared_ptr<models::ModelStore> store,
                    std::unique_ptr<models::RegistryWatcher> watcher)
     : ProcessorBase(std::move(module), std::move(cfg), slot, reporter, registry), job_(std::move(job)),
-      store_(std::move(store)), watcher_(std::move(watcher)), json_(std::make_unique<Json>()),
+      store_(std::move(store)), watcher_(std::move(watcher)), json_(std::make_unique<PaddedJsonParser>()),
       diag_(cfg_->limits.max_depth) {
   if (const config::Job* j = cfg_->FindJob(job_)) model_ = j->spark.model;
   in_ = registry_->GetCounter("evs_records_in_total", "Records consumed, by route",

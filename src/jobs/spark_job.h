@@ -12,6 +12,8 @@
 
 namespace evs::jobs {
 
+class PaddedJsonParser;  // model_job.h
+
 // The Spark job: serves one Spark MLlib PipelineModel (the job's `model`,
 // from the registry topic) natively. Per request record it parses the JSON
 // object, sets each pipeline input column from its event field (the job's
@@ -76,8 +78,7 @@ class SparkJob : public adapters::ProcessorBase {
   std::atomic<bool> ready_{false};  // serving_, for the admin threads
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
-  struct Json;  // simdjson parser and padded buffer
-  std::unique_ptr<Json> json_;
+  std::unique_ptr<PaddedJsonParser> json_;
   codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;
