@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "adapters/echo_job.h"
 #include "jobs/pmml_job.h"
+#include "jobs/service_job.h"
 #include "jobs/spark_job.h"
 #include "models/model_store.h"
 #include "adapters/input_adapter.h"
@@ -76,6 +77,8 @@ runtime::ProcessorFactory FactoryFor(ModuleKind kind, const std::string& job) {
           return std::make_unique<jobs::SparkJob>(name, job, cfg, slot, rep, reg, std::move(store),
                                                   std::move(watcher));
         }
+        if (j && j->type == "service")
+          return std::make_unique<jobs::ServiceJob>(name, job, cfg, slot, rep, reg);
         return std::make_unique<adapters::EchoJob>(name, job, cfg, slot, rep, reg);
       }
     }
@@ -148,7 +151,8 @@ int RunModules(const std::string& config_path, const std::vector<std::string>& m
         return kExitUsage;
       }
       add(ModuleKind::kJob, m.substr(4));
-    } else if (m.rfind("pmml-job:", 0) == 0 || m.rfind("spark-job:", 0) == 0) {
+    } else if (m.rfind("pmml-job:", 0) == 0 || m.rfind("spark-job:", 0) == 0 ||
+               m.rfind("service-job:", 0) == 0) {
       const std::string type = m.substr(0, m.find('-'));
       const std::string name = m.substr(m.find(':') + 1);
       const config::Job* j = (*cfg)->FindJob(name);

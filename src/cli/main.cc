@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   pmml->add_option("--job", job_name, "the job's name under jobs: (type: pmml)")->required();
   CLI::App* spark = module_cmd("spark-job", "Run a Spark job: evaluate requests natively with the Spark MLlib pipeline the job names (model from the registry topic, replaced online)");
   spark->add_option("--job", job_name, "the job's name under jobs: (type: spark)")->required();
+  CLI::App* service = module_cmd("service-job", "Run a service job: call a model behind an external model server (TensorFlow Serving REST / KServe v1, or Open Inference Protocol v2: KServe, MLServer, Triton) with micro-batching, timeouts, retries and a circuit breaker");
+  service->add_option("--job", job_name, "the job's name under jobs: (type: service)")->required();
   CLI::App* run = module_cmd("run", "Run every module of the config in one process (still connected through Kafka)");
 
   CLI::App* cfg = app.add_subcommand("config", "Push, show and validate configs");
@@ -144,6 +146,7 @@ int main(int argc, char** argv) {
   if (*echo) return RunModules(config_path, {"job:" + job_name}, instance, metrics_listen);
   if (*pmml) return RunModules(config_path, {"pmml-job:" + job_name}, instance, metrics_listen);
   if (*spark) return RunModules(config_path, {"spark-job:" + job_name}, instance, metrics_listen);
+  if (*service) return RunModules(config_path, {"service-job:" + job_name}, instance, metrics_listen);
   if (*madd) return ModelAdd(mo, false);
   if (*mupd) return ModelAdd(mo, true);
   if (*mdel) return ModelDelete(mo);

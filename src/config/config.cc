@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "service/protocol.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
 #include "yaml-cpp/yaml.h"
@@ -311,8 +312,141 @@ absl::Status ParseSparkJob(const YAML::Node& n, const std::string& path, bool is
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::vector<int64_t>> GetShape(const YAML::Node& n, const std::string& path) {
+  if (!n.IsSequence()) return Err(path, absl::StrCat("must be a list of dimensions, got ", KindName(n)));
+  std::vector<int64_t> dims;
+  for (size_t i = 0; i < n.size(); ++i) {
+    ASSIGN_OR_RETURN(uint32_t d, GetUint(n[i], Index(path, i), 1, 1 << 20));
+    dims.push_back(d);
+  }
+  return dims;
+}
+
+// The service keys of a job (under `service:`): required with type service.
+absl::Status ParseServiceJob(const YAML::Node& n, const std::string& path, ServiceJob* s) {
+  if (!n) return Err(path, "is required for a service job (protocol, url, model, ...)");
+  RETURN_IF_ERROR(CheckKeys(n, path,
+                            {"protocol", "url", "model", "version", "tf_format", "inputs", "fields",
+                             "outputs", "batch", "max_requests_in_flight", "max_queued_records",
+                             "timeouts", "retry", "breaker", "on_exhausted"}));
+  if (n["protocol"]) {
+    ASSIGN_OR_RETURN(s->protocol, GetString(n["protocol"], Join(path, "protocol")));
+    if (s->protocol != "v2" && s->protocol != "tf-serving")
+      return Err(Join(path, "protocol"), absl::StrCat("unknown protocol '", s->protocol, "' (expected v2 or tf-serving)"));
+  }
+  if (!n["url"]) return Err(Join(path, "url"), "is required (http://host:port of the model server)");
+  ASSIGN_OR_RETURN(s->url, GetString(n["url"], Join(path, "url")));
+  if (s->url.rfind("http://", 0) != 0 && s->url.rfind("https://", 0) != 0)
+    return Err(Join(path, "url"), absl::StrCat("'", s->url, "' must start with http:// or https://"));
+  while (!s->url.empty() && s->url.back() == '/') s->url.pop_back();
+  if (!n["model"]) return Err(Join(path, "model"), "is required (the model's name on the server)");
+  ASSIGN_OR_RETURN(s->model, GetString(n["model"], Join(path, "model")));
+  for (char c : s->model)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-'))
+      return Err(Join(path, "model"),
+                 absl::StrCat("'", s->model, "' is not a model name (letters, digits, '.', '_', '-')"));
+  if (n["version"]) { ASSIGN_OR_RETURN(s->version, GetString(n["version"], Join(path, "version"))); }
+  if (n["tf_format"]) {
+    if (s->protocol != "tf-serving") return Err(Join(path, "tf_format"), "only the tf-serving protocol takes this key");
+    ASSIGN_OR_RETURN(s->tf_format, GetString(n["tf_format"], Join(path, "tf_format")));
+    if (s->tf_format != "instances" && s->tf_format != "inputs")
+      return Err(Join(path, "tf_format"), absl::StrCat("unknown format '", s->tf_format, "' (expected instances or inputs)"));
+  }
+  if (n["fields"] && n["inputs"]) return Err(Join(path, "fields"), "give either fields (one tensor) or inputs, not both");
+  if (!n["fields"] && !n["inputs"]) return Err(Join(path, "inputs"), "is required (or fields: for one tensor)");
+  if (n["fields"]) {
+    ASSIGN_OR_RETURN(s->fields, GetStringList(n["fields"], Join(path, "fields")));
+    if (s->fields.empty()) return Err(Join(path, "fields"), "must not be empty");
+  }
+  std::vector<service::InputTensor> tensors;
+  if (n["inputs"]) {
+    const YAML::Node in = n["inputs"];
+    const std::string ip = Join(path, "inputs");
+    if (!in.IsSequence() || in.size() == 0) return Err(ip, "must be a non-empty list of tensors");
+    for (size_t i = 0; i < in.size(); ++i) {
+      const std::string p = Index(ip, i);
+      RETURN_IF_ERROR(CheckKeys(in[i], p, {"name", "datatype", "shape", "fields"}));
+      ServiceInput t;
+      if (in[i]["name"]) { ASSIGN_OR_RETURN(t.name, GetString(in[i]["name"], Join(p, "name"), true)); }
+      if (in[i]["datatype"]) { ASSIGN_OR_RETURN(t.datatype, GetString(in[i]["datatype"], Join(p, "datatype"))); }
+      if (!in[i]["fields"]) return Err(Join(p, "fields"), "is required (the event fields that fill the tensor)");
+      ASSIGN_OR_RETURN(t.fields, GetStringList(in[i]["fields"], Join(p, "fields")));
+      if (in[i]["shape"]) { ASSIGN_OR_RETURN(t.shape, GetShape(in[i]["shape"], Join(p, "shape"))); }
+      else if (t.fields.size() != 1) t.shape = {static_cast<int64_t>(t.fields.size())};
+      service::InputTensor st;
+      st.name = t.name;
+      st.shape = t.shape;
+      st.fields = t.fields;
+      if (!service::ParseDType(t.datatype, &st.dtype))
+        return Err(Join(p, "datatype"), absl::StrCat("unknown datatype '", t.datatype, "' (expected FP64, FP32, INT64, INT32, BOOL, BYTES, ...)"));
+      tensors.push_back(std::move(st));
+      s->inputs.push_back(std::move(t));
+    }
+  }
+  if (n["outputs"]) {
+    const YAML::Node o = n["outputs"];
+    RETURN_IF_ERROR(ExpectMap(o, Join(path, "outputs")));
+    std::set<std::string> fields;
+    for (const auto& kv : o) {
+      const std::string tensor = kv.first.Scalar();
+      ASSIGN_OR_RETURN(std::string field, GetString(kv.second, Join(Join(path, "outputs"), tensor)));
+      if (!fields.insert(field).second)
+        return Err(Join(Join(path, "outputs"), tensor), absl::StrCat("result field '", field, "' is used twice"));
+      s->outputs.emplace_back(tensor, field);
+    }
+  }
+  if (!tensors.empty()) {
+    std::vector<service::OutputMapping> outs;
+    for (const auto& [t, f] : s->outputs) outs.push_back({t, f});
+    auto codec = service::Codec::Create(
+        s->protocol == "v2" ? service::Protocol::kV2 : service::Protocol::kTfServing,
+        s->tf_format == "inputs" ? service::TfFormat::kInputs : service::TfFormat::kInstances,
+        std::move(tensors), std::move(outs));
+    if (!codec.ok()) return Err(path, std::string(codec.status().message()));
+  }
+  struct UintKey { const char* group; const char* key; uint32_t* dst; uint32_t min, max; };
+  const UintKey keys[] = {
+      {"batch", "max_size", &s->batch_max_size, 1, 10000},
+      {"batch", "max_delay_ms", &s->batch_max_delay_ms, 0, 60000},
+      {nullptr, "max_requests_in_flight", &s->max_requests_in_flight, 1, 1024},
+      {nullptr, "max_queued_records", &s->max_queued_records, 1, 10000000},
+      {"timeouts", "connect_ms", &s->connect_timeout_ms, 1, 600000},
+      {"timeouts", "try_ms", &s->try_timeout_ms, 1, 3600000},
+      {"timeouts", "overall_ms", &s->overall_timeout_ms, 1, 86400000},
+      {"retry", "max_retries", &s->max_retries, 0, 1000},
+      {"retry", "initial_backoff_ms", &s->backoff_initial_ms, 1, 600000},
+      {"retry", "max_backoff_ms", &s->backoff_max_ms, 1, 3600000},
+      {"breaker", "failure_threshold", &s->breaker_failure_threshold, 1, 100000},
+      {"breaker", "open_ms", &s->breaker_open_ms, 1, 3600000},
+  };
+  for (const char* g : {"batch", "timeouts", "retry", "breaker"}) {
+    if (!n[g]) continue;
+    std::vector<std::string> allowed;
+    for (const auto& k : keys)
+      if (k.group && std::string(k.group) == g) allowed.push_back(k.key);
+    RETURN_IF_ERROR(CheckKeys(n[g], Join(path, g), allowed));
+  }
+  for (const auto& k : keys) {
+    const YAML::Node node = k.group ? (n[k.group] ? n[k.group][k.key] : YAML::Node()) : n[k.key];
+    if (!node) continue;
+    const std::string p = k.group ? Join(Join(path, k.group), k.key) : Join(path, k.key);
+    ASSIGN_OR_RETURN(*k.dst, GetUint(node, p, k.min, k.max));
+  }
+  if (s->backoff_max_ms < s->backoff_initial_ms)
+    return Err(Join(Join(path, "retry"), "max_backoff_ms"), "must be >= initial_backoff_ms");
+  if (s->max_queued_records < s->batch_max_size)
+    return Err(Join(path, "max_queued_records"), "must be >= batch.max_size");
+  if (n["on_exhausted"]) {
+    ASSIGN_OR_RETURN(std::string v, GetString(n["on_exhausted"], Join(path, "on_exhausted")));
+    if (v == "dead-letter") s->dead_letter_on_exhausted = true;
+    else if (v == "wait") s->dead_letter_on_exhausted = false;
+    else return Err(Join(path, "on_exhausted"), absl::StrCat("unknown value '", v, "' (expected dead-letter or wait)"));
+  }
+  return absl::OkStatus();
+}
+
 const std::set<std::string>& KnownJobTypes() {
-  static const std::set<std::string> k = {"echo", "pmml", "spark"};
+  static const std::set<std::string> k = {"echo", "pmml", "spark", "service"};
   return k;
 }
 
@@ -384,13 +518,21 @@ absl::Status ParseRoot(const YAML::Node& root, Config* c) {
       const std::string p = Join("jobs", job.name);
       if (job.name.empty()) return Err("jobs", "job names must not be empty");
       RETURN_IF_ERROR(ParseModule(kv.second, p, &job.module,
-                                  {"type", "keep_versions", "model", "inputs", "outputs", "output_names"}));
+                                  {"type", "keep_versions", "model", "inputs", "outputs", "output_names", "service"}));
       if (!kv.second["type"]) return Err(Join(p, "type"), "is required");
       ASSIGN_OR_RETURN(job.type, GetString(kv.second["type"], Join(p, "type")));
       if (!KnownJobTypes().count(job.type))
         return Err(Join(p, "type"),
-                   absl::StrCat("unknown job type '", job.type, "' (expected echo, pmml or spark)"));
+                   absl::StrCat("unknown job type '", job.type, "' (expected echo, pmml, spark or service)"));
       RETURN_IF_ERROR(ParseSparkJob(kv.second, p, job.type == "spark", &job.spark));
+      if (job.type == "service") {
+        RETURN_IF_ERROR(ParseServiceJob(kv.second["service"], Join(p, "service"), &job.service));
+        if (c->guarantee == Guarantee::kExactlyOnce)
+          return Err(Join(p, "type"), "a service job runs at-least-once only (a model-server call cannot "
+                                      "join a Kafka transaction); set guarantee: at-least-once");
+      } else if (kv.second["service"]) {
+        return Err(Join(p, "service"), "only service jobs take this key");
+      }
       if (kv.second["keep_versions"]) {
         if (job.type != "pmml" && job.type != "spark")
           return Err(Join(p, "keep_versions"), "only pmml and spark jobs keep model versions");
@@ -430,6 +572,11 @@ absl::Status ParseRoot(const YAML::Node& root, Config* c) {
         if (job->type == "spark" && m != job->spark.model && m.rfind(job->spark.model + "@", 0) != 0)
           return Err(Join(Index(Join(p, "variants"), v), "model"),
                      absl::StrCat("job '", job->name, "' serves model '", job->spark.model, "', not '", m, "'"));
+        // A service job calls one model on its server (the version is the job's).
+        if (job->type == "service" && m != job->service.model)
+          return Err(Join(Index(Join(p, "variants"), v), "model"),
+                     absl::StrCat("job '", job->name, "' serves model '", job->service.model, "', not '", m,
+                                  "' (a service job's version is set by its service.version)"));
       }
       c->routes.push_back(std::move(route));
     }

@@ -61,12 +61,51 @@ struct SparkJob {
   std::map<std::string, std::string> output_names;
 };
 
+// A service job's model server, the mapping between events and tensors,
+// and its batching, timeout, retry and circuit-breaker settings.
+struct ServiceInput {
+  std::string name;                 // tensor name (v2; TF: key of a named input)
+  std::string datatype = "FP64";    // v2 datatype name
+  std::vector<int64_t> shape;       // per-record shape; empty: [fields.size()] (or scalar for 1 field)
+  std::vector<std::string> fields;  // event fields, row-major
+  bool operator==(const ServiceInput&) const = default;
+};
+struct ServiceJob {
+  std::string protocol = "v2";  // "v2" (Open Inference Protocol) or "tf-serving" (also KServe v1)
+  std::string url;              // http://host:port of the model server
+  std::string model;            // the model's name on the server (also what routes name)
+  std::string version;          // server-side version; empty: the server's default
+  std::string tf_format = "instances";  // tf-serving: "instances" (row) or "inputs" (columnar)
+  // Input tensors. Empty: one tensor of `fields`, name and datatype from the
+  // server's v2 metadata when it declares exactly one input (else "input-0",
+  // FP64; unnamed for tf-serving).
+  std::vector<ServiceInput> inputs;
+  std::vector<std::string> fields;
+  // Response tensor -> result field, in order. Empty: see service::Codec.
+  std::vector<std::pair<std::string, std::string>> outputs;
+  uint32_t batch_max_size = 1;       // records per request (per partition)
+  uint32_t batch_max_delay_ms = 5;   // longest a partial batch waits
+  uint32_t max_requests_in_flight = 4;
+  uint32_t max_queued_records = 10000;  // records held (queued or in flight); pause above
+  uint32_t connect_timeout_ms = 1000;
+  uint32_t try_timeout_ms = 5000;       // one HTTP exchange
+  uint32_t overall_timeout_ms = 60000;  // a batch's first try to its last
+  uint32_t max_retries = 5;             // tries after the first
+  uint32_t backoff_initial_ms = 100;    // doubled per retry, full jitter
+  uint32_t backoff_max_ms = 5000;
+  uint32_t breaker_failure_threshold = 5;  // consecutive failed tries that open the breaker
+  uint32_t breaker_open_ms = 2000;         // between readiness probes while open
+  bool dead_letter_on_exhausted = true;    // on_exhausted: dead-letter (true) or wait
+  bool operator==(const ServiceJob&) const = default;
+};
+
 struct Job {
   std::string name;
-  std::string type;  // "echo" (returns its features), "pmml" or "spark"
+  std::string type;  // "echo" (returns its features), "pmml", "spark" or "service"
   ModuleSettings module;
   uint32_t keep_versions = 3;  // pmml, spark: model versions kept loaded per model (rollback, pins)
   SparkJob spark;              // type spark
+  ServiceJob service;          // type service
 };
 
 struct Variant {

@@ -38,6 +38,8 @@ StreamRunner::StreamRunner(RunnerOptions options, RecordProcessor* processor)
 }
 
 StreamRunner::~StreamRunner() {
+  if (async_) async_->SetWaker(nullptr);  // the queue it yields goes away below
+  consumer_queue_.reset();
   // The producer goes first: its destruction may still deliver reports that
   // point into partitions_.
   producer_.reset();
@@ -109,7 +111,17 @@ absl::Status StreamRunner::Subscribe() {
 }
 
 absl::Status StreamRunner::Run() {
+  async_ = processor_->AsAsync();
+  if (async_ && opts_.guarantee == Guarantee::kExactlyOnce)
+    return absl::InvalidArgumentError(
+        absl::StrCat(opts_.name, ": exactly-once needs a processor that finishes each record before "
+                                 "the next (a model-server call cannot join a Kafka transaction)"));
   RETURN_IF_ERROR(Init());
+  consumer_queue_.reset(rd_kafka_queue_get_consumer(consumer_.get()));
+  if (async_) {
+    rd_kafka_queue_t* q = consumer_queue_.get();
+    async_->SetWaker([q] { rd_kafka_queue_yield(q); });
+  }
   RETURN_IF_ERROR(Subscribe());
   absl::Status s = opts_.guarantee == Guarantee::kExactlyOnce ? RunExactlyOnce() : RunAtLeastOnce();
   rd_kafka_consumer_close(consumer_.get());  // leaves the group
@@ -227,6 +239,20 @@ void StreamRunner::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
     FlushAndCommit();
   }
   last_ps_ = nullptr;
+  if (async_) {
+    // Everything produced is delivered (flushed above), so the slots left
+    // are deferred records: forget them; the partition's next owner
+    // consumes them again from the committed offset.
+    std::vector<std::pair<std::string, int32_t>> revoked;
+    for (int i = 0; i < parts->cnt; ++i) revoked.emplace_back(parts->elems[i].topic, parts->elems[i].partition);
+    async_->Cancel(revoked);
+    for (const auto& k : revoked) {
+      auto it = partitions_.find(k);
+      if (it == partitions_.end()) continue;
+      stats_.in_flight.fetch_sub(it->second->slots.size(), std::memory_order_relaxed);
+      it->second->slots.clear();
+    }
+  }
   for (int i = 0; i < parts->cnt; ++i) {
     auto it = partitions_.find({parts->elems[i].topic, parts->elems[i].partition});
     if (it == partitions_.end()) continue;
@@ -248,8 +274,12 @@ void StreamRunner::SetPaused(bool paused) {
   if (paused) {
     rd_kafka_pause_partitions(consumer_.get(), list.get());
     stats_.pauses.fetch_add(1, std::memory_order_relaxed);
-    spdlog::info("{}: pausing {} partition(s): {} records await delivery (max_in_flight {})",
-                 opts_.name, list->cnt, stats_.in_flight.load(), opts_.max_in_flight);
+    if (paused_by_processor_)
+      spdlog::info("{}: pausing {} partition(s): the processor cannot take more now ({} records in flight)",
+                   opts_.name, list->cnt, stats_.in_flight.load());
+    else
+      spdlog::info("{}: pausing {} partition(s): {} records await delivery (max_in_flight {})",
+                   opts_.name, list->cnt, stats_.in_flight.load(), opts_.max_in_flight);
   } else {
     rd_kafka_resume_partitions(consumer_.get(), list.get());
     spdlog::info("{}: resuming {} partition(s): {} records await delivery", opts_.name, list->cnt,
@@ -298,8 +328,19 @@ void StreamRunner::HandleRecord(rd_kafka_message_t* raw) {
   Slot* slot = &ps->slots.back();
   stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
   out_buf_.clear();
-  processor_->Process(in, &out_buf_);
-  for (OutRecord& r : out_buf_) {
+  bool deferred = false;
+  if (async_) {
+    deferred = async_->Begin(in, slot, &out_buf_);
+  } else {
+    processor_->Process(in, &out_buf_);
+  }
+  ProduceOutputs(out_buf_, slot);
+  if (deferred) return;  // the guard stays until the completion
+  if (--slot->pending == 0 && fatal_.empty()) Advance(ps);
+}
+
+void StreamRunner::ProduceOutputs(OutBatch& outs, Slot* slot) {
+  for (OutRecord& r : outs) {
     slot->pending++;
     absl::Status s = Produce(producer_.get(), r, slot);
     if (s.ok()) continue;
@@ -311,22 +352,64 @@ void StreamRunner::HandleRecord(rd_kafka_message_t* raw) {
       fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
     }
   }
-  if (--slot->pending == 0 && fatal_.empty()) Advance(ps);
+}
+
+void StreamRunner::DrainCompletions() {
+  if (!async_) return;
+  completions_.clear();
+  async_->TakeCompleted(&completions_);
+  for (Completion& c : completions_) {
+    Slot* slot = static_cast<Slot*>(c.ticket);
+    completion_buf_.clear();
+    for (OutRecord& r : c.outputs) completion_buf_.push_back(std::move(r));
+    ProduceOutputs(completion_buf_, slot);
+    if (--slot->pending == 0 && fatal_.empty()) Advance(slot->ps);
+  }
+}
+
+// On stop: consumption paused, deferred records get up to drain_timeout_ms
+// to finish; what is left is cancelled uncommitted (redelivered later).
+void StreamRunner::DrainDeferredOnStop() {
+  if (!async_ || async_->Deferred() == 0) return;
+  if (!stats_.paused.load()) SetPaused(true);
+  spdlog::info("{}: stopping: waiting up to {} ms for {} deferred record(s)", opts_.name,
+               opts_.drain_timeout_ms, async_->Deferred());
+  const auto start = Clock::now();
+  while (async_->Deferred() > 0 && fatal_.empty() && MsSince(start) < opts_.drain_timeout_ms) {
+    DrainCompletions();
+    rd_kafka_poll(producer_.get(), 0);
+    StoreOffsets();
+    // Records fetched before the pause are released unhandled (no slot, so
+    // no offset is stored past them).
+    MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), std::min(100, async_->PollTimeoutMs())));
+  }
+  DrainCompletions();
+  if (async_->Deferred() > 0) {
+    spdlog::warn("{}: {} deferred record(s) left unfinished; they stay uncommitted", opts_.name,
+                 async_->Deferred());
+    std::vector<std::pair<std::string, int32_t>> all;
+    for (const auto& [k, ps] : partitions_) all.push_back(k);
+    async_->Cancel(all);
+  }
 }
 
 absl::Status StreamRunner::RunAtLeastOnce() {
   auto last_lag = Clock::now();
   const uint64_t resume_at = opts_.max_in_flight / 2;
-  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> queue(
-      rd_kafka_queue_get_consumer(consumer_.get()), &rd_kafka_queue_destroy);
+  rd_kafka_queue_t* queue = consumer_queue_.get();
   constexpr size_t kBatch = 500;
   std::vector<rd_kafka_message_t*> batch(kBatch);
   while (!stop_.load() && fatal_.empty()) {
     processor_->BetweenRecords();
     if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
+    DrainCompletions();
     const uint64_t in_flight = stats_.in_flight.load(std::memory_order_relaxed);
-    if (!stats_.paused.load() && in_flight >= opts_.max_in_flight) SetPaused(true);
-    if (stats_.paused.load() && in_flight <= resume_at) SetPaused(false);
+    const bool processor_pause = async_ && async_->WantsPause();
+    if (!stats_.paused.load() && (in_flight >= opts_.max_in_flight || processor_pause)) {
+      paused_by_processor_ = in_flight < opts_.max_in_flight;
+      SetPaused(true);
+    }
+    if (stats_.paused.load() && in_flight <= resume_at && !processor_pause) SetPaused(false);
     if (MsSince(last_lag) >= 1000) {
       UpdateLag();
       last_lag = Clock::now();
@@ -335,11 +418,16 @@ absl::Status StreamRunner::RunAtLeastOnce() {
     StoreOffsets();
     // Block for the first record (this also serves rebalances), then take
     // whatever else is already fetched without waiting.
-    rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer_.get(), stats_.paused.load() ? 10 : 50);
+    int timeout = stats_.paused.load() ? 10 : 50;
+    // An async processor wakes the poll when a completion arrives; while it
+    // alone holds the pause, there are no deliveries to wait for.
+    if (async_) timeout = std::min(paused_by_processor_ && stats_.paused.load() ? 100 : timeout,
+                                   async_->PollTimeoutMs());
+    rd_kafka_message_t* first = rd_kafka_consumer_poll(consumer_.get(), std::max(0, timeout));
     if (first == nullptr) continue;
     HandleRecord(first);
     if (stats_.paused.load()) continue;
-    ssize_t n = rd_kafka_consume_batch_queue(queue.get(), 0, batch.data(), kBatch);
+    ssize_t n = rd_kafka_consume_batch_queue(queue, 0, batch.data(), kBatch);
     for (ssize_t i = 0; i < n; ++i) {
       if (!fatal_.empty() || stop_.load()) {
         // Unprocessed records are released uncommitted: redelivered after a restart.
@@ -349,6 +437,7 @@ absl::Status StreamRunner::RunAtLeastOnce() {
       HandleRecord(batch[i]);
     }
   }
+  DrainDeferredOnStop();
   spdlog::info("{}: stopping: delivering in-flight records and committing", opts_.name);
   FlushAndCommit();
   if (!fatal_.empty()) return absl::InternalError(fatal_);

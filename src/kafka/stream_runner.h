@@ -15,6 +15,8 @@
 
 namespace evs::kafka {
 
+class AsyncProcessor;
+
 // What a module does with one consumed record. Called only on the runner
 // thread. Process appends every output of the record (results and dead
 // letters alike) to *out; the runner owns delivery and offsets.
@@ -37,6 +39,48 @@ class RecordProcessor {
   // Whether the processor can serve (a model job: its model is loaded).
   // Called from the admin endpoint's threads: must be thread-safe.
   virtual bool Ready() const { return true; }
+  // Non-null for processors that finish records later (see AsyncProcessor).
+  virtual AsyncProcessor* AsAsync() { return nullptr; }
+};
+
+// Identifies a deferred record to the runner; opaque to the processor.
+using Ticket = void*;
+
+// The outputs of a deferred record, handed back exactly once.
+struct Completion {
+  Ticket ticket;
+  std::vector<OutRecord> outputs;
+};
+
+// A processor whose records may finish after Begin returns (a call to a
+// model server). Every method runs on the runner thread except the waker it
+// is given, which it may call from any thread. At-least-once only: a
+// record's offset is stored once its completion's outputs are delivered, so
+// deferred records hold back their partition's offsets (the runner's
+// max_in_flight bound counts them too).
+class AsyncProcessor {
+ public:
+  virtual ~AsyncProcessor() = default;
+  // Takes the record: the processor copies what it needs. Outputs known now
+  // (dead letters) go to *out. Returns true when the record's outputs come
+  // later through TakeCompleted under `ticket`, false when *out is all.
+  virtual bool Begin(const InRecord& in, Ticket ticket, OutBatch* out) = 0;
+  // Moves finished records to *done (appends), in the order their outputs
+  // should be produced (per partition: offset order). Also where the
+  // processor does its periodic work (timers, dispatch).
+  virtual void TakeCompleted(std::vector<Completion>* done) = 0;
+  // Consumption should pause (server down, queue full). The runner pauses
+  // every assigned partition and keeps polling until this clears.
+  virtual bool WantsPause() const = 0;
+  // Longest the runner may block in poll before calling TakeCompleted again.
+  virtual int PollTimeoutMs() const = 0;
+  // The runner's way to cut a blocked poll short (thread-safe, cheap).
+  virtual void SetWaker(std::function<void()> wake) = 0;
+  // Forgets every deferred record of these partitions (revoked): their
+  // completions never come and their offsets stay uncommitted.
+  virtual void Cancel(const std::vector<std::pair<std::string, int32_t>>& partitions) = 0;
+  // Records taken and not yet handed back.
+  virtual size_t Deferred() const = 0;
 };
 
 enum class Guarantee { kAtLeastOnce, kExactlyOnce };
@@ -51,6 +95,7 @@ struct RunnerOptions {
   uint32_t txn_max_records = 1000;
   uint32_t txn_max_ms = 100;
   std::string transactional_id;    // exactly-once; defaults to name
+  uint32_t drain_timeout_ms = 10000;  // async processors: longest a stop waits for deferred records
 };
 
 // Counters the runner keeps; read by metrics collectors from any thread.
@@ -132,6 +177,9 @@ class StreamRunner {
   absl::Status CommitTransaction();
   absl::Status AbortAndRewind();
   void SetPaused(bool paused);
+  void ProduceOutputs(OutBatch& outs, Slot* slot);
+  void DrainCompletions();
+  void DrainDeferredOnStop();
 
   static void DeliveryCb(rd_kafka_t*, const rd_kafka_message_t* m, void* opaque);
   static void RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
@@ -139,8 +187,14 @@ class StreamRunner {
 
   RunnerOptions opts_;
   RecordProcessor* processor_;
+  AsyncProcessor* async_ = nullptr;  // processor_->AsAsync()
+  std::vector<Completion> completions_;
+  OutBatch completion_buf_;
   HandlePtr consumer_;
   HandlePtr producer_;
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> consumer_queue_{nullptr,
+                                                                                 &rd_kafka_queue_destroy};
+  bool paused_by_processor_ = false;  // the pause came from AsyncProcessor::WantsPause
   std::atomic<bool> stop_{false};
   std::atomic<bool> assigned_{false};
   RunnerStats stats_;
