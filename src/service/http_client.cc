@@ -28,6 +28,18 @@ constexpr const char* kShutDown = "client shut down";
 constexpr int kPollMs = 100;
 // Idle easy handles kept for reuse (each holds a few KB of buffers).
 constexpr size_t kMaxPooledHandles = 256;
+// libcurl 7.88 does not time out a transfer while it waits for a free
+// connection (max_connections / max_host_connections reached), so the worker
+// enforces timeout_ms itself, checking every kSweepEvery. The grace lets
+// libcurl's own timeout, with its more precise message, win otherwise.
+constexpr auto kSweepEvery = std::chrono::milliseconds(20);
+constexpr auto kDeadlineGrace = std::chrono::milliseconds(50);
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 void GlobalInit() {
   static std::once_flag once;
@@ -87,11 +99,11 @@ struct HttpClient::Impl {
     std::string body;
     bool too_large = false;
     char errbuf[CURL_ERROR_SIZE] = {};
-    std::chrono::steady_clock::time_point start;
+    Clock::time_point start;
+    Clock::time_point deadline = Clock::time_point::max();
   };
 
   HttpClient* owner = nullptr;
-  Options options;
   CURLM* multi = nullptr;
   std::thread worker;
 
@@ -224,7 +236,10 @@ struct HttpClient::Impl {
       FailNow(std::move(t), Describe(req, curl_easy_strerror(rc)));
       return;
     }
-    t->start = std::chrono::steady_clock::now();
+    t->start = Clock::now();
+    if (req.timeout_ms > 0) {
+      t->deadline = t->start + std::chrono::milliseconds(req.timeout_ms);
+    }
     CURLMcode mc = curl_multi_add_handle(multi, e);
     if (mc != CURLM_OK) {
       FailNow(std::move(t), Describe(req, curl_multi_strerror(mc)));
@@ -236,9 +251,7 @@ struct HttpClient::Impl {
   // Turns one finished transfer into its response.
   HttpResponse Result(Transfer& t, CURLcode rc) {
     HttpResponse r;
-    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                              t.start)
-                    .count();
+    r.seconds = SecondsSince(t.start);
     long status = 0;
     curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
     if (rc == CURLE_OK && status > 0) {
@@ -262,7 +275,33 @@ struct HttpClient::Impl {
     return r;
   }
 
+  // Completes the transfers past their deadline that libcurl has not timed
+  // out itself (see kSweepEvery).
+  void ExpireOverdue() {
+    Clock::time_point now = Clock::now();
+    std::vector<Transfer*> overdue;
+    for (Transfer* t : active) {
+      if (t->deadline != Clock::time_point::max() &&
+          now > t->deadline + kDeadlineGrace) {
+        overdue.push_back(t);
+      }
+    }
+    for (Transfer* raw : overdue) {
+      curl_multi_remove_handle(multi, raw->easy);
+      active.erase(raw);
+      std::unique_ptr<Transfer> t(raw);
+      HttpResponse r;
+      r.timed_out = true;
+      r.seconds = SecondsSince(t->start);
+      r.error = Describe(t->request,
+                         absl::StrCat("timed out after ", t->request.timeout_ms,
+                                      " ms (waiting for a connection)"));
+      Finish(std::move(t), std::move(r));
+    }
+  }
+
   void Run() {
+    Clock::time_point last_sweep = Clock::now();
     while (true) {
       std::deque<std::unique_ptr<Transfer>> batch;
       {
@@ -278,8 +317,8 @@ struct HttpClient::Impl {
         spdlog::error("http client: curl_multi_perform: {}",
                       curl_multi_strerror(mc));
       }
-      // Collect first, then run callbacks: a callback may Submit, and the
-      // multi handle must not be re-entered from inside info_read.
+      // Collect first, then run callbacks, so no callback runs between
+      // info_read calls (a message is only valid until its handle is removed).
       std::vector<std::pair<std::unique_ptr<Transfer>, HttpResponse>> done;
       int left = 0;
       while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
@@ -294,6 +333,10 @@ struct HttpClient::Impl {
         done.emplace_back(std::move(t), std::move(r));
       }
       for (auto& [t, r] : done) Finish(std::move(t), std::move(r));
+      if (Clock::now() - last_sweep >= kSweepEvery) {
+        last_sweep = Clock::now();
+        ExpireOverdue();
+      }
 
       mc = curl_multi_poll(multi, nullptr, 0, kPollMs, nullptr);
       if (mc != CURLM_OK) {
@@ -314,9 +357,7 @@ struct HttpClient::Impl {
       std::unique_ptr<Transfer> t(raw);
       HttpResponse r;
       r.error = Describe(t->request, kShutDown);
-      r.seconds = std::chrono::duration<double>(
-                      std::chrono::steady_clock::now() - t->start)
-                      .count();
+      r.seconds = SecondsSince(t->start);
       Finish(std::move(t), std::move(r));
     }
     std::deque<std::unique_ptr<Transfer>> rest;
@@ -336,7 +377,6 @@ HttpClient::HttpClient() : HttpClient(Options{}) {}
 HttpClient::HttpClient(Options options) : impl_(std::make_unique<Impl>()) {
   GlobalInit();
   impl_->owner = this;
-  impl_->options = options;
   impl_->multi = curl_multi_init();
   if (impl_->multi == nullptr) {
     // Submit then fails every request with this reason; no thread runs.

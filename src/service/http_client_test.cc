@@ -332,6 +332,36 @@ TEST_F(HttpClientTest, PerTryTimeout) {
   EXPECT_EQ(client_.Send(Get("/echo-get?id=2")).body, "get:2");
 }
 
+TEST_F(HttpClientTest, TimeoutCountsTheWaitForAConnection) {
+  HttpClient::Options options;
+  options.max_host_connections = 1;
+  HttpClient client(options);
+  std::promise<HttpResponse> slow_done;
+  HttpRequest slow = Get("/sleep?ms=10000");
+  slow.timeout_ms = 0;
+  client.Submit(std::move(slow), [&](HttpResponse r) { slow_done.set_value(std::move(r)); });
+  ASSERT_TRUE(server_.WaitForSleepers(1));
+
+  // The only connection is busy; this request waits inside libcurl, which
+  // does not time out waiting transfers itself.
+  HttpRequest quick = Get("/echo-get?id=5");
+  quick.timeout_ms = 200;
+  Clock::time_point start = Clock::now();
+  HttpResponse r = client.Send(std::move(quick));
+  EXPECT_LT(SecondsSince(start), 5.0);  // not the server's 10 s
+  EXPECT_FALSE(r.transport_ok);
+  EXPECT_TRUE(r.timed_out);
+  EXPECT_NE(r.error.find("timed out after 200 ms"), std::string::npos) << r.error;
+
+  server_.Release();
+  auto slow_result = slow_done.get_future();
+  ASSERT_EQ(slow_result.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  HttpResponse s = slow_result.get();
+  ASSERT_TRUE(s.transport_ok) << s.error;
+  EXPECT_EQ(s.body, "slept");
+  EXPECT_EQ(client.Send(Get("/echo-get?id=6")).body, "get:6");
+}
+
 TEST_F(HttpClientTest, ManyConcurrentRequestsMatchTheirResponses) {
   constexpr int kRequests = 200;
   HttpClient::Options options;
