@@ -21,13 +21,16 @@ struct HttpRequest {
   std::string body;            // POST body (sent as-is)
   std::vector<std::string> headers;  // "Name: value"; POST adds Content-Type: application/json unless given
   int connect_timeout_ms = 1000;
-  int timeout_ms = 5000;       // the whole exchange (one try)
+  int timeout_ms = 5000;       // the whole exchange (one try), including any wait for a free connection
 };
 
-// The outcome of one try. transport_ok is false when no HTTP response was
-// read (connect refused, timeout, reset, DNS...); `error` then says why in
-// words ("connect to 127.0.0.1:9 refused", "timed out after 200 ms"), and
-// timed_out tells a timeout from other transport errors.
+// The outcome of one try. transport_ok is true when an HTTP status was read
+// (any status, 500 included) and false otherwise (connect refused, timeout,
+// reset, DNS, a response body over 64 MiB...); `error` then says why in
+// words, naming the request and libcurl's reason ("POST
+// http://127.0.0.1:9/v2/models/m/infer: Failed to connect to 127.0.0.1 port 9
+// after 0 ms: Couldn't connect to server"), and timed_out tells a timeout
+// (connect or whole exchange) from other transport errors.
 struct HttpResponse {
   bool transport_ok = false;
   bool timed_out = false;
