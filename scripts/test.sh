@@ -21,6 +21,9 @@ USAGE
 fi
 scripts/install-deps.sh
 scripts/build.sh
+# Real model servers for the service job's tests (Python venvs from PyPI).
+tools/model_servers/setup.sh
+export EVS_MODEL_SERVERS="$ROOT/var/model-servers"
 scripts/kafka.sh start --instance test --reset
 cleanup() { scripts/kafka.sh stop --instance test || true; }
 trap cleanup EXIT

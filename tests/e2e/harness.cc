@@ -112,9 +112,12 @@ std::vector<Rec> Consume(const std::string& topic, size_t count, int timeout_ms,
   return out;
 }
 
-Proc::Proc(const std::vector<std::string>& args, const std::string& log_name) {
+Proc::Proc(const std::vector<std::string>& args, const std::string& log_name)
+    : Proc(EVS_BINARY, args, log_name) {}
+
+Proc::Proc(const std::string& program, const std::vector<std::string>& args, const std::string& log_name) {
   log_path_ = TempDir() + "/" + log_name + ".log";
-  std::vector<std::string> full = {EVS_BINARY};
+  std::vector<std::string> full = {program};
   full.insert(full.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (auto& a : full) argv.push_back(const_cast<char*>(a.c_str()));
@@ -123,10 +126,10 @@ Proc::Proc(const std::vector<std::string>& args, const std::string& log_name) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  int rc = posix_spawn(&pid_, EVS_BINARY, &fa, nullptr, argv.data(), environ);
+  int rc = posix_spawn(&pid_, program.c_str(), &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) {
-    ADD_FAILURE() << "cannot start " << EVS_BINARY;
+    ADD_FAILURE() << "cannot start " << program;
     pid_ = -1;
     done_ = true;
   }

@@ -34,11 +34,13 @@ std::vector<Rec> Consume(const std::string& topic, size_t count, int timeout_ms,
                          int settle_ms = 0, bool read_committed = false);
 void CreateTopic(const std::string& topic, int partitions = 4, bool compacted = false);
 
-// A child evserve process. Logs go to a file named after the process; the
+// A child process: evserve, or another program. Logs go to a file named after the process; the
 // destructor terminates it (SIGTERM, then SIGKILL).
 class Proc {
  public:
   Proc(const std::vector<std::string>& args, const std::string& log_name);
+  // Any program (a model server): argv[0] is the program's path.
+  Proc(const std::string& program, const std::vector<std::string>& args, const std::string& log_name);
   ~Proc();
   void Kill9();
   // SIGTERM and wait; returns the exit code (or 128+signal).
