@@ -505,6 +505,10 @@ size_t AppendNested(const T* values, const int64_t* dims, size_t ndims, const Wr
   return used;
 }
 
+// Shape products are computed up to this bound (far beyond any real tensor)
+// and reported as "more than" it beyond.
+constexpr uint64_t kCountLimit = uint64_t{1} << 40;
+
 // Product of dims, saturating at limit+1 (so huge or overflowing shapes
 // compare unequal to any real count). Negative dims count as 0 (checked
 // before by the callers).
@@ -702,10 +706,9 @@ absl::StatusOr<Codec> Codec::Create(Protocol protocol, TfFormat tf_format,
             where, ".shape: dimension ", d, " is ", in.shape[d], " (dims must be >= 1)"));
       }
     }
-    const uint64_t product = ShapeProduct(in.shape.data(), in.shape.size(), in.fields.size());
+    const uint64_t product = ShapeProduct(in.shape.data(), in.shape.size(), kCountLimit);
     if (product != in.fields.size()) {
-      std::string holds = product > in.fields.size() ? Cat("more than ", in.fields.size())
-                                                     : Cat(product);
+      std::string holds = product > kCountLimit ? Cat("more than ", kCountLimit) : Cat(product);
       return absl::InvalidArgumentError(Cat(
           where, ".shape: ", in.shape.empty() ? "a scalar" : ShapeString(in.shape), " holds ",
           holds, in.shape.empty() ? " value" : " values", " but ", in.fields.size(),
@@ -742,27 +745,34 @@ absl::StatusOr<Codec> Codec::Create(Protocol protocol, TfFormat tf_format,
 
 namespace {
 
+// v for a message, shortened: values can be long strings or JSON.
+std::string Shown(const Value& v) {
+  std::string s = v.is_string() ? v.as_string() : v.DebugString();
+  if (s.size() > 40) {
+    s.resize(40);
+    s.append("...");
+  }
+  return v.is_string() ? Cat("\"", s, "\"") : s;
+}
+
 // Why v does not fit dtype t, or empty if it does.
 std::string Misfit(const Value& v, DType t) {
   switch (v.type()) {
     case ValueType::kNull: return "null is not a value";
-    case ValueType::kRaw: return Cat(v.as_string(), " is a JSON object or array");
+    case ValueType::kRaw: return Cat(Shown(v), " is a JSON object or array");
     default: break;
   }
   if (t == DType::kBytes) {
     if (v.is_string()) return "";
-    return Cat(v.DebugString(), " is not a string");
+    return Cat(Shown(v), " is not a string");
   }
   if (t == DType::kBool) {
     if (v.is_bool()) return "";
     if (v.is_number() && (v.as_number() == 0 || v.as_number() == 1)) return "";
-    if (v.is_number()) return Cat(v.DebugString(), " is not a bool (nor 0 or 1)");
-    return Cat("\"", v.as_string(), "\" is not a bool");
+    if (v.is_number()) return Cat(Shown(v), " is not a bool (nor 0 or 1)");
+    return Cat(Shown(v), " is not a bool");
   }
-  if (!v.is_number()) {
-    if (v.is_string()) return Cat("\"", v.as_string(), "\" is not a number");
-    return Cat(v.DebugString(), " is not a number");
-  }
+  if (!v.is_number()) return Cat(Shown(v), " is not a number");
   const double d = v.as_number();
   if (!std::isfinite(d)) return std::isnan(d) ? "NaN is not a finite number" : "infinity is not a finite number";
   if (IsFloat(t)) {
@@ -983,12 +993,11 @@ absl::Status ReadV2Tensor(dom::object o, std::string_view name, size_t n, V2Tens
   if (!Flatten(e, &t->data)) {
     return absl::InvalidArgumentError(Cat(what, " has an object inside its data"));
   }
-  const uint64_t limit = t->data.size();
-  const uint64_t product = ShapeProduct(shape.data(), shape.size(), limit);
+  const uint64_t product = ShapeProduct(shape.data(), shape.size(), kCountLimit);
   if (product != t->data.size()) {
     return absl::InvalidArgumentError(
         Cat(what, " has shape ", ShapeString(shape), " (",
-                     product > limit ? Cat("more than ", limit) : Cat(product),
+                     product > kCountLimit ? Cat("more than ", kCountLimit) : Cat(product),
                      " values) but ", t->data.size(), " data values"));
   }
   if (shape.size() - 1 > kMaxRank) {
