@@ -7,6 +7,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -93,15 +94,32 @@ struct IntRange {
 };
 bool IntegerRange(DType t, IntRange* r) {
   switch (t) {
-    case DType::kInt8: *r = {-128.0, 127.0, false}; return true;
-    case DType::kInt16: *r = {-32768.0, 32767.0, false}; return true;
-    case DType::kInt32: *r = {-2147483648.0, 2147483647.0, false}; return true;
-    case DType::kInt64: *r = {-9223372036854775808.0, 9223372036854775808.0, true}; return true;
-    case DType::kUint8: *r = {0, 255.0, false}; return true;
-    case DType::kUint16: *r = {0, 65535.0, false}; return true;
-    case DType::kUint32: *r = {0, 4294967295.0, false}; return true;
-    case DType::kUint64: *r = {0, 18446744073709551616.0, true}; return true;
-    default: return false;
+    case DType::kInt8:
+      *r = {-128.0, 127.0, false};
+      return true;
+    case DType::kInt16:
+      *r = {-32768.0, 32767.0, false};
+      return true;
+    case DType::kInt32:
+      *r = {-2147483648.0, 2147483647.0, false};
+      return true;
+    case DType::kInt64:
+      *r = {-9223372036854775808.0, 9223372036854775808.0, true};
+      return true;
+    case DType::kUint8:
+      *r = {0, 255.0, false};
+      return true;
+    case DType::kUint16:
+      *r = {0, 65535.0, false};
+      return true;
+    case DType::kUint32:
+      *r = {0, 4294967295.0, false};
+      return true;
+    case DType::kUint64:
+      *r = {0, 18446744073709551616.0, true};
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -247,7 +265,8 @@ size_t JsonSyntaxErrorOffset(std::string_view s) {
     if (i >= n) return state == kEnd ? npos : n;
     const char c = s[i];
     switch (state) {
-      case kEnd: return i;
+      case kEnd:
+        return i;
       case kColon:
         if (c != ':') return i;
         ++i;
@@ -355,14 +374,20 @@ absl::Status ParseJson(std::string_view body, std::string_view what, ParsedJson*
 
 const char* JsonTypeName(dom::element e) {
   switch (e.type()) {
-    case dom::element_type::ARRAY: return "an array";
-    case dom::element_type::OBJECT: return "an object";
+    case dom::element_type::ARRAY:
+      return "an array";
+    case dom::element_type::OBJECT:
+      return "an object";
     case dom::element_type::INT64:
     case dom::element_type::UINT64:
-    case dom::element_type::DOUBLE: return "a number";
-    case dom::element_type::STRING: return "a string";
-    case dom::element_type::BOOL: return "a bool";
-    case dom::element_type::NULL_VALUE: return "null";
+    case dom::element_type::DOUBLE:
+      return "a number";
+    case dom::element_type::STRING:
+      return "a string";
+    case dom::element_type::BOOL:
+      return "a bool";
+    case dom::element_type::NULL_VALUE:
+      return "null";
   }
   return "?";
 }
@@ -437,7 +462,9 @@ void AppendElement(dom::element e, std::string* out) {
       out->append(v ? "true" : "false");
       return;
     }
-    case dom::element_type::NULL_VALUE: out->append("null"); return;
+    case dom::element_type::NULL_VALUE:
+      out->append("null");
+      return;
     case dom::element_type::ARRAY: {
       dom::array a;
       Ignore(e.get(a));
@@ -596,8 +623,7 @@ absl::Status ParseTensorMetas(dom::object root, const char* key, std::vector<Ten
     const std::string where = Cat("metadata: ", key, "[", i++, "]");
     dom::object o;
     if (t.get(o) != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(
-          Cat(where, " is ", JsonTypeName(t), ", not an object"));
+      return absl::InvalidArgumentError(Cat(where, " is ", JsonTypeName(t), ", not an object"));
     }
     TensorMeta m;
     dom::element f;
@@ -614,10 +640,8 @@ absl::Status ParseTensorMetas(dom::object root, const char* key, std::vector<Ten
       }
       m.datatype = std::string(s);
     }
-    if (o.at_key("shape").get(f) == simdjson::SUCCESS && !f.is_null() &&
-        !ReadShape(f, &m.shape)) {
-      return absl::InvalidArgumentError(
-          Cat(where, ".shape is not an array of integers"));
+    if (o.at_key("shape").get(f) == simdjson::SUCCESS && !f.is_null() && !ReadShape(f, &m.shape)) {
+      return absl::InvalidArgumentError(Cat(where, ".shape is not an array of integers"));
     }
     out->push_back(std::move(m));
   }
@@ -686,8 +710,8 @@ absl::StatusOr<Codec> Codec::Create(Protocol protocol, TfFormat tf_format,
     }
     for (size_t j = 0; j < i; ++j) {
       if (inputs[j].name == in.name) {
-        return absl::InvalidArgumentError(Cat(
-            where, ".name: ", Quoted(in.name), " is already used by inputs[", j, "]"));
+        return absl::InvalidArgumentError(
+            Cat(where, ".name: ", Quoted(in.name), " is already used by inputs[", j, "]"));
       }
     }
     if (in.fields.empty()) return absl::InvalidArgumentError(Cat(where, ".fields: empty"));
@@ -697,22 +721,22 @@ absl::StatusOr<Codec> Codec::Create(Protocol protocol, TfFormat tf_format,
       }
     }
     if (in.shape.size() > kMaxRank) {
-      return absl::InvalidArgumentError(Cat(where, ".shape: ", in.shape.size(),
-                                                     " dimensions (at most ", kMaxRank, ")"));
+      return absl::InvalidArgumentError(
+          Cat(where, ".shape: ", in.shape.size(), " dimensions (at most ", kMaxRank, ")"));
     }
     for (size_t d = 0; d < in.shape.size(); ++d) {
       if (in.shape[d] < 1) {
-        return absl::InvalidArgumentError(Cat(
-            where, ".shape: dimension ", d, " is ", in.shape[d], " (dims must be >= 1)"));
+        return absl::InvalidArgumentError(
+            Cat(where, ".shape: dimension ", d, " is ", in.shape[d], " (dims must be >= 1)"));
       }
     }
     const uint64_t product = ShapeProduct(in.shape.data(), in.shape.size(), kCountLimit);
     if (product != in.fields.size()) {
       std::string holds = product > kCountLimit ? Cat("more than ", kCountLimit) : Cat(product);
-      return absl::InvalidArgumentError(Cat(
-          where, ".shape: ", in.shape.empty() ? "a scalar" : ShapeString(in.shape), " holds ",
-          holds, in.shape.empty() ? " value" : " values", " but ", in.fields.size(),
-          in.fields.size() == 1 ? " field is" : " fields are", " listed"));
+      return absl::InvalidArgumentError(
+          Cat(where, ".shape: ", in.shape.empty() ? "a scalar" : ShapeString(in.shape), " holds ",
+              holds, in.shape.empty() ? " value" : " values", " but ", in.fields.size(),
+              in.fields.size() == 1 ? " field is" : " fields are", " listed"));
     }
     total += in.fields.size();
   }
@@ -722,13 +746,12 @@ absl::StatusOr<Codec> Codec::Create(Protocol protocol, TfFormat tf_format,
     if (o.field.empty()) return absl::InvalidArgumentError(Cat(where, ".field: empty"));
     for (size_t j = 0; j < i; ++j) {
       if (outputs[j].field == o.field) {
-        return absl::InvalidArgumentError(Cat(
-            where, ".field: ", Quoted(o.field), " is already written by outputs[", j, "]"));
+        return absl::InvalidArgumentError(
+            Cat(where, ".field: ", Quoted(o.field), " is already written by outputs[", j, "]"));
       }
     }
     if (protocol == Protocol::kV2 && o.tensor.empty()) {
-      return absl::InvalidArgumentError(
-          Cat(where, ".tensor: empty (v2 output tensors are named)"));
+      return absl::InvalidArgumentError(Cat(where, ".tensor: empty (v2 output tensors are named)"));
     }
   }
   Codec c;
@@ -758,9 +781,12 @@ std::string Shown(const Value& v) {
 // Why v does not fit dtype t, or empty if it does.
 std::string Misfit(const Value& v, DType t) {
   switch (v.type()) {
-    case ValueType::kNull: return "null is not a value";
-    case ValueType::kRaw: return Cat(Shown(v), " is a JSON object or array");
-    default: break;
+    case ValueType::kNull:
+      return "null is not a value";
+    case ValueType::kRaw:
+      return Cat(Shown(v), " is a JSON object or array");
+    default:
+      break;
   }
   if (t == DType::kBytes) {
     if (v.is_string()) return "";
@@ -774,7 +800,8 @@ std::string Misfit(const Value& v, DType t) {
   }
   if (!v.is_number()) return Cat(Shown(v), " is not a number");
   const double d = v.as_number();
-  if (!std::isfinite(d)) return std::isnan(d) ? "NaN is not a finite number" : "infinity is not a finite number";
+  if (!std::isfinite(d))
+    return std::isnan(d) ? "NaN is not a finite number" : "infinity is not a finite number";
   if (IsFloat(t)) {
     const double max = t == DType::kFp16 ? 65504.0 : t == DType::kFp32 ? FLT_MAX : DBL_MAX;
     if (std::fabs(d) > max) return Cat(v.DebugString(), " is out of range");
@@ -816,9 +843,8 @@ absl::Status Codec::CheckRow(const RowValues& row) const {
     for (const std::string& field : in.fields) {
       const std::string why = Misfit(row[k++], in.dtype);
       if (!why.empty()) {
-        return absl::InvalidArgumentError(Cat(
-            "field ", Quoted(field), " (input ", Quoted(in.name), ", ", DTypeName(in.dtype),
-            "): ", why));
+        return absl::InvalidArgumentError(Cat("field ", Quoted(field), " (input ", Quoted(in.name),
+                                              ", ", DTypeName(in.dtype), "): ", why));
       }
     }
   }
@@ -841,8 +867,9 @@ absl::Status Codec::EncodeRequest(const std::vector<const RowValues*>& rows,
   auto append_input = [&](size_t r, size_t i) {
     const InputTensor& in = inputs_[i];
     const DType t = in.dtype;
-    AppendNested(rows[r]->data() + offset[i], in.shape.data(), in.shape.size(),
-                 [t](const Value& v, std::string* out) { AppendTyped(v, t, out); }, body);
+    AppendNested(
+        rows[r]->data() + offset[i], in.shape.data(), in.shape.size(),
+        [t](const Value& v, std::string* out) { AppendTyped(v, t, out); }, body);
   };
   const size_t n = rows.size();
   if (protocol_ == Protocol::kV2) {
@@ -943,14 +970,40 @@ void AppendTfValue(dom::element e, std::string* out) {
   }
 }
 
+// The keys of o for a message: the first 20, then how many more.
 std::string KeyList(dom::object o) {
   std::string s;
+  size_t i = 0;
   for (dom::key_value_pair kv : o) {
+    if (i++ == 20) {
+      Append(&s, ", ... (", o.size(), " in all)");
+      break;
+    }
     if (!s.empty()) s.append(", ");
     s.append(kv.key);
   }
   return s.empty() ? "none" : s;
 }
+
+// Names seen so far, for skipping repeats: a scan while few (the usual
+// case), a hash set once many, so a hostile answer with 10^5 keys stays
+// linear.
+class KeySet {
+ public:
+  // False if k was inserted before.
+  bool Insert(std::string_view k) {
+    if (!set_.empty()) return set_.insert(k).second;
+    for (std::string_view x : few_)
+      if (x == k) return false;
+    few_.push_back(k);
+    if (few_.size() > 16) set_.insert(few_.begin(), few_.end());
+    return true;
+  }
+
+ private:
+  std::vector<std::string_view> few_;
+  std::unordered_set<std::string_view> set_;
+};
 
 // A v2 output tensor checked against the batch.
 struct V2Tensor {
@@ -997,12 +1050,12 @@ absl::Status ReadV2Tensor(dom::object o, std::string_view name, size_t n, V2Tens
   if (product != t->data.size()) {
     return absl::InvalidArgumentError(
         Cat(what, " has shape ", ShapeString(shape), " (",
-                     product > kCountLimit ? Cat("more than ", kCountLimit) : Cat(product),
-                     " values) but ", t->data.size(), " data values"));
+            product > kCountLimit ? Cat("more than ", kCountLimit) : Cat(product), " values) but ",
+            t->data.size(), " data values"));
   }
   if (shape.size() - 1 > kMaxRank) {
-    return absl::InvalidArgumentError(Cat(what, " has ", shape.size(),
-                                                   " dimensions (at most ", kMaxRank + 1, ")"));
+    return absl::InvalidArgumentError(
+        Cat(what, " has ", shape.size(), " dimensions (at most ", kMaxRank + 1, ")"));
   }
   t->row_shape.assign(shape.begin() + 1, shape.end());
   t->per_row = n == 0 ? 0 : t->data.size() / n;
@@ -1017,8 +1070,14 @@ void AppendV2Row(const V2Tensor& t, size_t r, std::string* out) {
     AppendElement(v[0], out);
     return;
   }
-  AppendNested(v, t.row_shape.data(), t.row_shape.size(),
-               [](dom::element e, std::string* o) { AppendElement(e, o); }, out);
+  if (t.per_row == 0) {
+    // A shape with a 0 dim: [] (nesting by shape could write 10^12 of them).
+    out->append("[]");
+    return;
+  }
+  AppendNested(
+      v, t.row_shape.data(), t.row_shape.size(),
+      [](dom::element e, std::string* o) { AppendElement(e, o); }, out);
 }
 
 absl::Status DecodeV2(dom::object root, size_t n, const std::vector<OutputMapping>& mapping,
@@ -1035,6 +1094,7 @@ absl::Status DecodeV2(dom::object root, size_t n, const std::vector<OutputMappin
   }
   // The response's tensors by name, in order (a repeated name keeps its first).
   std::vector<std::pair<std::string_view, dom::object>> tensors;
+  KeySet names_seen;
   size_t i = 0;
   for (dom::element t : outputs) {
     dom::object o;
@@ -1044,16 +1104,22 @@ absl::Status DecodeV2(dom::object root, size_t n, const std::vector<OutputMappin
           Cat("response outputs[", i, "] is ", JsonTypeName(t), ", not an object"));
     }
     if (o.at_key("name").get(name) != simdjson::SUCCESS) {
-      return absl::InvalidArgumentError(
-          Cat("response outputs[", i, "] has no \"name\" string"));
+      return absl::InvalidArgumentError(Cat("response outputs[", i, "] has no \"name\" string"));
     }
-    bool seen = false;
-    for (const auto& [prev, unused] : tensors) seen = seen || prev == name;
-    if (!seen) tensors.emplace_back(name, o);
+    if (names_seen.Insert(name)) tensors.emplace_back(name, o);
     ++i;
   }
-  std::string names;
-  for (const auto& [name, unused] : tensors) Append(&names, names.empty() ? "" : ", ", name);
+  auto tensor_names = [&tensors] {
+    std::string s;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (i == 20) {
+        Append(&s, ", ... (", tensors.size(), " in all)");
+        break;
+      }
+      Append(&s, i == 0 ? "" : ", ", tensors[i].first);
+    }
+    return s.empty() ? std::string("none") : s;
+  };
   // (field, tensor) pairs to write.
   std::vector<std::pair<std::string_view, V2Tensor>> plan;
   if (mapping.empty()) {
@@ -1069,8 +1135,8 @@ absl::Status DecodeV2(dom::object root, size_t n, const std::vector<OutputMappin
         if (name == m.tensor) found = &o;
       if (found == nullptr) {
         return absl::InvalidArgumentError(
-            Cat("output ", Quoted(m.tensor), " is missing from the response (outputs: ",
-                         names.empty() ? "none" : names, ")"));
+            Cat("output ", Quoted(m.tensor),
+                " is missing from the response (outputs: ", tensor_names(), ")"));
       }
       plan.emplace_back(m.field, V2Tensor{});
       if (absl::Status s = ReadV2Tensor(*found, m.tensor, n, &plan.back().second); !s.ok()) {
@@ -1093,8 +1159,7 @@ absl::Status ReadRows(dom::element e, size_t n, std::string_view what, std::stri
                       std::vector<dom::element>* out) {
   dom::array a;
   if (e.get(a) != simdjson::SUCCESS) {
-    return absl::InvalidArgumentError(
-        Cat(what, " is ", JsonTypeName(e), ", not an array"));
+    return absl::InvalidArgumentError(Cat(what, " is ", JsonTypeName(e), ", not an array"));
   }
   if (a.size() != n) {
     return absl::InvalidArgumentError(
@@ -1133,12 +1198,9 @@ absl::Status DecodeTfRows(const std::vector<dom::element>& preds,
         AppendTfValue(pred, row);
         continue;
       }
-      std::vector<std::string_view> seen;
+      KeySet seen;
       for (dom::key_value_pair kv : obj) {
-        bool dup = false;
-        for (std::string_view k : seen) dup = dup || k == kv.key;
-        if (dup) continue;
-        seen.push_back(kv.key);
+        if (!seen.Insert(kv.key)) continue;
         AppendFieldName(kv.key, row);
         AppendTfValue(kv.value, row);
       }
@@ -1149,14 +1211,13 @@ absl::Status DecodeTfRows(const std::vector<dom::element>& preds,
       if (!m.tensor.empty()) {
         if (named) {
           if (obj.at_key(m.tensor).get(v) != simdjson::SUCCESS) {
-            return absl::InvalidArgumentError(
-                Cat("output ", Quoted(m.tensor), " is missing from ", unit, " ", r,
-                             " (outputs: ", KeyList(obj), ")"));
+            return absl::InvalidArgumentError(Cat("output ", Quoted(m.tensor), " is missing from ",
+                                                  unit, " ", r, " (outputs: ", KeyList(obj), ")"));
           }
         } else if (m.tensor != sole) {
-          return absl::InvalidArgumentError(
-              Cat("output ", Quoted(m.tensor), " is missing from the response (", unit,
-                           " ", r, " is an unnamed value)"));
+          return absl::InvalidArgumentError(Cat("output ", Quoted(m.tensor),
+                                                " is missing from the response (", unit, " ", r,
+                                                " is an unnamed value)"));
         }
       }
       AppendFieldName(m.field, row);
@@ -1176,8 +1237,7 @@ absl::Status DecodeTf(dom::object root, size_t n, const std::vector<OutputMappin
   }
   if (root.at_key("outputs").get(e) != simdjson::SUCCESS) {
     return absl::InvalidArgumentError(
-        Cat("response has neither \"predictions\" nor \"outputs\" (keys: ",
-                     KeyList(root), ")"));
+        Cat("response has neither \"predictions\" nor \"outputs\" (keys: ", KeyList(root), ")"));
   }
   dom::object columns;
   if (e.get(columns) != simdjson::SUCCESS) {
@@ -1189,10 +1249,9 @@ absl::Status DecodeTf(dom::object root, size_t n, const std::vector<OutputMappin
   }
   // Named columns: name -> list over rows (a repeated name keeps its first).
   std::vector<std::pair<std::string_view, std::vector<dom::element>>> cols;
+  KeySet seen;
   for (dom::key_value_pair kv : columns) {
-    bool dup = false;
-    for (const auto& [k, unused] : cols) dup = dup || k == kv.key;
-    if (!dup) cols.emplace_back(kv.key, std::vector<dom::element>{});
+    if (seen.Insert(kv.key)) cols.emplace_back(kv.key, std::vector<dom::element>{});
   }
   auto read_col = [&](size_t c) -> absl::Status {
     auto& [name, values] = cols[c];
@@ -1212,9 +1271,9 @@ absl::Status DecodeTf(dom::object root, size_t n, const std::vector<OutputMappin
       for (size_t c = 0; c < cols.size(); ++c)
         if (cols[c].first == m.tensor) found = c;
       if (found == kAll && !m.tensor.empty()) {
-        return absl::InvalidArgumentError(Cat("output ", Quoted(m.tensor),
-                                                       " is missing from the response (outputs: ",
-                                                       KeyList(columns), ")"));
+        return absl::InvalidArgumentError(
+            Cat("output ", Quoted(m.tensor),
+                " is missing from the response (outputs: ", KeyList(columns), ")"));
       }
       plan.emplace_back(m.field, found);
     }

@@ -92,9 +92,9 @@ bool IsValidFragment(const std::string& fragment) {
 // Data types, URLs, readiness
 
 TEST(DType, ParsesV2AndTfNames) {
-  const DType all[] = {DType::kBool,   DType::kInt8,   DType::kInt16, DType::kInt32, DType::kInt64,
-                       DType::kUint8,  DType::kUint16, DType::kUint32, DType::kUint64,
-                       DType::kFp16,   DType::kFp32,   DType::kFp64,  DType::kBytes};
+  const DType all[] = {DType::kBool,  DType::kInt8,   DType::kInt16,  DType::kInt32,  DType::kInt64,
+                       DType::kUint8, DType::kUint16, DType::kUint32, DType::kUint64, DType::kFp16,
+                       DType::kFp32,  DType::kFp64,   DType::kBytes};
   for (DType t : all) {
     DType parsed = DType::kBool;
     ASSERT_TRUE(ParseDType(DTypeName(t), &parsed)) << DTypeName(t);
@@ -103,10 +103,10 @@ TEST(DType, ParsesV2AndTfNames) {
   struct Case {
     const char* name;
     DType want;
-  } cases[] = {{"fp64", DType::kFp64},      {"Fp32", DType::kFp32},     {"float32", DType::kFp32},
-               {"float", DType::kFp32},     {"double", DType::kFp64},   {"float64", DType::kFp64},
-               {"half", DType::kFp16},      {"int64", DType::kInt64},   {"uint8", DType::kUint8},
-               {"string", DType::kBytes},   {"bool", DType::kBool},     {"DT_FLOAT", DType::kFp32},
+  } cases[] = {{"fp64", DType::kFp64},      {"Fp32", DType::kFp32},      {"float32", DType::kFp32},
+               {"float", DType::kFp32},     {"double", DType::kFp64},    {"float64", DType::kFp64},
+               {"half", DType::kFp16},      {"int64", DType::kInt64},    {"uint8", DType::kUint8},
+               {"string", DType::kBytes},   {"bool", DType::kBool},      {"DT_FLOAT", DType::kFp32},
                {"DT_INT32", DType::kInt32}, {"DT_STRING", DType::kBytes}};
   for (const Case& c : cases) {
     DType parsed = DType::kBool;
@@ -137,8 +137,7 @@ TEST(Urls, TfServing) {
   ModelRef m{"http://h:8501", "half_plus_two", ""};
   EXPECT_EQ(InferUrl(Protocol::kTfServing, m), "http://h:8501/v1/models/half_plus_two:predict");
   EXPECT_EQ(ModelReadyUrl(Protocol::kTfServing, m), "http://h:8501/v1/models/half_plus_two");
-  EXPECT_EQ(MetadataUrl(Protocol::kTfServing, m),
-            "http://h:8501/v1/models/half_plus_two/metadata");
+  EXPECT_EQ(MetadataUrl(Protocol::kTfServing, m), "http://h:8501/v1/models/half_plus_two/metadata");
   EXPECT_EQ(ServerReadyUrl(Protocol::kTfServing, m), "http://h:8501/v1/models/half_plus_two");
   m.version = "00123";
   EXPECT_EQ(InferUrl(Protocol::kTfServing, m),
@@ -154,7 +153,8 @@ TEST(Urls, TrailingSlashAndUnsafeCharacters) {
   EXPECT_EQ(InferUrl(Protocol::kV2, m), "http://h:1/v2/models/my%20model%2Fx/versions/v%201/infer");
   EXPECT_EQ(ServerReadyUrl(Protocol::kV2, m), "http://h:1/v2/health/ready");
   ModelRef plain{"http://h:1", "a-b_c.d~e", "1"};
-  EXPECT_EQ(InferUrl(Protocol::kTfServing, plain), "http://h:1/v1/models/a-b_c.d~e/versions/1:predict");
+  EXPECT_EQ(InferUrl(Protocol::kTfServing, plain),
+            "http://h:1/v1/models/a-b_c.d~e/versions/1:predict");
 }
 
 TEST(Readiness, V2IsTheStatusCode) {
@@ -270,22 +270,44 @@ TEST(Create, Validation) {
       {kTf, kRows, {In("", DType::kFp64, {}, {"a"})}, {}, nullptr},
       {kTf, kCols, {In("", DType::kFp64, {}, {"a"})}, {}, nullptr},
       {kTf, kRows, {x, In("", DType::kFp64, {}, {"c"})}, {}, "inputs[1].name: empty"},
-      {kV2, kRows, {x, In("y", DType::kFp64, {}, {"c"}), In("x", DType::kInt64, {}, {"d"})}, {},
+      {kV2,
+       kRows,
+       {x, In("y", DType::kFp64, {}, {"c"}), In("x", DType::kInt64, {}, {"d"})},
+       {},
        "inputs[2].name: 'x' is already used by inputs[0]"},
-      {kV2, kRows, {In("x", DType::kFp64, {2, 0}, {"a", "b"})}, {},
+      {kV2,
+       kRows,
+       {In("x", DType::kFp64, {2, 0}, {"a", "b"})},
+       {},
        "inputs[0].shape: dimension 1 is 0"},
       {kV2, kRows, {In("x", DType::kFp64, {-1}, {"a"})}, {}, "inputs[0].shape: dimension 0 is -1"},
-      {kV2, kRows, {x, In("y", DType::kFp64, {3}, {"a", "b", "c", "d"})}, {},
+      {kV2,
+       kRows,
+       {x, In("y", DType::kFp64, {3}, {"a", "b", "c", "d"})},
+       {},
        "inputs[1].shape: [3] holds 3 values but 4 fields are listed"},
-      {kV2, kRows, {In("x", DType::kFp64, {2, 3}, {"a", "b", "c", "d"})}, {},
+      {kV2,
+       kRows,
+       {In("x", DType::kFp64, {2, 3}, {"a", "b", "c", "d"})},
+       {},
        "inputs[0].shape: [2,3] holds 6 values but 4 fields are listed"},
-      {kV2, kRows, {In("x", DType::kFp64, {}, {"a", "b"})}, {},
+      {kV2,
+       kRows,
+       {In("x", DType::kFp64, {}, {"a", "b"})},
+       {},
        "inputs[0].shape: a scalar holds 1 value but 2 fields are listed"},
-      {kV2, kRows, {In("x", DType::kFp64, {1 << 30, 1 << 30, 1 << 30, 1 << 30}, {"a"})}, {},
-       "inputs[0].shape: [1073741824,1073741824,1073741824,1073741824] holds more than 1099511627776 values but 1 field is listed"},
+      {kV2,
+       kRows,
+       {In("x", DType::kFp64, {1 << 30, 1 << 30, 1 << 30, 1 << 30}, {"a"})},
+       {},
+       "inputs[0].shape: [1073741824,1073741824,1073741824,1073741824] holds more than "
+       "1099511627776 values but 1 field is listed"},
       {kV2, kRows, {In("x", DType::kFp64, {}, {})}, {}, "inputs[0].fields: empty"},
       {kV2, kRows, {In("x", DType::kFp64, {2}, {"a", ""})}, {}, "inputs[0].fields[1]: empty"},
-      {kV2, kRows, {In("x", DType::kFp64, std::vector<int64_t>(65, 1), {"a"})}, {},
+      {kV2,
+       kRows,
+       {In("x", DType::kFp64, std::vector<int64_t>(65, 1), {"a"})},
+       {},
        "inputs[0].shape: 65 dimensions"},
       {kV2, kRows, {In("x", DType::kFp64, std::vector<int64_t>(64, 1), {"a"})}, {}, nullptr},
       {kV2, kRows, {x}, {{"predict", "label"}, {"proba", "p"}}, nullptr},
@@ -326,8 +348,9 @@ TEST(EncodeV2, MlServerIrisExample) {
 }
 
 TEST(EncodeV2, SeveralInputsScalarVectorMatrix) {
-  Codec c = V2({In("n", DType::kInt64, {}, {"f1"}), In("m", DType::kFp32, {2, 2}, {"a", "b", "c", "d"}),
-                In("flag", DType::kBool, {1}, {"g"}), In("s", DType::kBytes, {}, {"h"})});
+  Codec c =
+      V2({In("n", DType::kInt64, {}, {"f1"}), In("m", DType::kFp32, {2, 2}, {"a", "b", "c", "d"}),
+          In("flag", DType::kBool, {1}, {"g"}), In("s", DType::kBytes, {}, {"h"})});
   EXPECT_EQ(Encode(c, {{N(7), N(1), N(2), N(3), N(4.5), B(true), S("x\"y")},
                        {N(-8), N(0.25), N(0), N(-1), N(1e-7), N(0), S("")}}),
             R"({"inputs":[)"
@@ -339,7 +362,8 @@ TEST(EncodeV2, SeveralInputsScalarVectorMatrix) {
 
 TEST(EncodeV2, EmptyBatch) {
   Codec c = V2({In("x", DType::kFp64, {2}, {"a", "b"})});
-  EXPECT_EQ(Encode(c, {}), R"({"inputs":[{"name":"x","datatype":"FP64","shape":[0,2],"data":[]}]})");
+  EXPECT_EQ(Encode(c, {}),
+            R"({"inputs":[{"name":"x","datatype":"FP64","shape":[0,2],"data":[]}]})");
 }
 
 TEST(EncodeTf, InstancesSingleInput) {
@@ -358,8 +382,9 @@ TEST(EncodeTf, InstancesSingleInput) {
 TEST(EncodeTf, InstancesSeveralInputs) {
   Codec c = TfRows({In("tag", DType::kBytes, {}, {"t"}), In("v", DType::kFp64, {2}, {"a", "b"}),
                     In("on", DType::kBool, {}, {"o"})});
-  EXPECT_EQ(Encode(c, {{S("a"), N(1), N(2), B(false)}, {S("b"), N(3.25), N(-4), N(1)}}),
-            R"({"instances":[{"tag":"a","v":[1,2],"on":false},{"tag":"b","v":[3.25,-4],"on":true}]})");
+  EXPECT_EQ(
+      Encode(c, {{S("a"), N(1), N(2), B(false)}, {S("b"), N(3.25), N(-4), N(1)}}),
+      R"({"instances":[{"tag":"a","v":[1,2],"on":false},{"tag":"b","v":[3.25,-4],"on":true}]})");
 }
 
 TEST(EncodeTf, ColumnarSingleInput) {
@@ -395,7 +420,7 @@ TEST(Encode, IntegersBeyond2To53AreWrittenExactly) {
 struct DTypeCase {
   DType dtype;
   Value value;
-  const char* want;  // nullptr: accepted
+  const char* want;               // nullptr: accepted
   const char* written = nullptr;  // the value in the body when accepted
 };
 
@@ -452,9 +477,9 @@ TEST(Encode, DTypeChecks) {
     for (TfFormat f : {TfFormat::kInstances, TfFormat::kInputs}) {
       if (p == Protocol::kV2 && f == TfFormat::kInputs) continue;
       for (const DTypeCase& c : cases) {
-        SCOPED_TRACE(testing::Message() << "protocol " << static_cast<int>(p) << " format "
-                                        << static_cast<int>(f) << " dtype " << DTypeName(c.dtype)
-                                        << " value " << c.value.DebugString());
+        SCOPED_TRACE(testing::Message()
+                     << "protocol " << static_cast<int>(p) << " format " << static_cast<int>(f)
+                     << " dtype " << DTypeName(c.dtype) << " value " << c.value.DebugString());
         Codec codec = Make(p, f, {In("x", c.dtype, {}, {"age"}), In("y", DType::kFp64, {}, {"z"})});
         const RowValues good = {c.dtype == DType::kBytes ? S("ok") : N(1), N(2)};
         const RowValues row = {c.value, N(2)};
@@ -473,7 +498,8 @@ TEST(Encode, DTypeChecks) {
         }
         ASSERT_FALSE(check.ok());
         ASSERT_FALSE(enc.ok());
-        const std::string where = std::string("field 'age' (input 'x', ") + DTypeName(c.dtype) + "): ";
+        const std::string where =
+            std::string("field 'age' (input 'x', ") + DTypeName(c.dtype) + "): ";
         EXPECT_EQ(std::string(check.message()), where + c.want);
         EXPECT_EQ(std::string(enc.message()), "row 1, " + where + c.want);
       }
@@ -485,7 +511,8 @@ TEST(Encode, LongValuesAreShortenedInMessages) {
   Codec c = V2({In("x", DType::kFp64, {}, {"a"})});
   absl::Status s = c.CheckRow({S(std::string(1000, 'z'))});
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.message(), "field 'a' (input 'x', FP64): \"" + std::string(40, 'z') + "...\" is not a number");
+  EXPECT_EQ(s.message(),
+            "field 'a' (input 'x', FP64): \"" + std::string(40, 'z') + "...\" is not a number");
 }
 
 TEST(Encode, RowSizeAndNullRow) {
@@ -511,16 +538,22 @@ TEST(DecodeV2, MlServerIrisExample) {
       R"("parameters":{},"outputs":[{"name":"predict","shape":[2,1],"datatype":"INT64",)"
       R"("parameters":{"content_type":"np"},"data":[0,2]}]})";
   Codec c = V2({In("x", DType::kFp64, {4}, {"sl", "sw", "pl", "pw"})});
-  EXPECT_EQ(Decode(c, response, 2), (std::vector<std::string>{R"("prediction":0)", R"("prediction":2)"}));
-  Codec mapped = V2({In("x", DType::kFp64, {4}, {"sl", "sw", "pl", "pw"})}, {{"predict", "species"}});
-  EXPECT_EQ(Decode(mapped, response, 2), (std::vector<std::string>{R"("species":0)", R"("species":2)"}));
+  EXPECT_EQ(Decode(c, response, 2),
+            (std::vector<std::string>{R"("prediction":0)", R"("prediction":2)"}));
+  Codec mapped =
+      V2({In("x", DType::kFp64, {4}, {"sl", "sw", "pl", "pw"})}, {{"predict", "species"}});
+  EXPECT_EQ(Decode(mapped, response, 2),
+            (std::vector<std::string>{R"("species":0)", R"("species":2)"}));
   EXPECT_EQ(DecodeError(mapped, response, 3), "output 'predict' has shape [2,1] for a batch of 3");
 }
 
 TEST(DecodeV2, NestedDataIsFlattened) {
   Codec c = V2({In("x", DType::kFp64, {}, {"a"})});
-  EXPECT_EQ(Decode(c, R"({"outputs":[{"name":"p","datatype":"FP64","shape":[2,1],"data":[[0.5],[1.5]]}]})", 2),
-            (std::vector<std::string>{R"("prediction":0.5)", R"("prediction":1.5)"}));
+  EXPECT_EQ(
+      Decode(c,
+             R"({"outputs":[{"name":"p","datatype":"FP64","shape":[2,1],"data":[[0.5],[1.5]]}]})",
+             2),
+      (std::vector<std::string>{R"("prediction":0.5)", R"("prediction":1.5)"}));
   EXPECT_EQ(Decode(c, R"({"outputs":[{"name":"p","shape":[2,2],"data":[[1,2],[3,4]]}]})", 2),
             (std::vector<std::string>{R"("prediction":[1,2])", R"("prediction":[3,4])"}));
   // Nesting that does not follow the shape is flattened all the same.
@@ -539,12 +572,13 @@ TEST(DecodeV2, PerRowShapes) {
       {R"("shape":[2,3],"data":[1,2,3,4,5,6])", {"[1,2,3]", "[4,5,6]"}},
       {R"("shape":[2,2,2],"data":[1,2,3,4,5,6,7,8])", {"[[1,2],[3,4]]", "[[5,6],[7,8]]"}},
       {R"("shape":[2,1,2],"data":[1,2,3,4])", {"[[1,2]]", "[[3,4]]"}},
-      {R"("shape":[2,2,0],"data":[])", {"[[],[]]", "[[],[]]"}},
+      {R"("shape":[2,2,0],"data":[])", {"[]", "[]"}},
+      {R"("shape":[2,1000000000000,0],"data":[])", {"[]", "[]"}},
       {R"("shape":[2.0,2],"data":[1,2,3,4])", {"[1,2]", "[3,4]"}},
   };
   for (const Case& k : cases) {
-    const std::string body = std::string(R"({"outputs":[{"name":"p","datatype":"FP64",)") +
-                             k.shape_and_data + "}]}";
+    const std::string body =
+        std::string(R"({"outputs":[{"name":"p","datatype":"FP64",)") + k.shape_and_data + "}]}";
     std::vector<std::string> rows = Decode(c, body, 2);
     ASSERT_EQ(rows.size(), 2u) << body;
     EXPECT_EQ(rows[0], "\"prediction\":" + k.want[0]) << body;
@@ -559,12 +593,12 @@ TEST(DecodeV2, ValueTypesAreReserialized) {
       R"({"name":"label","datatype":"BYTES","shape":[6,1],"data":["a","\u00e9\"","","x","y","z"]},)"
       R"({"name":"ok","datatype":"BOOL","shape":[6],"data":[true,false,true,false,true,null]}]})";
   EXPECT_EQ(Decode(c, body, 6),
-            (std::vector<std::string>{
-                R"("p":1,"label":"a","ok":true)", R"("p":0.1,"label":"é\"","ok":false)",
-                R"("p":-0.0025,"label":"","ok":true)",
-                R"("p":9223372036854775807,"label":"x","ok":false)",
-                R"("p":18446744073709551615,"label":"y","ok":true)",
-                R"("p":-9007199254740993,"label":"z","ok":null)"}));
+            (std::vector<std::string>{R"("p":1,"label":"a","ok":true)",
+                                      R"("p":0.1,"label":"é\"","ok":false)",
+                                      R"("p":-0.0025,"label":"","ok":true)",
+                                      R"("p":9223372036854775807,"label":"x","ok":false)",
+                                      R"("p":18446744073709551615,"label":"y","ok":true)",
+                                      R"("p":-9007199254740993,"label":"z","ok":null)"}));
 }
 
 TEST(DecodeV2, DefaultMappingWritesEveryTensorUnderItsName) {
@@ -625,7 +659,8 @@ TEST(DecodeV2, Errors) {
       {R"({"model_name":"m"})", 1, "response has no \"outputs\" (keys: model_name)"},
       {R"({"outputs":{}})", 1, "response \"outputs\" is an object, not an array"},
       {R"({"outputs":[7]})", 1, "response outputs[0] is a number, not an object"},
-      {R"({"outputs":[{"shape":[1],"data":[1]}]})", 1, "response outputs[0] has no \"name\" string"},
+      {R"({"outputs":[{"shape":[1],"data":[1]}]})", 1,
+       "response outputs[0] has no \"name\" string"},
       {R"({"outputs":[{"name":"proba","shape":[1],"data":[1]}]})", 1,
        "output 'predict' is missing from the response (outputs: proba)"},
       {R"({"outputs":[]})", 1, "output 'predict' is missing from the response (outputs: none)"},
@@ -635,8 +670,10 @@ TEST(DecodeV2, Errors) {
        "output 'predict' has shape [] for a batch of 1"},
       {R"({"outputs":[{"name":"predict","shape":[2,2],"data":[1,2,3]}]})", 2,
        "output 'predict' has shape [2,2] (4 values) but 3 data values"},
-      {R"({"outputs":[{"name":"predict","shape":[2,1000000000000,1000000000000],"data":[1,2]}]})", 2,
-       "output 'predict' has shape [2,1000000000000,1000000000000] (more than 1099511627776 values) but 2 data values"},
+      {R"({"outputs":[{"name":"predict","shape":[2,1000000000000,1000000000000],"data":[1,2]}]})",
+       2,
+       "output 'predict' has shape [2,1000000000000,1000000000000] (more than 1099511627776 "
+       "values) but 2 data values"},
       {R"({"outputs":[{"name":"predict","shape":[2,-1],"data":[1,2]}]})", 2,
        "output 'predict' has shape [2,-1] with a negative dimension"},
       {R"({"outputs":[{"name":"predict","data":[1]}]})", 1, "output 'predict' has no shape"},
@@ -651,7 +688,8 @@ TEST(DecodeV2, Errors) {
       {R"({"outputs":[{"name":"predict","shape":[1],"data":[{"a":1}]}]})", 1,
        "output 'predict' has an object inside its data"},
   };
-  for (const ErrorCase& k : cases) EXPECT_TRUE(Contains(DecodeError(c, k.body, k.n), k.want)) << k.body;
+  for (const ErrorCase& k : cases)
+    EXPECT_TRUE(Contains(DecodeError(c, k.body, k.n), k.want)) << k.body;
   EXPECT_EQ(DecodeError(unmapped, R"({"outputs":[]})", 1), "response has no output tensors");
 }
 
@@ -710,17 +748,45 @@ TEST(DecodeTf, NamedPredictionsDefaultMapping) {
   EXPECT_EQ(Decode(c, R"({"predictions":[{}]})", 1), (std::vector<std::string>{""}));
 }
 
+TEST(DecodeTf, ManyKeys) {
+  Codec c = TfRows({In("x", DType::kFp32, {}, {"a"})});
+  std::string body = R"({"predictions":[{)";
+  std::string want;
+  for (int i = 0; i < 3000; ++i) {
+    body += "\"k" + std::to_string(i % 1000) + "\":" + std::to_string(i) + ",";
+    if (i < 1000) want += (i ? "," : "") + ("\"k" + std::to_string(i) + "\":" + std::to_string(i));
+  }
+  body.back() = '}';
+  body += "]}";
+  EXPECT_EQ(Decode(c, body, 1), (std::vector<std::string>{want}));
+  Codec mapped = TfRows({In("x", DType::kFp32, {}, {"a"})}, {{"missing", "m"}});
+  EXPECT_EQ(DecodeError(mapped, body, 1),
+            "output 'missing' is missing from prediction 0 (outputs: k0, k1, k2, k3, k4, k5, k6, "
+            "k7, k8, k9, k10, k11, k12, k13, k14, k15, k16, k17, k18, k19, ... (3000 in all))");
+  Codec v2 = V2({In("x", DType::kFp32, {}, {"a"})}, {{"missing", "m"}});
+  std::string outputs = R"({"outputs":[)";
+  for (int i = 0; i < 25; ++i)
+    outputs += R"({"name":"t)" + std::to_string(i) + R"(","shape":[1],"data":[1]},)";
+  outputs.back() = ']';
+  outputs += "}";
+  EXPECT_EQ(DecodeError(v2, outputs, 1),
+            "output 'missing' is missing from the response (outputs: t0, t1, t2, t3, t4, t5, t6, "
+            "t7, t8, t9, t10, t11, t12, t13, t14, t15, t16, t17, t18, t19, ... (25 in all))");
+}
+
 TEST(DecodeTf, NamedPredictionsMapped) {
   Codec c = TfRows({In("x", DType::kFp32, {}, {"a"})}, {{"scores", "s"}, {"", "all"}});
-  EXPECT_EQ(Decode(c, R"({"predictions":[{"classes":[1],"scores":[0.5,0.5]}]})", 1),
-            (std::vector<std::string>{R"("s":[0.5,0.5],"all":{"classes":[1],"scores":[0.5,0.5]})"}));
+  EXPECT_EQ(
+      Decode(c, R"({"predictions":[{"classes":[1],"scores":[0.5,0.5]}]})", 1),
+      (std::vector<std::string>{R"("s":[0.5,0.5],"all":{"classes":[1],"scores":[0.5,0.5]})"}));
   EXPECT_EQ(DecodeError(c, R"({"predictions":[{"scores":[1]},{"classes":[1]}]})", 2),
             "output 'scores' is missing from prediction 1 (outputs: classes)");
 }
 
 TEST(DecodeTf, UnnamedAnswerStandsForTheOnlyMappedTensor) {
   // TF Serving drops the name of a model's only output.
-  Codec c = TfRows({In("x", DType::kFp32, {}, {"a"})}, {{"scores", "s"}, {"scores", "t"}, {"", "u"}});
+  Codec c =
+      TfRows({In("x", DType::kFp32, {}, {"a"})}, {{"scores", "s"}, {"scores", "t"}, {"", "u"}});
   EXPECT_EQ(Decode(c, R"({"predictions":[[0.5],[1.5]]})", 2),
             (std::vector<std::string>{R"("s":0.5,"t":0.5,"u":0.5)", R"("s":1.5,"t":1.5,"u":1.5)"}));
   Codec two = TfRows({In("x", DType::kFp32, {}, {"a"})}, {{"scores", "s"}, {"classes", "c"}});
@@ -767,7 +833,8 @@ TEST(DecodeTf, Errors) {
        "model server answered an error: Failed to process element: 0 of 'instances' list."},
       {R"({"predictions":[1,2,3]})", 4, "response has 3 predictions for a batch of 4"},
       {R"({"predictions":{"a":1}})", 1, "response is an object, not an array"},
-      {R"({"result":[1]})", 1, "response has neither \"predictions\" nor \"outputs\" (keys: result)"},
+      {R"({"result":[1]})", 1,
+       "response has neither \"predictions\" nor \"outputs\" (keys: result)"},
       {R"({"outputs":[1,2]})", 3, "response \"outputs\" has 2 rows for a batch of 3"},
       {R"({"outputs":5})", 1, "response \"outputs\" is a number, not an array"},
       {R"({"outputs":{"scores":[1]}})", 2, "output 'scores' has 1 rows for a batch of 2"},
@@ -777,7 +844,8 @@ TEST(DecodeTf, Errors) {
       {R"({"predictions":[{"classes":1}]})", 1,
        "output 'scores' is missing from prediction 0 (outputs: classes)"},
   };
-  for (const ErrorCase& k : cases) EXPECT_TRUE(Contains(DecodeError(c, k.body, k.n), k.want)) << k.body;
+  for (const ErrorCase& k : cases)
+    EXPECT_TRUE(Contains(DecodeError(c, k.body, k.n), k.want)) << k.body;
   EXPECT_EQ(DecodeError(unmapped, R"({"outputs":{"a":[1],"b":[1,2]}})", 1),
             "output 'b' has 2 rows for a batch of 1");
 }
@@ -811,7 +879,9 @@ TEST(RoundTrip, EchoServers) {
     std::vector<std::string> want;  // one fragment per row (default mapping)
   };
   const Case single[] = {
-      {{In("x", DType::kFp64, {}, {"a"})}, {{N(1.5)}, {N(-2)}}, {R"("prediction":1.5)", R"("prediction":-2)"}},
+      {{In("x", DType::kFp64, {}, {"a"})},
+       {{N(1.5)}, {N(-2)}},
+       {R"("prediction":1.5)", R"("prediction":-2)"}},
       {{In("x", DType::kFp64, {1}, {"a"})}, {{N(0.1)}}, {R"("prediction":0.1)"}},
       {{In("x", DType::kInt64, {3}, {"a", "b", "c"})},
        {{N(1), N(2), N(3)}, {N(4), N(5), N(6)}},
@@ -820,7 +890,9 @@ TEST(RoundTrip, EchoServers) {
        {{N(1), N(2), N(3), N(4.5)}},
        {R"("prediction":[[1,2],[3,4.5]])"}},
       {{In("x", DType::kBytes, {}, {"a"})}, {{S("ü\"")}}, {R"("prediction":"ü\"")"}},
-      {{In("x", DType::kBool, {2}, {"a", "b"})}, {{B(true), N(0)}}, {R"("prediction":[true,false])"}},
+      {{In("x", DType::kBool, {2}, {"a", "b"})},
+       {{B(true), N(0)}},
+       {R"("prediction":[true,false])"}},
   };
   const Case several[] = {
       {{In("a", DType::kFp64, {}, {"f"}), In("b", DType::kInt32, {2}, {"g", "h"}),
@@ -866,10 +938,11 @@ TEST(Robustness, MutatedResponses) {
                       R"("outputs":[{"name":"predict","shape":[2,1],"datatype":"INT64",)"
                       R"("parameters":{"content_type":"np"},"data":[0,2]}]})",
                       2});
-  subjects.push_back({V2({In("x", DType::kFp64, {}, {"a"})}, {{"proba", "p"}, {"predict", "l"}}),
-                      R"({"outputs":[{"name":"predict","shape":[2],"data":[[1],[0]]},)"
-                      R"({"name":"proba","shape":[2,2],"datatype":"FP32","data":[0.25,0.75,0.5,0.5]}]})",
-                      2});
+  subjects.push_back(
+      {V2({In("x", DType::kFp64, {}, {"a"})}, {{"proba", "p"}, {"predict", "l"}}),
+       R"({"outputs":[{"name":"predict","shape":[2],"data":[[1],[0]]},)"
+       R"({"name":"proba","shape":[2,2],"datatype":"FP32","data":[0.25,0.75,0.5,0.5]}]})",
+       2});
   subjects.push_back({TfRows({In("x", DType::kFp64, {}, {"a"})}),
                       R"({"predictions":[{"classes":["a","b"],"scores":[0.25,0.75]},)"
                       R"({"classes":["a","b"],"scores":[0.5,0.5]}]})",
@@ -907,7 +980,9 @@ TEST(Robustness, MutatedResponses) {
           case 0:
             if (pos < body.size()) body[pos] = ch;
             break;
-          case 1: body.insert(body.begin() + pos, ch); break;
+          case 1:
+            body.insert(body.begin() + pos, ch);
+            break;
           case 2:
             if (pos < body.size()) body.erase(pos, 1 + rng() % 3);
             break;
