@@ -427,8 +427,8 @@ absl::Status ParseServiceJob(const YAML::Node& n, const std::string& path, Servi
     RETURN_IF_ERROR(CheckKeys(n[g], Join(path, g), allowed));
   }
   for (const auto& k : keys) {
-    const YAML::Node node = k.group ? (n[k.group] ? n[k.group][k.key] : YAML::Node()) : n[k.key];
-    if (!node) continue;
+    if (k.group ? !(n[k.group] && n[k.group][k.key]) : !n[k.key]) continue;
+    const YAML::Node node = k.group ? n[k.group][k.key] : n[k.key];
     const std::string p = k.group ? Join(Join(path, k.group), k.key) : Join(path, k.key);
     ASSIGN_OR_RETURN(*k.dst, GetUint(node, p, k.min, k.max));
   }

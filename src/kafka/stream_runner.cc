@@ -371,6 +371,7 @@ void StreamRunner::DrainCompletions() {
 // to finish; what is left is cancelled uncommitted (redelivered later).
 void StreamRunner::DrainDeferredOnStop() {
   if (!async_ || async_->Deferred() == 0) return;
+  paused_by_processor_ = true;  // "the processor cannot take more": it is stopping
   if (!stats_.paused.load()) SetPaused(true);
   spdlog::info("{}: stopping: waiting up to {} ms for {} deferred record(s)", opts_.name,
                opts_.drain_timeout_ms, async_->Deferred());
