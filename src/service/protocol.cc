@@ -855,6 +855,10 @@ absl::Status Codec::EncodeRequest(const std::vector<const RowValues*>& rows,
                                   std::string* body) const {
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r] == nullptr) return absl::InvalidArgumentError(Cat("row ", r, ": null"));
+    if (rows[r]->size() != values_per_row_) {
+      return absl::InvalidArgumentError(
+          Cat("row ", r, " has ", rows[r]->size(), " values, expected ", values_per_row_));
+    }
     if (absl::Status s = CheckRow(*rows[r]); !s.ok()) {
       return absl::InvalidArgumentError(Cat("row ", r, ", ", s.message()));
     }
