@@ -855,6 +855,10 @@ absl::Status Codec::EncodeRequest(const std::vector<const RowValues*>& rows,
                                   std::string* body) const {
   for (size_t r = 0; r < rows.size(); ++r) {
     if (rows[r] == nullptr) return absl::InvalidArgumentError(Cat("row ", r, ": null"));
+    if (rows[r]->size() != values_per_row_) {
+      return absl::InvalidArgumentError(
+          Cat("row ", r, " has ", rows[r]->size(), " values, expected ", values_per_row_));
+    }
     if (absl::Status s = CheckRow(*rows[r]); !s.ok()) {
       return absl::InvalidArgumentError(Cat("row ", r, ", ", s.message()));
     }
@@ -1080,6 +1084,8 @@ void AppendV2Row(const V2Tensor& t, size_t r, std::string* out) {
       [](dom::element e, std::string* o) { AppendElement(e, o); }, out);
 }
 
+// Open Inference Protocol v2 answers: {"outputs":[{"name","shape","data"}]}
+// with the batch as the first dimension; data flat or nested (flattened).
 absl::Status DecodeV2(dom::object root, size_t n, const std::vector<OutputMapping>& mapping,
                       std::vector<std::string>* rows) {
   dom::element e;
@@ -1227,6 +1233,13 @@ absl::Status DecodeTfRows(const std::vector<dom::element>& preds,
   return absl::OkStatus();
 }
 
+// TF Serving / KServe v1 answers. Either answer format is taken whatever
+// the request format was: {"predictions":[...]} (one per row; an object per
+// row when outputs are named) or {"outputs":...} (a list over rows, or an
+// object name -> list over rows). A mapping with tensor "" takes the whole
+// prediction (an object as it is); a named tensor also takes an unnamed
+// answer when it is the only tensor mapped, since TF Serving drops the name
+// of a model's only output.
 absl::Status DecodeTf(dom::object root, size_t n, const std::vector<OutputMapping>& mapping,
                       std::vector<std::string>* rows) {
   dom::element e;

@@ -522,7 +522,7 @@ TEST(Encode, RowSizeAndNullRow) {
   EXPECT_EQ(s.message(), "row has 1 values, expected 2");
   s = EncodeStatus(c, {{N(1), N(2)}, {N(1), N(2), N(3)}});
   ASSERT_FALSE(s.ok());
-  EXPECT_EQ(s.message(), "row 1, row has 3 values, expected 2");
+  EXPECT_EQ(s.message(), "row 1 has 3 values, expected 2");
   std::string body;
   s = c.EncodeRequest({nullptr}, &body);
   EXPECT_FALSE(s.ok());
