@@ -13,8 +13,11 @@ usage() {
 Usage: scripts/start.sh [--no-build] [--config FILE]
 
 Starts Kafka (KRaft, localhost:9092), the evserve modules of the demo config
-(input-adapter :9101, pmml job :9103, spark job :9104, output-adapter :9102; each serves
-/metrics /healthz /readyz /status) and Prometheus (localhost:9090).
+(input-adapter :9101, pmml job :9103, spark job :9104, service job :9105,
+output-adapter :9102; each serves /metrics /healthz /readyz /status), the
+MLServer model server the service job calls (127.0.0.1:9500, installed into a
+Python venv from PyPI by tools/model_servers/setup.sh) and Prometheus
+(localhost:9090).
 Stop everything with scripts/stop.sh. Logs: var/log/. PIDs: var/run/.
 USAGE
 }
@@ -69,6 +72,32 @@ MODULES=(
   "spark-job|spark-job -c $CONFIG --job spark|9104"
   "output-adapter|output-adapter -c $CONFIG|9102"
 )
+
+step "Starting the model server for the service job (MLServer, 127.0.0.1:9500)"
+SERVICE=0
+if [[ -f var/run/mlserver.pid ]] && kill -0 "$(cat var/run/mlserver.pid)" 2>/dev/null; then
+  echo "mlserver already running (pid $(cat var/run/mlserver.pid))"
+  SERVICE=1
+elif tools/model_servers/setup.sh --only mlserver; then
+  setsid nohup tools/model_servers/serve.sh mlserver 9500 9501 9502 >>var/log/mlserver.log 2>&1 </dev/null &
+  echo $! >var/run/mlserver.pid
+  for _ in $(seq 1 120); do
+    if curl -sf http://127.0.0.1:9500/v2/models/iris/ready >/dev/null; then SERVICE=1; break; fi
+    kill -0 "$(cat var/run/mlserver.pid)" 2>/dev/null || break
+    sleep 0.5
+  done
+  if [[ $SERVICE == 1 ]]; then
+    echo "mlserver ready on :9500 (pid $(cat var/run/mlserver.pid), log var/log/mlserver.log)"
+  else
+    echo "start.sh: MLServer did not come up (see var/log/mlserver.log); the service job is not started" >&2
+  fi
+else
+  echo "start.sh: MLServer could not be installed (no package registry?); the service job is not started," >&2
+  echo "          everything else is. Events on events.service wait in Kafka until it runs." >&2
+fi
+if [[ $SERVICE == 1 ]]; then
+  MODULES+=("service-job|service-job -c $CONFIG --job service|9105")
+fi
 step "Starting modules"
 targets="["
 for m in "${MODULES[@]}"; do
@@ -116,6 +145,7 @@ evserve is running.
   Modules:     input-adapter http://127.0.0.1:9101/status
                pmml job      http://127.0.0.1:9103/status
                spark job     http://127.0.0.1:9104/status
+               service job   http://127.0.0.1:9105/status  (MLServer on :9500)
                output-adapter http://127.0.0.1:9102/status
 
 Send an event:
@@ -127,6 +157,10 @@ Read the prediction (id, model, version, variant, species):
 Send a tweet (plain text) and read its sentiment (id, text, sentiment):
   build/bin/evserve send -t events.tweets -k tweet-1 'I like this battery' 'the screen was pretty disappointing'
   build/bin/evserve tail -t predictions.tweets --from-beginning -n 2
+Send iris fields to the model behind MLServer (service job) and read the answer (id, prediction, species):
+  build/bin/evserve send -t events.service -k flower-2 \\
+    '{"sepal_length":6.7,"sepal_width":3.0,"petal_length":5.2,"petal_width":2.3}'
+  build/bin/evserve tail -t predictions.service --from-beginning -n 1
 Models: list, update, roll back (the job swaps versions online):
   build/bin/evserve model list -c $CONFIG
   build/bin/evserve model update iris-tree tests/fixtures/pmml/iris_forest.pmml -c $CONFIG

@@ -87,7 +87,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"# only a comment\n", "the config document is empty"},
         BadCase{"- a\n- b\n", "must be a map"},
         BadCase{"routez: []\n", "routez: unknown key"},
-        BadCase{"jobs: {p: {type: onnx}}\n", "jobs.p.type: unknown job type 'onnx' (expected echo, pmml or spark)"},
+        BadCase{"jobs: {p: {type: onnx}}\n", "jobs.p.type: unknown job type 'onnx' (expected echo, pmml, spark or service)"},
         BadCase{"jobs: {p: {type: pmml, keep_versions: 0}}\n", "jobs.p.keep_versions: must be 1 .. 100"},
         BadCase{"jobs: {p: {type: echo, keep_versions: 2}}\n", "jobs.p.keep_versions: only pmml and spark jobs"},
         BadCase{"jobs: {s: {type: spark}}\n", "jobs.s.model: is required"},
@@ -101,6 +101,27 @@ INSTANTIATE_TEST_SUITE_P(
                 "jobs.s.output_names.b: result key 'x' is used twice"},
         BadCase{"jobs: {s: {type: spark, model: m}}\nroutes:\n  - {name: r, source: s, variants: [{job: s, model: n, weight: 1}]}\n",
                 "routes[0].variants[0].model: job 's' serves model 'm', not 'n'"},
+#define SVC(body) "jobs:\n  v:\n    type: service\n    service: {url: 'http://h:1', model: iris, " body "}\n"
+        BadCase{"jobs: {v: {type: service}}\n", "jobs.v.service: is required"},
+        BadCase{"jobs: {v: {type: pmml, service: {}}}\n", "jobs.v.service: only service jobs take this key"},
+        BadCase{"jobs: {v: {type: service, service: {model: m, fields: [a]}}}\n", "jobs.v.service.url: is required"},
+        BadCase{"jobs: {v: {type: service, service: {url: 'h:1', model: m, fields: [a]}}}\n",
+                "jobs.v.service.url: 'h:1' must start with http:// or https://"},
+        BadCase{SVC("fields: [a], protocol: grpc"), "jobs.v.service.protocol: unknown protocol 'grpc'"},
+        BadCase{SVC("fields: [a], tf_format: inputs"), "jobs.v.service.tf_format: only the tf-serving protocol"},
+        BadCase{SVC("fields: [a], inputs: [{fields: [b]}]"), "jobs.v.service.fields: give either fields"},
+        BadCase{SVC("batch: {max_size: 4}"), "jobs.v.service.inputs: is required (or fields:"},
+        BadCase{SVC("fields: [a], batch: {max_size: 0}"), "jobs.v.service.batch.max_size: must be"},
+        BadCase{SVC("fields: [a], batch: {size: 3}"), "jobs.v.service.batch.size: unknown key"},
+        BadCase{SVC("fields: [a], retry: {initial_backoff_ms: 500, max_backoff_ms: 100}"),
+                "jobs.v.service.retry.max_backoff_ms: must be >= initial_backoff_ms"},
+        BadCase{SVC("fields: [a], on_exhausted: drop"), "jobs.v.service.on_exhausted: unknown value 'drop'"},
+        BadCase{SVC("inputs: [{name: x, datatype: FP128, fields: [a]}]"), "jobs.v.service.inputs[0].datatype: unknown datatype 'FP128'"},
+        BadCase{SVC("inputs: [{name: x, shape: [3], fields: [a, b]}]"), "jobs.v.service"},
+        BadCase{SVC("fields: [a], outputs: {p: x, q: x}"), "jobs.v.service.outputs.q: result field 'x' is used twice"},
+        BadCase{"guarantee: exactly-once\n" SVC("fields: [a]"), "a service job runs at-least-once only"},
+        BadCase{SVC("fields: [a]") "routes:\n  - {name: r, source: s, variants: [{job: v, model: iris@2, weight: 1}]}\n",
+                "routes[0].variants[0].model: job 'v' serves model 'iris', not 'iris@2'"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, colour: red, variants: [{job: j, model: m, weight: 1}]}\n",
                 "routes[0].colour: unknown key"},
         BadCase{JOBS "routes:\n  - {name: r, source: s, variants: [{job: j, model: m, weight: heavy}]}\n",
@@ -160,6 +181,54 @@ TEST(ConfigTest, SparkJobMapsInputsOutputsAndNames) {
   EXPECT_EQ(j->spark.inputs.at("text"), "tweet");
   EXPECT_EQ(j->spark.outputs, (std::vector<std::string>{"label", "prediction"}));
   EXPECT_EQ(j->spark.output_names.at("label"), "sentiment");
+}
+
+TEST(ConfigTest, ServiceJobDefaultsAndEveryKey) {
+  auto c = ParseConfig(
+      "jobs:\n  v:\n    type: service\n    service:\n      url: http://127.0.0.1:8080/\n      model: iris\n"
+      "      fields: [a, b]\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ServiceJob& d = (*c)->FindJob("v")->service;
+  EXPECT_EQ(d.protocol, "v2");
+  EXPECT_EQ(d.url, "http://127.0.0.1:8080");  // trailing slash dropped
+  EXPECT_EQ(d.batch_max_size, 1u);
+  EXPECT_EQ(d.max_retries, 5u);
+  EXPECT_TRUE(d.dead_letter_on_exhausted);
+
+  c = ParseConfig(
+      "jobs:\n  v:\n    type: service\n    service:\n      protocol: tf-serving\n      tf_format: inputs\n"
+      "      url: https://models:8501\n      model: iris\n      version: '3'\n"
+      "      inputs:\n        - {name: x, datatype: FP32, shape: [2, 2], fields: [a, b, c, d]}\n"
+      "        - {name: k, datatype: BYTES, fields: [e]}\n"
+      "      outputs: {scores: score, classes: label}\n"
+      "      batch: {max_size: 32, max_delay_ms: 7}\n      max_requests_in_flight: 8\n"
+      "      max_queued_records: 500\n      timeouts: {connect_ms: 100, try_ms: 200, overall_ms: 300}\n"
+      "      retry: {max_retries: 2, initial_backoff_ms: 10, max_backoff_ms: 20}\n"
+      "      breaker: {failure_threshold: 3, open_ms: 400}\n      on_exhausted: wait\n");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ServiceJob& s = (*c)->FindJob("v")->service;
+  EXPECT_EQ(s.protocol, "tf-serving");
+  EXPECT_EQ(s.tf_format, "inputs");
+  EXPECT_EQ(s.version, "3");
+  ASSERT_EQ(s.inputs.size(), 2u);
+  EXPECT_EQ(s.inputs[0].shape, (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(s.inputs[1].datatype, "BYTES");
+  EXPECT_TRUE(s.inputs[1].shape.empty());  // one field: a scalar per record
+  ASSERT_EQ(s.outputs.size(), 2u);
+  EXPECT_EQ(s.outputs[0], (std::pair<std::string, std::string>{"scores", "score"}));  // document order
+  EXPECT_EQ(s.batch_max_size, 32u);
+  EXPECT_EQ(s.batch_max_delay_ms, 7u);
+  EXPECT_EQ(s.max_requests_in_flight, 8u);
+  EXPECT_EQ(s.max_queued_records, 500u);
+  EXPECT_EQ(s.connect_timeout_ms, 100u);
+  EXPECT_EQ(s.try_timeout_ms, 200u);
+  EXPECT_EQ(s.overall_timeout_ms, 300u);
+  EXPECT_EQ(s.max_retries, 2u);
+  EXPECT_EQ(s.backoff_initial_ms, 10u);
+  EXPECT_EQ(s.backoff_max_ms, 20u);
+  EXPECT_EQ(s.breaker_failure_threshold, 3u);
+  EXPECT_EQ(s.breaker_open_ms, 400u);
+  EXPECT_FALSE(s.dead_letter_on_exhausted);
 }
 
 TEST(ConfigTest, PeekVersionReadsInvalidDocuments) {

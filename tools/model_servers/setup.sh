@@ -14,6 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HERE="$ROOT/tools/model_servers"
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
   sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+  echo "Options: --only mlserver|kserve   set up one server only (start.sh needs MLServer only)."
   echo "Environment: PYTHON (default python3, 3.10+)."
   exit 0
 fi
@@ -40,10 +41,15 @@ make_venv() {
   echo "$want" > "$venv/.requirements.sha256"
 }
 
-make_venv venv-mlserver "$HERE/requirements-mlserver.txt"
-make_venv venv-kserve "$HERE/requirements-kserve.txt"
+only="all"
+if [[ "${1:-}" == "--only" ]]; then only="${2:?--only mlserver|kserve}"; fi
+[[ "$only" == all || "$only" == mlserver ]] && make_venv venv-mlserver "$HERE/requirements-mlserver.txt"
+[[ "$only" == all || "$only" == kserve ]] && make_venv venv-kserve "$HERE/requirements-kserve.txt"
 
 if [[ ! -f "$out/iris/model.joblib" || "$HERE/train_iris.py" -nt "$out/iris/model.joblib" ]]; then
-  "$ROOT/var/venv-mlserver/bin/python" "$HERE/train_iris.py" "$out/iris"
+  # Trained with the scikit-learn both venvs pin, so either server loads it.
+  trainer="$ROOT/var/venv-mlserver/bin/python"
+  [[ -x "$trainer" ]] || trainer="$ROOT/var/venv-kserve/bin/python"
+  "$trainer" "$HERE/train_iris.py" "$out/iris"
 fi
-echo "model servers: ready (var/venv-mlserver, var/venv-kserve, var/model-servers/iris)"
+echo "model servers: ready ($only; model in var/model-servers/iris)"
