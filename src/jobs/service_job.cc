@@ -41,6 +41,12 @@ std::string Snippet(std::string_view body) {
   return s;
 }
 
+std::string ShapeText(const std::vector<int64_t>& dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) absl::StrAppend(&s, i ? "," : "", dims[i]);
+  return s + "]";
+}
+
 }  // namespace
 
 ServiceJob::ServiceJob(std::string module, std::string job, std::shared_ptr<const config::Config> cfg,
@@ -503,10 +509,23 @@ void ServiceJob::HandleProbe(const Response& r) {
       if (!meta->inputs.empty() && !service::ParseDType(meta->inputs[0].datatype, &t.dtype))
         t.dtype = service::DType::kFp64;
       if (s.fields.size() != 1) t.shape = {static_cast<int64_t>(s.fields.size())};
+      // A declared per-record shape ([-1, 2, 2]) is used when it holds
+      // exactly the job's fields; one that cannot is a config mismatch.
+      bool fits = true;
+      if (!meta->inputs.empty() && meta->inputs[0].shape.size() >= 2) {
+        std::vector<int64_t> dims(meta->inputs[0].shape.begin() + 1, meta->inputs[0].shape.end());
+        int64_t n = 1;
+        for (int64_t d : dims) n = d < 0 ? -1 : (n < 0 ? -1 : n * d);
+        if (n >= 0 && n != static_cast<int64_t>(s.fields.size())) fits = false;
+        else if (n >= 0) t.shape = dims;
+      }
       t.fields = s.fields;
       std::vector<service::OutputMapping> outs;
       for (const auto& [tn, f] : s.cfg.outputs) outs.push_back({tn, f});
-      auto codec = service::Codec::Create(s.protocol, service::TfFormat::kInstances, {t}, std::move(outs));
+      auto codec = fits ? service::Codec::Create(s.protocol, service::TfFormat::kInstances, {t}, std::move(outs))
+                        : absl::StatusOr<service::Codec>(absl::InvalidArgumentError(absl::StrCat(
+                              "input '", t.name, "' has shape ", ShapeText(meta->inputs[0].shape),
+                              ", which does not hold the job's ", s.fields.size(), " field(s)")));
       if (!codec.ok()) {
         state = absl::StrCat("metadata does not fit the config: ", codec.status().message());
       } else {
@@ -628,7 +647,9 @@ int ServiceJob::PollTimeoutMs() const {
   int64_t t = 100;
   for (const auto& [part, b] : open_)
     t = std::min(t, MsUntil(b->opened + std::chrono::milliseconds(b->settings->cfg.batch_max_delay_ms), now));
-  if (settings_ && requests_in_flight_ < settings_->cfg.max_requests_in_flight &&
+  // Queued batches wake the loop only when they can be sent (else a batch
+  // waiting for the server's metadata would spin it).
+  if (settings_ && settings_->codec && requests_in_flight_ < settings_->cfg.max_requests_in_flight &&
       breaker_.load() == BreakerState::kClosed)
     for (const auto& b : ready_) t = std::min(t, MsUntil(b->next_try, now));
   if (!probe_in_flight_) t = std::min(t, MsUntil(next_probe_, now));

@@ -45,6 +45,11 @@ class FakeServer {
       json out = {{"outputs", {{{"name", "predict"}, {"datatype", "FP64"}, {"shape", {n, 1}}, {"data", data}}}}};
       r.set_content(out.dump(), "application/json");
     });
+    srv_.Get("/v2/models/m", [this](const httplib::Request&, httplib::Response& r) {
+      r.set_content("{\"name\":\"m\",\"versions\":[],\"platform\":\"\",\"inputs\":[{\"name\":\"feat\","
+                    "\"datatype\":\"FP64\",\"shape\":" + metadata_shape_ + "}],\"outputs\":[]}",
+                    "application/json");
+    });
     srv_.Get("/v2/models/m/ready", [this](const httplib::Request&, httplib::Response& r) {
       r.status = down_ ? 503 : 200;
     });
@@ -58,6 +63,7 @@ class FakeServer {
   int port() const { return port_; }
   std::atomic<bool> down_{false};
   std::atomic<int> posts_{0};
+  std::string metadata_shape_ = "[-1,1]";  // set before use
 
  private:
   httplib::Server srv_;
@@ -217,6 +223,45 @@ TEST(ServiceJobTest, CancelForgetsTheRevokedPartitions) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].ticket, &tickets[1]);
   EXPECT_EQ(job.Deferred(), 0u);
+}
+
+std::shared_ptr<const config::Config> ShorthandCfg(int port) {
+  auto c = config::ParseConfig("jobs:\n  s:\n    type: service\n    service:\n      url: http://127.0.0.1:" +
+                               std::to_string(port) + "\n      model: m\n      fields: [a]\n"
+                               "      outputs: {predict: y}\n");
+  EXPECT_TRUE(c.ok()) << c.status();
+  return *c;
+}
+
+TEST(ServiceJobTest, LearnsTheInputTensorFromMetadata) {
+  FakeServer server;
+  metrics::Registry reg;
+  ServiceJob job("svc", "s", ShorthandCfg(server.port()), nullptr, nullptr, &reg);
+  std::vector<Rec> recs = {{"k", "{\"a\":4}"}};
+  int ticket;
+  kafka::OutBatch out;
+  kafka::InRecord in("t", 0, 0, &recs[0].key, &recs[0].value, &recs[0].headers);
+  ASSERT_TRUE(job.Begin(in, &ticket, &out));
+  auto done = Collect(job, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(json::parse(done[0].outputs[0].value)["outputs"]["y"], 4);
+  EXPECT_TRUE(job.Ready());
+}
+
+TEST(ServiceJobTest, MetadataThatDoesNotFitTheFieldsIsReported) {
+  FakeServer server;
+  server.metadata_shape_ = "[-1,4]";
+  metrics::Registry reg;
+  ServiceJob job("svc", "s", ShorthandCfg(server.port()), nullptr, nullptr, &reg);
+  std::vector<kafka::Completion> done;
+  for (int i = 0; i < 100 && job.Describe().find("does not hold") == std::string::npos; ++i) {
+    job.TakeCompleted(&done);
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_NE(job.Describe().find("input 'feat' has shape [-1,4], which does not hold the job's 1 field(s)"),
+            std::string::npos)
+      << job.Describe();
+  EXPECT_FALSE(job.Ready());
 }
 
 TEST(ServiceJobTest, BadRecordsAreDeadLetteredAtOnce) {
