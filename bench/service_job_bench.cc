@@ -529,8 +529,9 @@ int main(int argc, char** argv) {
     else if (a == "--latency-rate") g_opt.latency_rate = std::atof(value());
     else if (a == "--batch-sizes") {
       g_opt.batch_sizes.clear();
-      for (std::string_view s : absl::StrSplit(value(), ',', absl::SkipEmpty())) {
-        const int b = std::atoi(std::string(s).c_str());
+      const std::vector<std::string> sizes = absl::StrSplit(value(), ',', absl::SkipEmpty());
+      for (const std::string& s : sizes) {
+        const int b = std::atoi(s.c_str());
         if (b < 1) bad = true;
         g_opt.batch_sizes.push_back(b);
       }
