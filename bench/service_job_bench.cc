@@ -14,16 +14,23 @@
 // result building and offset bookkeeping.
 //
 // Throughput, per batch size B:
-//   service job: N events pre-produced to a fresh request topic; evserve
-//     service-job starts; events/s = N / (append time of the newest result -
-//     of the oldest), LogAppendTime on the results topic (startup excluded),
-//     as the other Kafka benches measure (kafka_bench.h RunThroughput).
+//   service job: evserve service-job starts on fresh topics and is warmed
+//     (warm-up events until a result is out); then it is stopped (SIGSTOP),
+//     N events are produced to its request topic, and it resumes on that
+//     backlog; events/s = N / (append time of the newest result - of the
+//     oldest), LogAppendTime on the results topic. The warm-up is what
+//     kafka_bench.h's RunThroughput lacks here: a fresh evserve's producer
+//     learns the results topic's metadata on librdkafka's 1 s topic scan, so
+//     its first second of results is appended at one instant, which would
+//     inflate the rate of a short cold run (5,000 events at batch 1 measured
+//     +30%).
 //   plain client: closed loop, N rows in requests of B rows, at most 4 in
 //     flight (the next request leaves when an answer arrives); events/s = N
 //     / wall time from the first request to the last answer.
 // Latency, per batch size, both at the same paced rate (half the job's
 //   measured events/s unless --latency-rate):
-//   service job: events paced into the request topic with their send time
+//   service job: on fresh topics, warmed as above and with every warm-up
+//     result out, events paced into the request topic with their send time
 //     as "ts" (µs); a consumer on the results topic records now - ts (the
 //     result embeds the request as "input"). p50 / p99 / p99.9.
 //   plain client: events created at the same pace, spread round-robin over
@@ -31,14 +38,20 @@
 //     partition); a batch leaves when it holds B rows or its oldest row
 //     waited --max-delay-ms, at most 4 requests in flight (others queue);
 //     per event: answer time - creation time.
-// CPU: the evserve child's (wait4 rusage, startup included) and the bench
-// process's during the plain client's runs (its driver and HTTP threads),
-// per event; the model server's from /proc/PID/stat when --server-pid.
+// CPU per event over the measured part of each run (from the resume to the
+// last result; the paced part of a latency run): evserve's from
+// /proc/PID/stat, the bench process's for the plain client (its driver and
+// HTTP threads), the model server's when --server-pid.
 //
 // See bench/run_service_bench.sh and docs/benchmarks.md.
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -47,6 +60,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -69,15 +83,20 @@
 #include "service/http_client.h"
 #include "service/protocol.h"
 
+extern char** environ;
+
 namespace {
 
 using namespace evs::bench;  // NOLINT: the bench is a thin layer over kafka_bench.h
+using evs::kafka::HandlePtr;
+using evs::kafka::MessagePtr;
+using evs::kafka::PartitionListPtr;
 
 // ------------------------------------------------------------------ options
 
 struct Options : CommonOptions {
   Options() {
-    events = 5000;  // placeholder: see events_for / --events
+    events = 10000;  // set per batch size: events_for, --events
     evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
     workdir = "/tmp/evs-service-bench";
     warmup_events = 2000;
@@ -88,7 +107,7 @@ struct Options : CommonOptions {
   std::string server_label;        // for the report ("MLServer 1.7.1 ...")
   int server_pid = 0;              // for its CPU time (0: not reported)
   std::vector<int> batch_sizes = {1, 32};
-  std::map<int, long> events_for = {{1, 5000}, {32, 50000}};
+  std::map<int, long> events_for = {{1, 10000}, {32, 100000}};
   long events_all = 0;             // --events: every batch size
   int in_flight = 4;
   int max_delay_ms = 5;
@@ -109,7 +128,7 @@ half the job's measured rate, for each batch size.
   --server-label TEXT     how the report names the server
   --batch-sizes LIST      comma-separated (default 1,32)
   --events-for B=N        events per throughput run for batch size B (repeatable;
-                          defaults 1=5000, 32=50000, others 5000 x B up to 50000)
+                          defaults 1=10000, 32=100000, others 10000 x B up to 100000)
   --events N              events per throughput run for every batch size
   --in-flight N           max requests in flight, job and plain client (default 4)
   --max-delay-ms MS       longest a partial batch waits, both (default 5)
@@ -210,10 +229,99 @@ evs::service::Codec MakeCodec() {
 
 // ------------------------------------------------------------------ the job
 
+// `evserve <args>` as a child process, like kafka_bench's EvserveProcess, but
+// with its PID at hand: the throughput phase stops it (SIGSTOP) while the
+// backlog is produced, and CPU is read from /proc for a phase of its life.
+class Child {
+ public:
+  ~Child() { Stop(); }
+  void Spawn(const std::vector<std::string>& args, const std::string& log_path) {
+    log_path_ = log_path;
+    std::vector<std::string> full = {g_opt.evserve};
+    full.insert(full.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& a : full) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+    const int rc = posix_spawn(&pid_, g_opt.evserve.c_str(), &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    if (rc != 0) Die(absl::StrCat("cannot start ", g_opt.evserve, ": ", std::strerror(rc)));
+    done_ = false;
+    cpu_ = 0;
+  }
+  bool Healthy() {
+    if (done_) return false;
+    rusage ru{};
+    int st = 0;
+    if (wait4(pid_, &st, WNOHANG, &ru) == pid_) {
+      done_ = true;
+      Record(ru);
+      Log(absl::StrCat("evserve exited early (status ", st, "); log: ", log_path_));
+      return false;
+    }
+    return true;
+  }
+  void Pause() {
+    if (!done_) kill(pid_, SIGSTOP);
+  }
+  void Resume() {
+    if (!done_) kill(pid_, SIGCONT);
+  }
+  // SIGTERM, SIGKILL after 30 s.
+  void Stop() {
+    if (done_) return;
+    kill(pid_, SIGCONT);
+    kill(pid_, SIGTERM);
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    rusage ru{};
+    int st = 0;
+    while (wait4(pid_, &st, WNOHANG, &ru) != pid_) {
+      if (Clock::now() > deadline) {
+        Log("evserve did not stop within 30 s of SIGTERM; SIGKILL. log: " + log_path_);
+        kill(pid_, SIGKILL);
+        wait4(pid_, &st, 0, &ru);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    done_ = true;
+    Record(ru);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) Log(absl::StrCat("evserve exit status ", st, "; log: ", log_path_));
+  }
+  pid_t pid() const { return done_ ? 0 : pid_; }
+  double cpu_seconds() const { return cpu_; }  // whole life, after Stop
+
+ private:
+  void Record(const rusage& ru) {
+    cpu_ = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  }
+  std::string log_path_;
+  pid_t pid_ = -1;
+  bool done_ = true;
+  double cpu_ = 0;
+};
+
+// CPU seconds of evserve and of the model server between Mark and Take.
+struct CpuWindow {
+  double evs0 = 0, server0 = 0, evs = 0, server = 0;
+  void Mark(int evs_pid) {
+    evs0 = PidCpuSeconds(evs_pid);
+    server0 = PidCpuSeconds(g_opt.server_pid);
+  }
+  void Take(int evs_pid) {
+    evs = PidCpuSeconds(evs_pid) - evs0;
+    server = PidCpuSeconds(g_opt.server_pid) - server0;
+  }
+};
+
 // `evserve service-job` as a child process on a generated config (its own
 // topics, group and metrics port per run), stopped with SIGTERM. Before it
-// stops, its /metrics give the rows per request it actually sent.
-class ServiceJobContender : public Contender {
+// stops, its /metrics give the rows per request it actually sent. As a
+// LatencyHook it measures CPU over the paced part of a latency run.
+class ServiceJobContender : public Contender, public LatencyHook {
  public:
   explicit ServiceJobContender(int batch) : batch_(batch) {}
   std::string Name() const override { return absl::StrCat("service job (batch ", batch_, ")"); }
@@ -248,11 +356,10 @@ class ServiceJobContender : public Contender {
     log_path_ = absl::StrCat(g_opt.workdir, "/", t.id, ".log");
     std::ofstream(cfg_path) << Config(t);
     metrics_port_ = FreePort();
-    server_cpu0_ = PidCpuSeconds(g_opt.server_pid);
     rows_per_request_ = 0;
     proc_.Spawn({"service-job", "-c", cfg_path, "--job", "s", "--metrics-listen",
                  absl::StrCat("127.0.0.1:", metrics_port_)},
-                log_path_, /*append=*/false);
+                log_path_);
   }
   bool Healthy() override { return proc_.Healthy(); }
   void Stop() override {
@@ -269,20 +376,243 @@ class ServiceJobContender : public Contender {
       }
     }
     proc_.Stop();
-    server_cpu_ = PidCpuSeconds(g_opt.server_pid) - server_cpu0_;
   }
   double CpuSeconds() const override { return proc_.cpu_seconds(); }
+  void BeginPaced() override { window_.Mark(proc_.pid()); }
+  int EndPaced() override {
+    window_.Take(proc_.pid());
+    return 0;
+  }
+
+  Child& proc() { return proc_; }
+  const CpuWindow& window() const { return window_; }
   double rows_per_request() const { return rows_per_request_; }
-  double server_cpu() const { return server_cpu_; }
   const std::string& log_path() const { return log_path_; }
 
  private:
   const int batch_;
   std::string prefix_, log_path_;
-  EvserveProcess proc_;
+  Child proc_;
+  CpuWindow window_;
   int metrics_port_ = 0;
-  double rows_per_request_ = 0, server_cpu0_ = 0, server_cpu_ = 0;
+  double rows_per_request_ = 0;
 };
+
+// The producer of warm-up and paced events (as kafka_bench's RunLatency's).
+HandlePtr LowLatencyProducer() {
+  auto conf = evs::kafka::MakeConf(Base(), {{"linger.ms", "1"}});
+  if (!conf.ok()) Die(std::string(conf.status().message()));
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &CountingDr);
+  auto h = evs::kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
+  if (!h.ok()) Die(std::string(h.status().message()));
+  return std::move(*h);
+}
+
+// Warm-up events (id -1, one every 200 ms, keys of the first users) until
+// one result is out, then 10 more, then until all of them are out (so no
+// backlog is left for the measured part). `out` counts the warm-up results
+// out so far. Returns the number sent.
+int64_t WarmUp(ServiceJobContender* c, rd_kafka_t* prod, const std::string& src, const std::function<int64_t()>& out) {
+  int64_t sent = 0;
+  int extra = 0;
+  const auto w0 = Clock::now();
+  while (extra < 10) {
+    if (!c->Healthy() || SecondsSince(w0) > 90) Die(c->Name() + " passed no warm-up event within 90 s; log: " + c->log_path());
+    ProduceRaw(prod, src, KeyFor(sent), MakeEvent(-1, NowMicros()));
+    ++sent;
+    rd_kafka_flush(prod, 5000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (extra > 0 || out() > 0) ++extra;
+  }
+  while (out() < sent) {
+    if (!c->Healthy() || SecondsSince(w0) > 120) Die(c->Name() + " lost warm-up events; log: " + c->log_path());
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return sent;
+}
+
+// Append times (ms) of the records of `topic` whose "id" is >= 0, read from
+// the beginning of every partition until `total` records were seen.
+std::vector<int64_t> MeasuredAppendTimes(const std::string& topic, int64_t total) {
+  HandlePtr c = MustHandle(RD_KAFKA_CONSUMER, Base(),
+                           {{"group.id", "evs-bench-span"},
+                            {"enable.auto.commit", "false"},
+                            {"enable.partition.eof", "false"}});
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(g_opt.partitions));
+  for (int p = 0; p < g_opt.partitions; ++p)
+    rd_kafka_topic_partition_list_add(list.get(), topic.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(c.get(), list.get());
+  std::vector<int64_t> ts;
+  int64_t seen = 0;
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (seen < total && Clock::now() < deadline) {
+    MessagePtr m(rd_kafka_consumer_poll(c.get(), 100));
+    if (!m || m->err) continue;
+    ++seen;
+    int64_t id = 0;
+    if (FindIntField(std::string_view(static_cast<const char*>(m->payload), m->len), "id", &id) && id >= 0)
+      ts.push_back(rd_kafka_message_timestamp(m.get(), nullptr));
+  }
+  rd_kafka_consumer_close(c.get());
+  std::sort(ts.begin(), ts.end());
+  return ts;
+}
+
+// The job's throughput on a backlog, its output path warm: the job starts on
+// fresh topics and passes warm-up events (id -1) until one result is out
+// (librdkafka looks up a new output topic's metadata on its 1 s timer, so a
+// fresh evserve holds its first second of results and then appends them at
+// once, which would shrink the append-time span of a cold run); then the job
+// is stopped (SIGSTOP), N events are produced, and it resumes. events/s = N
+// / (append time of the newest measured result - of the oldest).
+struct JobThroughput {
+  ThroughputResult r;
+  CpuWindow cpu;  // from the resume to the last result
+  double rows_per_request = 0;
+};
+JobThroughput RunJobThroughput(ServiceJobContender* c) {
+  JobThroughput out;
+  ThroughputResult& r = out.r;
+  r.contender = c->Name();
+  r.run = 1;
+  r.events = g_opt.events;
+  Topics t = c->MakeTopics();
+  CreateTopics({{t.src, g_opt.partitions, false}, {t.dst, g_opt.partitions, true}});
+  HandlePtr meta = MustHandle(RD_KAFKA_PRODUCER, Base());
+  Log(absl::StrCat("throughput (", c->Name(), "): starting it"));
+  const auto s0 = Clock::now();
+  c->Start(t);
+  HandlePtr prod = LowLatencyProducer();
+  const int64_t warm =
+      WarmUp(c, prod.get(), t.src, [&] { return CountRecords(meta.get(), t.dst, g_opt.partitions); });
+  prod.reset();
+  c->proc().Pause();
+  Log(absl::StrCat("  warm after ", SecondsSince(s0), " s (", warm, " warm-up events); job stopped, producing ",
+                   r.events, " events to ", t.src));
+  r.preproduce_rate = PreProduce(t.src, r.events);
+  Log(absl::StrCat("  produced at ", static_cast<long>(r.preproduce_rate), " ev/s; resuming the job"));
+  const auto t0 = Clock::now();
+  out.cpu.Mark(c->proc().pid());
+  c->proc().Resume();
+  const int64_t want = warm + r.events;
+  const double timeout_s = 120 + r.events / 200.0;
+  int64_t count = 0;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    count = CountRecords(meta.get(), t.dst, g_opt.partitions);
+    if (count >= want) break;
+    if (!c->Healthy() || SecondsSince(t0) > timeout_s) {
+      Log(absl::StrCat("  job stalled or failed at ", count - warm, "/", r.events));
+      break;
+    }
+  }
+  r.wall_s = SecondsSince(t0);
+  out.cpu.Take(c->proc().pid());
+  c->Stop();
+  out.rows_per_request = c->rows_per_request();
+  r.cpu_s = out.cpu.evs;
+  r.dest_count = CountRecords(meta.get(), t.dst, g_opt.partitions) - warm;
+  if (r.dest_count >= r.events) {
+    std::vector<int64_t> ts = MeasuredAppendTimes(t.dst, warm + r.dest_count);
+    if (static_cast<long>(ts.size()) >= r.events) {
+      r.span_s = std::max<int64_t>(1, ts.back() - ts.front()) / 1000.0;
+      r.rate = r.events / r.span_s;
+      r.ok = true;
+    }
+  }
+  Log(absl::StrCat("  ", c->Name(), ": ", static_cast<long>(r.rate), " ev/s over ", r.span_s, " s (wall from resume ",
+                   r.wall_s, " s, evserve cpu ", r.cpu_s, " s, results ", r.dest_count, ")"));
+  return out;
+}
+
+// The job's latency, as kafka_bench's RunLatency measures it (events paced
+// into the request topic with their send time as "ts"; a consumer on the
+// results topic records now - ts) but after WarmUp: RunLatency's warm-up
+// produces an event per delivery report until the first result is out,
+// which behind a fresh evserve's 1 s output hold leaves a backlog of ~1,500
+// events that a batch-1 job then drains into the first paced second.
+LatencyResult RunJobLatency(ServiceJobContender* c, double rate) {
+  LatencyResult r;
+  r.contender = c->Name();
+  r.target_rate = rate;
+  long total = static_cast<long>(rate * g_opt.latency_seconds);
+  if (g_opt.latency_max_events > 0) total = std::min(total, g_opt.latency_max_events);
+  total = std::max(total, 1000L);
+  Topics t = c->MakeTopics();
+  CreateTopics({{t.src, g_opt.partitions, false}, {t.dst, g_opt.partitions, true}});
+  HandlePtr cons = MustHandle(RD_KAFKA_CONSUMER, Base(),
+                              {{"group.id", "evs-bench-latency"},
+                               {"enable.auto.commit", "false"},
+                               {"enable.partition.eof", "false"},
+                               {"fetch.wait.max.ms", "100"}});
+  {
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(g_opt.partitions));
+    for (int p = 0; p < g_opt.partitions; ++p)
+      rd_kafka_topic_partition_list_add(list.get(), t.dst.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+    rd_kafka_assign(cons.get(), list.get());
+  }
+  std::atomic<long> warm_seen{0}, received{0};
+  std::atomic<bool> stop{false};
+  std::vector<int64_t> lat_us;
+  lat_us.reserve(total);
+  std::thread reader([&] {
+    while (!stop) {
+      MessagePtr m(rd_kafka_consumer_poll(cons.get(), 50));
+      if (!m || m->err) continue;
+      const int64_t now = NowMicros();
+      std::string_view v(static_cast<const char*>(m->payload), m->len);
+      int64_t id = 0, ts = 0;
+      if (!FindIntField(v, "id", &id) || !FindIntField(v, "ts", &ts)) continue;
+      if (id < 0) {
+        warm_seen++;
+        continue;
+      }
+      lat_us.push_back(now - ts);
+      received++;
+    }
+  });
+  const auto s0 = Clock::now();
+  c->Start(t);
+  HandlePtr prod = LowLatencyProducer();
+  rd_kafka_t* pk = prod.get();
+  DeliveryErrors() = 0;
+  WarmUp(c, pk, t.src, [&] { return warm_seen.load(); });
+  Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(s0), " s; pacing ", total, " events at ",
+                   static_cast<long>(rate), " ev/s"));
+  c->BeginPaced();
+  const auto p0 = Clock::now();
+  long sent = 0;
+  while (sent < total) {
+    const long due = std::min(total, static_cast<long>(rate * SecondsSince(p0)) + 1);
+    for (; sent < due; ++sent) ProduceRaw(pk, t.src, KeyFor(sent), MakeEvent(sent, NowMicros()));
+    rd_kafka_poll(pk, 0);
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+  }
+  r.achieved_rate = sent / SecondsSince(p0);
+  rd_kafka_flush(pk, 30000);
+  const auto d0 = Clock::now();
+  while (received < total && SecondsSince(d0) < 60 && c->Healthy())
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  c->EndPaced();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // catch duplicates
+  stop = true;
+  reader.join();
+  c->Stop();
+  r.cpu_s = c->window().evs;
+  rd_kafka_consumer_close(cons.get());
+  r.sent = sent;
+  r.received = received;
+  std::sort(lat_us.begin(), lat_us.end());
+  r.p50_ms = Percentile(lat_us, 0.50);
+  r.p99_ms = Percentile(lat_us, 0.99);
+  r.p999_ms = Percentile(lat_us, 0.999);
+  r.max_ms = lat_us.empty() ? 0 : lat_us.back() / 1000.0;
+  r.ok = r.received >= r.sent && DeliveryErrors() == 0;
+  Log(absl::StrCat("  ", c->Name(), ": sent ", r.sent, " at ", static_cast<long>(r.achieved_rate), " ev/s, received ",
+                   r.received, ", p50 ", r.p50_ms, " ms, p99 ", r.p99_ms, " ms, p99.9 ", r.p999_ms, " ms, max ",
+                   r.max_ms, " ms"));
+  return r;
+}
 
 // ------------------------------------------------------------------ the plain client
 
@@ -473,14 +803,15 @@ BatchResult RunBatchSize(int b) {
   r.batch = b;
   r.events = g_opt.events_all > 0 ? g_opt.events_all
              : g_opt.events_for.count(b) ? g_opt.events_for[b]
-                                         : std::min(50000L, 5000L * b);
+                                         : std::min(100000L, 10000L * b);
   g_opt.events = r.events;
   ServiceJobContender job(b);
   PlainClient plain(b);
 
-  r.job = RunThroughput(&job, 1);
-  r.job_rows_per_request = job.rows_per_request();
-  r.job_server_cpu = job.server_cpu();
+  JobThroughput jt = RunJobThroughput(&job);
+  r.job = jt.r;
+  r.job_rows_per_request = jt.rows_per_request;
+  r.job_server_cpu = jt.cpu.server;
   if (!r.job.ok) Log("  service job run failed; its log: " + job.log_path());
 
   Log(absl::StrCat("throughput (plain client, batch ", b, "): ", r.events, " rows, ", g_opt.in_flight,
@@ -494,9 +825,9 @@ BatchResult RunBatchSize(int b) {
     double rate = g_opt.latency_rate;
     if (rate <= 0) rate = (r.job.ok ? r.job.rate : r.plain.rate) / 2;
     r.latency_rate = rate;
-    r.job_lat = RunLatency(&job, rate, job.Name());
+    r.job_lat = RunJobLatency(&job, rate);
     r.job_lat_rows_per_request = job.rows_per_request();
-    r.job_lat_server_cpu = job.server_cpu();
+    r.job_lat_server_cpu = job.window().server;
     long total = static_cast<long>(rate * g_opt.latency_seconds);
     if (g_opt.latency_max_events > 0) total = std::min(total, g_opt.latency_max_events);
     total = std::max(total, 1000L);
@@ -597,9 +928,11 @@ int main(int argc, char** argv) {
          << " | " << Fixed(r.job_lat.p50_ms, 1) << " / " << Fixed(r.job_lat.p99_ms, 1) << " | ";
     md << Us(r.job.cpu_s, r.events) << " | " << r.load << " |\n";
   }
-  md << "\nEvery run (events/s: the job's from result append times, the plain client's from wall time; "
-        "CPU per event: the evserve child's for the job, startup included, the bench process's for the plain "
-        "client; server CPU from /proc when the bench knows its PID):\n\n";
+  md << "\nEvery run (events/s: the job's from the append times of its results, the plain client's from wall "
+        "time; CPU per event over the measured part (the job's backlog or its paced events): the evserve "
+        "process's for the job, the bench process's (driver and HTTP client threads) for the plain client; the "
+        "model server's from /proc when the bench knows its PID; rows/request of the job from its "
+        "evs_service_batch_size metric):\n\n";
   md << "| batch | contender | phase | events | events/s | rows/request | CPU µs/event | server CPU µs/event | p50 ms "
         "| p99 ms | p99.9 ms | max ms | failed |\n";
   md << "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
@@ -622,7 +955,6 @@ int main(int argc, char** argv) {
        << Fixed(r.plain_lat.p50_ms, 1) << " | " << Fixed(r.plain_lat.p99_ms, 1) << " | "
        << Fixed(r.plain_lat.p999_ms, 1) << " | " << Fixed(r.plain_lat.max_ms, 1) << " | " << r.plain_lat.failed
        << " requests |\n";
-    // The job's latency run also carries the warm-up events (about a dozen).
     md << "| " << r.batch << " | service job | paced at " << Thousands(r.latency_rate) << " | "
        << Thousands(r.job_lat.sent) << " | " << Thousands(r.job_lat.achieved_rate) << " | "
        << (r.job_lat_rows_per_request > 0 ? Fixed(r.job_lat_rows_per_request, 1) : "-") << " | "
