@@ -280,6 +280,7 @@ bool ServiceJob::Begin(const kafka::InRecord& in, kafka::Ticket ticket, kafka::O
   }
   open->items.push_back(std::move(item));
   ++held_;
+  UpdateQueueFull();
   if (open->items.size() >= open->settings->cfg.batch_max_size) {
     std::shared_ptr<Batch> b = open;
     Seal(b);
@@ -630,12 +631,19 @@ void ServiceJob::TakeCompleted(std::vector<kafka::Completion>* done) {
     Dispatch(now);
   }
   Emit(done);
+  UpdateQueueFull();
   in_flight_gauge_->Set(static_cast<double>(requests_in_flight_));
 }
 
-bool ServiceJob::WantsPause() const {
-  if (breaker_.load() != BreakerState::kClosed) return true;
-  return settings_ && held_ >= settings_->cfg.max_queued_records;
+bool ServiceJob::WantsPause() const { return breaker_.load() != BreakerState::kClosed; }
+
+void ServiceJob::UpdateQueueFull() {
+  // Hysteresis: full at max_queued_records, room again at half, so the
+  // runner takes records in large runs rather than one per answer.
+  if (!settings_) return;
+  const size_t max = settings_->cfg.max_queued_records;
+  if (!queue_full_ && held_ >= max) queue_full_ = true;
+  else if (queue_full_ && held_ <= max / 2) queue_full_ = false;
 }
 
 int ServiceJob::PollTimeoutMs() const {
@@ -667,6 +675,7 @@ void ServiceJob::Cancel(const std::vector<std::pair<std::string, int32_t>>& part
     }
     partitions_.erase(it);
   }
+  UpdateQueueFull();
   ready_.erase(std::remove_if(ready_.begin(), ready_.end(), [](const auto& b) { return b->cancelled; }),
                ready_.end());
 }

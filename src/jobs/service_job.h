@@ -79,6 +79,7 @@ class ServiceJob : public adapters::ProcessorBase, public kafka::AsyncProcessor 
   bool Begin(const kafka::InRecord& in, kafka::Ticket ticket, kafka::OutBatch* out) override;
   void TakeCompleted(std::vector<kafka::Completion>* done) override;
   bool WantsPause() const override;
+  bool Full() const override { return queue_full_; }
   int PollTimeoutMs() const override;
   void SetWaker(std::function<void()> wake) override;
   void Cancel(const std::vector<std::pair<std::string, int32_t>>& partitions) override;
@@ -144,6 +145,7 @@ class ServiceJob : public adapters::ProcessorBase, public kafka::AsyncProcessor 
   void Wake();
   void SetBreaker(BreakerState s, const std::string& why);
   Clock::duration Backoff(uint32_t tries);
+  void UpdateQueueFull();
 
   std::string job_;
   std::shared_ptr<const Settings> settings_;
@@ -156,6 +158,7 @@ class ServiceJob : public adapters::ProcessorBase, public kafka::AsyncProcessor 
   std::map<std::pair<std::string, int32_t>, std::shared_ptr<Batch>> open_;  // open batch per partition
   std::deque<std::shared_ptr<Batch>> ready_;  // sealed, waiting for a send (or a retry time)
   size_t held_ = 0;                           // records taken and not yet handed back
+  bool queue_full_ = false;                   // held_ reached max_queued_records (until half)
   uint32_t requests_in_flight_ = 0;
   uint32_t consecutive_failures_ = 0;
   bool trial_in_flight_ = false;

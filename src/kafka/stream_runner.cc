@@ -38,8 +38,9 @@ StreamRunner::StreamRunner(RunnerOptions options, RecordProcessor* processor)
 }
 
 StreamRunner::~StreamRunner() {
-  if (async_) async_->SetWaker(nullptr);  // the queue it yields goes away below
+  if (async_) async_->SetWaker(nullptr);  // the queues it yields go away below
   consumer_queue_.reset();
+  producer_queue_.reset();
   // The producer goes first: its destruction may still deliver reports that
   // point into partitions_.
   producer_.reset();
@@ -118,9 +119,16 @@ absl::Status StreamRunner::Run() {
                                  "the next (a model-server call cannot join a Kafka transaction)"));
   RETURN_IF_ERROR(Init());
   consumer_queue_.reset(rd_kafka_queue_get_consumer(consumer_.get()));
+  producer_queue_.reset(rd_kafka_queue_get_main(producer_.get()));
   if (async_) {
-    rd_kafka_queue_t* q = consumer_queue_.get();
-    async_->SetWaker([q] { rd_kafka_queue_yield(q); });
+    // The runner blocks in the consumer poll, or (while the processor is
+    // full) in the producer poll: the waker cuts either short.
+    rd_kafka_queue_t* cq = consumer_queue_.get();
+    rd_kafka_queue_t* pq = producer_queue_.get();
+    async_->SetWaker([cq, pq] {
+      rd_kafka_queue_yield(cq);
+      rd_kafka_queue_yield(pq);
+    });
   }
   RETURN_IF_ERROR(Subscribe());
   absl::Status s = opts_.guarantee == Guarantee::kExactlyOnce ? RunExactlyOnce() : RunAtLeastOnce();
@@ -405,7 +413,20 @@ absl::Status StreamRunner::RunAtLeastOnce() {
     if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
     DrainCompletions();
     const uint64_t in_flight = stats_.in_flight.load(std::memory_order_relaxed);
-    const bool processor_pause = async_ && async_->WantsPause();
+    bool processor_pause = async_ && async_->WantsPause();
+    if (async_ && !stats_.paused.load() && !processor_pause && async_->Full()) {
+      // Stop taking records; wait (woken by completions) for room.
+      if (full_since_ == Clock::time_point{}) full_since_ = Clock::now();
+      if (MsSince(full_since_) < opts_.full_pause_ms) {
+        rd_kafka_poll(producer_.get(), std::max(1, std::min(100, async_->PollTimeoutMs())));
+        StoreOffsets();
+        continue;
+      }
+      processor_pause = true;  // full for too long: pause, so rebalances are served
+    } else if (async_ && stats_.paused.load() && paused_by_processor_ && async_->Full()) {
+      processor_pause = true;  // stay paused until there is room
+    }
+    if (async_ && !async_->Full()) full_since_ = Clock::time_point{};
     if (!stats_.paused.load() && (in_flight >= opts_.max_in_flight || processor_pause)) {
       paused_by_processor_ = in_flight < opts_.max_in_flight;
       SetPaused(true);
@@ -436,6 +457,9 @@ absl::Status StreamRunner::RunAtLeastOnce() {
         continue;
       }
       HandleRecord(batch[i]);
+      // An async processor's answers wait for this loop: take them every few
+      // records, so a batch of 500 does not hold the next request back.
+      if (async_ && (i & 15) == 15) DrainCompletions();
     }
   }
   DrainDeferredOnStop();

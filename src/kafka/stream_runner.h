@@ -1,6 +1,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -69,9 +70,17 @@ class AsyncProcessor {
   // should be produced (per partition: offset order). Also where the
   // processor does its periodic work (timers, dispatch).
   virtual void TakeCompleted(std::vector<Completion>* done) = 0;
-  // Consumption should pause (server down, queue full). The runner pauses
-  // every assigned partition and keeps polling until this clears.
+  // Consumption should pause (server down). The runner pauses every
+  // assigned partition and keeps polling until this clears.
   virtual bool WantsPause() const = 0;
+  // The processor holds as many records as it may (its queue bound). The
+  // runner stops taking records but does not pause at once: a pause makes
+  // librdkafka drop what it prefetched and a resume restarts the fetch
+  // (~0.5 s here), which would cost more than a short wait on a backlog. It
+  // waits for completions instead (librdkafka's own queue bound holds the
+  // fetch back meanwhile) and pauses only when Full lasts
+  // RunnerOptions::full_pause_ms, so rebalances are still served.
+  virtual bool Full() const { return false; }
   // Longest the runner may block in poll before calling TakeCompleted again.
   virtual int PollTimeoutMs() const = 0;
   // The runner's way to cut a blocked poll short (thread-safe, cheap).
@@ -96,6 +105,7 @@ struct RunnerOptions {
   uint32_t txn_max_ms = 100;
   std::string transactional_id;    // exactly-once; defaults to name
   uint32_t drain_timeout_ms = 10000;  // async processors: longest a stop waits for deferred records
+  uint32_t full_pause_ms = 1000;      // async processors: Full this long -> pause the partitions
 };
 
 // Counters the runner keeps; read by metrics collectors from any thread.
@@ -194,7 +204,10 @@ class StreamRunner {
   HandlePtr producer_;
   std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> consumer_queue_{nullptr,
                                                                                  &rd_kafka_queue_destroy};
-  bool paused_by_processor_ = false;  // the pause came from AsyncProcessor::WantsPause
+  bool paused_by_processor_ = false;  // the pause came from AsyncProcessor::WantsPause / Full
+  std::chrono::steady_clock::time_point full_since_{};  // when Full() began (zero: not full)
+  std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> producer_queue_{nullptr,
+                                                                                 &rd_kafka_queue_destroy};
   std::atomic<bool> stop_{false};
   std::atomic<bool> assigned_{false};
   RunnerStats stats_;
