@@ -33,7 +33,7 @@ case "$kind" in
       --model_path "$model/model.joblib" --http_port "$2" --grpc_port "$3"
     ;;
   *)
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,6p' "$0" | sed 's/^# \{0,1\}//'
     [[ "$kind" == "-h" || "$kind" == "--help" ]] && exit 0
     exit 2
     ;;
