@@ -1,14 +1,17 @@
 #include "kafka_bench.h"
 
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -90,6 +93,15 @@ HandlePtr MustHandle(rd_kafka_type_t type, const Props& props, const Props& over
 }
 
 Props Base() { return {{"bootstrap.servers", Opt().bootstrap}}; }
+
+HandlePtr LowLatencyProducer() {
+  auto conf = kafka::MakeConf(Base(), {{"linger.ms", "1"}});
+  if (!conf.ok()) Die(std::string(conf.status().message()));
+  rd_kafka_conf_set_dr_msg_cb(conf->get(), &CountingDr);
+  auto h = kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
+  if (!h.ok()) Die(std::string(h.status().message()));
+  return std::move(*h);
+}
 
 
 void CreateTopics(const std::vector<BenchTopic>& topics) {
@@ -281,6 +293,22 @@ double ProcessCpuSeconds() {
 }
 
 
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) Die(absl::StrCat("socket: ", std::strerror(errno)));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const int e = errno;
+    close(fd);
+    Die(absl::StrCat("no free port: ", std::strerror(e)));
+  }
+  close(fd);
+  return ntohs(a.sin_port);
+}
 
 // Ingest time for evs-ts, read the way evserve reads it (coarse clock).
 int64_t CoarseNowMs() {
@@ -502,6 +530,7 @@ void EvserveProcess::Spawn(const std::vector<std::string>& args, const std::stri
   posix_spawn_file_actions_destroy(&fa);
   if (rc != 0) Die(absl::StrCat("cannot start ", Opt().evserve, ": ", std::strerror(rc)));
   done_ = false;
+  cpu_ = 0;
 }
 
 bool EvserveProcess::Healthy() {
@@ -517,8 +546,17 @@ bool EvserveProcess::Healthy() {
   return true;
 }
 
+void EvserveProcess::Pause() {
+  if (!done_) kill(pid_, SIGSTOP);
+}
+
+void EvserveProcess::Resume() {
+  if (!done_) kill(pid_, SIGCONT);
+}
+
 void EvserveProcess::Stop() {
   if (done_) return;
+  kill(pid_, SIGCONT);  // a paused one cannot act on SIGTERM
   kill(pid_, SIGTERM);
   auto deadline = Clock::now() + std::chrono::seconds(30);
   rusage ru{};
@@ -592,6 +630,33 @@ ThroughputResult RunThroughput(Contender* c, int run) {
 }
 
 
+int64_t WarmUp(Contender* c, rd_kafka_t* prod, const std::string& src, const std::function<int64_t()>& out) {
+  const std::string log = c->LogPath().empty() ? std::string() : "; log: " + c->LogPath();
+  int64_t sent = 0;
+  int extra = 0;
+  const auto w0 = Clock::now();
+  while (extra < 10) {
+    if (!c->Healthy() || SecondsSince(w0) > 90) Die(c->Name() + " passed no warm-up event within 90 s" + log);
+    ProduceRaw(prod, src, KeyFor(sent), Opt().make_event(-1, NowMicros()));
+    ++sent;
+    rd_kafka_flush(prod, 5000);
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    if (extra > 0 || out() > 0) ++extra;
+  }
+  const auto d0 = Clock::now();
+  int64_t seen = 0;
+  while ((seen = out()) < sent) {
+    if (!c->Healthy()) Die(c->Name() + " failed during warm-up" + log);
+    if (SecondsSince(d0) > 60) {
+      Log(absl::StrCat("  ", c->Name(), ": only ", seen, " of ", sent,
+                       " warm-up events out after 60 s; measuring anyway", log));
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return sent;
+}
+
 double Percentile(const std::vector<int64_t>& sorted, double q) {
   if (sorted.empty()) return 0;
   size_t idx = static_cast<size_t>(std::ceil(q * sorted.size())) - 1;
@@ -643,28 +708,15 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
     }
   });
 
+  auto s0 = Clock::now();
   c->Start(t);
-  auto pconf = kafka::MakeConf(Base(), {{"linger.ms", "1"}});
-  if (!pconf.ok()) Die(std::string(pconf.status().message()));
-  rd_kafka_conf_set_dr_msg_cb(pconf->get(), &CountingDr);
-  auto prod = kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*pconf));
-  if (!prod.ok()) Die(std::string(prod.status().message()));
-  rd_kafka_t* pk = prod->get();
+  HandlePtr prod = LowLatencyProducer();
+  rd_kafka_t* pk = prod.get();
   g_delivery_errors = 0;
-
-  // Warm-up: id -1 events every 200 ms until one comes through, then 2 s more.
-  auto w0 = Clock::now();
-  while (warm_seen == 0) {
-    if (!c->Healthy() || SecondsSince(w0) > 90) Die("contender did not pass warm-up events within 90 s");
-    ProduceRaw(pk, t.src, KeyFor(0), Opt().make_event(-1, NowMicros()));
-    rd_kafka_poll(pk, 200);
-  }
-  for (int i = 0; i < 10; ++i) {
-    ProduceRaw(pk, t.src, KeyFor(i), Opt().make_event(-1, NowMicros()));
-    rd_kafka_poll(pk, 200);
-  }
-  Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(w0), " s; pacing ", total,
-                   " events at ", static_cast<long>(rate), " ev/s"));
+  const int64_t warm = WarmUp(c, pk, t.src, [&] { return warm_seen.load(); });
+  Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(s0), " s (", warm,
+                   " warm-up events, ", warm_seen.load(), " out); pacing ", total, " events at ",
+                   static_cast<long>(rate), " ev/s"));
   if (hook) hook->BeginPaced();
   auto p0 = Clock::now();
   long sent = 0;
@@ -684,6 +736,7 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   auto d0 = Clock::now();
   while (received < total && SecondsSince(d0) < 60 && c->Healthy())
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  if (hook) hook->Received();
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // catch duplicates
   stop = true;
   reader.join();

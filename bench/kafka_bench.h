@@ -1,6 +1,7 @@
 #pragma once
 
-// Shared pieces of the Kafka benchmarks (evs_input_bench, evs_pmml_job_bench):
+// Shared pieces of the Kafka benchmarks (evs_input_bench, evs_pmml_job_bench,
+// evs_service_job_bench):
 // topic set-up, pre-produced and paced events, the plain librdkafka copy a
 // contender is compared with, evserve as a child process, and the two
 // phases every such bench runs (throughput from broker append times,
@@ -68,12 +69,18 @@ std::string KeyFor(long id);  // the event key: one of 1000 users
 // Reads an integer JSON field ("name":123) without a full parse.
 bool FindIntField(std::string_view v, std::string_view name, int64_t* out);
 double ProcessCpuSeconds();
+// A free TCP port on 127.0.0.1 (bound, read and released; e.g. for a child's
+// metrics listener).
+int FreePort();
 // Ingest time for evs-ts, read the way evserve reads it (coarse clock).
 int64_t CoarseNowMs();
 
 kafka::HandlePtr MustHandle(rd_kafka_type_t type, const kafka::Props& props,
                             const kafka::Props& overrides = {});
 kafka::Props Base();  // bootstrap.servers only
+// The producer of warm-up and paced events: linger.ms 1, delivery failures
+// counted in DeliveryErrors().
+kafka::HandlePtr LowLatencyProducer();
 
 // A topic the bench creates. Destinations use LogAppendTime: their record
 // timestamps are the broker's append times, so the throughput span measures
@@ -118,7 +125,19 @@ class Contender {
   virtual void Stop() = 0;
   // CPU seconds the contender used between Start and Stop.
   virtual double CpuSeconds() const = 0;
+  // Its log, named in failure messages ("": none).
+  virtual std::string LogPath() const { return {}; }
 };
+
+// Warms a started contender on `src`: events with id -1 (keys of the first
+// users), one every 200 ms (each delivered before the next), until one is out,
+// then 10 more; then waits until all of them are out, so the phase that
+// follows measures no warm-up backlog (a fresh evserve module holds its first
+// ~1 s of output until librdkafka has the output topic's metadata). `out()`:
+// warm-up events seen at the destination so far. Dies when none is out within
+// 90 s or the contender fails; stops waiting for the rest after 60 s (logged).
+// Returns the number sent.
+int64_t WarmUp(Contender* c, rd_kafka_t* prod, const std::string& src, const std::function<int64_t()>& out);
 
 // In-process plain librdkafka consume->produce copy with at-least-once offset
 // bookkeeping; with `evs_headers` it stamps the eight headers evserve's wire
@@ -126,13 +145,18 @@ class Contender {
 std::unique_ptr<Contender> MakePlainCopy(bool evs_headers = false);
 
 // `evserve <args>` as a child process (posix_spawn, output to a log file),
-// stopped with SIGTERM (SIGKILL after 30 s). CPU time from wait4's rusage.
+// stopped with SIGTERM (SIGKILL after 30 s; also on destruction). CPU time
+// of its whole life from wait4's rusage.
 class EvserveProcess {
  public:
+  ~EvserveProcess() { Stop(); }
   void Spawn(const std::vector<std::string>& args, const std::string& log_path, bool append);
   bool Healthy();  // false once it has exited
+  void Pause();    // SIGSTOP (e.g. while a backlog is produced)
+  void Resume();   // SIGCONT
   void Stop();
-  double cpu_seconds() const { return cpu_; }
+  pid_t pid() const { return done_ ? 0 : pid_; }  // 0 when not running
+  double cpu_seconds() const { return cpu_; }    // after Stop
 
  private:
   void Record(const rusage& ru);
@@ -173,9 +197,15 @@ class LatencyHook {
   virtual ~LatencyHook() = default;
   virtual void BeginPaced() = 0;
   virtual int EndPaced() = 0;  // -> LatencyResult::hook_events
+  // After EndPaced, once every paced event is at the destination (or the wait
+  // for them gave up), before the contender stops: e.g. the end of a CPU
+  // window that covers the processing of the last paced events.
+  virtual void Received() {}
 };
-// The contender on fresh topics, warmed up, then events paced at `rate`;
-// a consumer on the destination records now - ts: p50 / p99 / p99.9.
+// The contender on fresh topics, warmed up (WarmUp: paced, and drained before
+// the paced phase), then events paced at `rate`; a consumer on the
+// destination records now - ts: p50 / p99 / p99.9. cpu_s: the contender's
+// CpuSeconds (its whole run).
 LatencyResult RunLatency(Contender* c, double rate, const std::string& label,
                          LatencyHook* hook = nullptr);
 double Percentile(const std::vector<int64_t>& sorted, double q);

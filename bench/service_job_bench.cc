@@ -45,22 +45,13 @@
 //
 // See bench/run_service_bench.sh and docs/benchmarks.md.
 
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
 #include <deque>
 #include <fstream>
@@ -82,8 +73,6 @@
 #include "kafka_bench.h"
 #include "service/http_client.h"
 #include "service/protocol.h"
-
-extern char** environ;
 
 namespace {
 
@@ -175,18 +164,6 @@ evs::service::RowValues Row(long id) {
           evs::Value::Number(Feature(id, 2)), evs::Value::Number(Feature(id, 3))};
 }
 
-int FreePort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 // utime + stime of a process from /proc/PID/stat (0 when unknown).
 double PidCpuSeconds(int pid) {
   if (pid <= 0) return 0;
@@ -229,81 +206,6 @@ evs::service::Codec MakeCodec() {
 
 // ------------------------------------------------------------------ the job
 
-// `evserve <args>` as a child process, like kafka_bench's EvserveProcess, but
-// with its PID at hand: the throughput phase stops it (SIGSTOP) while the
-// backlog is produced, and CPU is read from /proc for a phase of its life.
-class Child {
- public:
-  ~Child() { Stop(); }
-  void Spawn(const std::vector<std::string>& args, const std::string& log_path) {
-    log_path_ = log_path;
-    std::vector<std::string> full = {g_opt.evserve};
-    full.insert(full.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : full) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_adddup2(&fa, 1, 2);
-    const int rc = posix_spawn(&pid_, g_opt.evserve.c_str(), &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) Die(absl::StrCat("cannot start ", g_opt.evserve, ": ", std::strerror(rc)));
-    done_ = false;
-    cpu_ = 0;
-  }
-  bool Healthy() {
-    if (done_) return false;
-    rusage ru{};
-    int st = 0;
-    if (wait4(pid_, &st, WNOHANG, &ru) == pid_) {
-      done_ = true;
-      Record(ru);
-      Log(absl::StrCat("evserve exited early (status ", st, "); log: ", log_path_));
-      return false;
-    }
-    return true;
-  }
-  void Pause() {
-    if (!done_) kill(pid_, SIGSTOP);
-  }
-  void Resume() {
-    if (!done_) kill(pid_, SIGCONT);
-  }
-  // SIGTERM, SIGKILL after 30 s.
-  void Stop() {
-    if (done_) return;
-    kill(pid_, SIGCONT);
-    kill(pid_, SIGTERM);
-    const auto deadline = Clock::now() + std::chrono::seconds(30);
-    rusage ru{};
-    int st = 0;
-    while (wait4(pid_, &st, WNOHANG, &ru) != pid_) {
-      if (Clock::now() > deadline) {
-        Log("evserve did not stop within 30 s of SIGTERM; SIGKILL. log: " + log_path_);
-        kill(pid_, SIGKILL);
-        wait4(pid_, &st, 0, &ru);
-        break;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    done_ = true;
-    Record(ru);
-    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) Log(absl::StrCat("evserve exit status ", st, "; log: ", log_path_));
-  }
-  pid_t pid() const { return done_ ? 0 : pid_; }
-  double cpu_seconds() const { return cpu_; }  // whole life, after Stop
-
- private:
-  void Record(const rusage& ru) {
-    cpu_ = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-  }
-  std::string log_path_;
-  pid_t pid_ = -1;
-  bool done_ = true;
-  double cpu_ = 0;
-};
-
 // CPU seconds of evserve and of the model server between Mark and Take.
 struct CpuWindow {
   double evs0 = 0, server0 = 0, evs = 0, server = 0;
@@ -320,7 +222,8 @@ struct CpuWindow {
 // `evserve service-job` as a child process on a generated config (its own
 // topics, group and metrics port per run), stopped with SIGTERM. Before it
 // stops, its /metrics give the rows per request it actually sent. As a
-// LatencyHook it measures CPU over the paced part of a latency run.
+// LatencyHook it measures CPU over the paced part of a latency run (from the
+// first paced event to the last result).
 class ServiceJobContender : public Contender, public LatencyHook {
  public:
   explicit ServiceJobContender(int batch) : batch_(batch) {}
@@ -359,7 +262,7 @@ class ServiceJobContender : public Contender, public LatencyHook {
     rows_per_request_ = 0;
     proc_.Spawn({"service-job", "-c", cfg_path, "--job", "s", "--metrics-listen",
                  absl::StrCat("127.0.0.1:", metrics_port_)},
-                log_path_);
+                log_path_, /*append=*/false);
   }
   bool Healthy() override { return proc_.Healthy(); }
   void Stop() override {
@@ -378,58 +281,23 @@ class ServiceJobContender : public Contender, public LatencyHook {
     proc_.Stop();
   }
   double CpuSeconds() const override { return proc_.cpu_seconds(); }
+  std::string LogPath() const override { return log_path_; }
   void BeginPaced() override { window_.Mark(proc_.pid()); }
-  int EndPaced() override {
-    window_.Take(proc_.pid());
-    return 0;
-  }
+  int EndPaced() override { return 0; }
+  void Received() override { window_.Take(proc_.pid()); }
 
-  Child& proc() { return proc_; }
+  EvserveProcess& proc() { return proc_; }
   const CpuWindow& window() const { return window_; }
   double rows_per_request() const { return rows_per_request_; }
-  const std::string& log_path() const { return log_path_; }
 
  private:
   const int batch_;
   std::string prefix_, log_path_;
-  Child proc_;
+  EvserveProcess proc_;
   CpuWindow window_;
   int metrics_port_ = 0;
   double rows_per_request_ = 0;
 };
-
-// The producer of warm-up and paced events (as kafka_bench's RunLatency's).
-HandlePtr LowLatencyProducer() {
-  auto conf = evs::kafka::MakeConf(Base(), {{"linger.ms", "1"}});
-  if (!conf.ok()) Die(std::string(conf.status().message()));
-  rd_kafka_conf_set_dr_msg_cb(conf->get(), &CountingDr);
-  auto h = evs::kafka::MakeHandle(RD_KAFKA_PRODUCER, std::move(*conf));
-  if (!h.ok()) Die(std::string(h.status().message()));
-  return std::move(*h);
-}
-
-// Warm-up events (id -1, one every 200 ms, keys of the first users) until
-// one result is out, then 10 more, then until all of them are out (so no
-// backlog is left for the measured part). `out` counts the warm-up results
-// out so far. Returns the number sent.
-int64_t WarmUp(ServiceJobContender* c, rd_kafka_t* prod, const std::string& src, const std::function<int64_t()>& out) {
-  int64_t sent = 0;
-  int extra = 0;
-  const auto w0 = Clock::now();
-  while (extra < 10) {
-    if (!c->Healthy() || SecondsSince(w0) > 90) Die(c->Name() + " passed no warm-up event within 90 s; log: " + c->log_path());
-    ProduceRaw(prod, src, KeyFor(sent), MakeEvent(-1, NowMicros()));
-    ++sent;
-    rd_kafka_flush(prod, 5000);
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    if (extra > 0 || out() > 0) ++extra;
-  }
-  while (out() < sent) {
-    if (!c->Healthy() || SecondsSince(w0) > 120) Die(c->Name() + " lost warm-up events; log: " + c->log_path());
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return sent;
-}
 
 // Append times (ms) of the records of `topic` whose "id" is >= 0, read from
 // the beginning of every partition until `total` records were seen.
@@ -523,95 +391,6 @@ JobThroughput RunJobThroughput(ServiceJobContender* c) {
   Log(absl::StrCat("  ", c->Name(), ": ", static_cast<long>(r.rate), " ev/s over ", r.span_s, " s (wall from resume ",
                    r.wall_s, " s, evserve cpu ", r.cpu_s, " s, results ", r.dest_count, ")"));
   return out;
-}
-
-// The job's latency, as kafka_bench's RunLatency measures it (events paced
-// into the request topic with their send time as "ts"; a consumer on the
-// results topic records now - ts) but after WarmUp: RunLatency's warm-up
-// produces an event per delivery report until the first result is out,
-// which behind a fresh evserve's 1 s output hold leaves a backlog of ~1,500
-// events that a batch-1 job then drains into the first paced second.
-LatencyResult RunJobLatency(ServiceJobContender* c, double rate) {
-  LatencyResult r;
-  r.contender = c->Name();
-  r.target_rate = rate;
-  long total = static_cast<long>(rate * g_opt.latency_seconds);
-  if (g_opt.latency_max_events > 0) total = std::min(total, g_opt.latency_max_events);
-  total = std::max(total, 1000L);
-  Topics t = c->MakeTopics();
-  CreateTopics({{t.src, g_opt.partitions, false}, {t.dst, g_opt.partitions, true}});
-  HandlePtr cons = MustHandle(RD_KAFKA_CONSUMER, Base(),
-                              {{"group.id", "evs-bench-latency"},
-                               {"enable.auto.commit", "false"},
-                               {"enable.partition.eof", "false"},
-                               {"fetch.wait.max.ms", "100"}});
-  {
-    PartitionListPtr list(rd_kafka_topic_partition_list_new(g_opt.partitions));
-    for (int p = 0; p < g_opt.partitions; ++p)
-      rd_kafka_topic_partition_list_add(list.get(), t.dst.c_str(), p)->offset = RD_KAFKA_OFFSET_BEGINNING;
-    rd_kafka_assign(cons.get(), list.get());
-  }
-  std::atomic<long> warm_seen{0}, received{0};
-  std::atomic<bool> stop{false};
-  std::vector<int64_t> lat_us;
-  lat_us.reserve(total);
-  std::thread reader([&] {
-    while (!stop) {
-      MessagePtr m(rd_kafka_consumer_poll(cons.get(), 50));
-      if (!m || m->err) continue;
-      const int64_t now = NowMicros();
-      std::string_view v(static_cast<const char*>(m->payload), m->len);
-      int64_t id = 0, ts = 0;
-      if (!FindIntField(v, "id", &id) || !FindIntField(v, "ts", &ts)) continue;
-      if (id < 0) {
-        warm_seen++;
-        continue;
-      }
-      lat_us.push_back(now - ts);
-      received++;
-    }
-  });
-  const auto s0 = Clock::now();
-  c->Start(t);
-  HandlePtr prod = LowLatencyProducer();
-  rd_kafka_t* pk = prod.get();
-  DeliveryErrors() = 0;
-  WarmUp(c, pk, t.src, [&] { return warm_seen.load(); });
-  Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(s0), " s; pacing ", total, " events at ",
-                   static_cast<long>(rate), " ev/s"));
-  c->BeginPaced();
-  const auto p0 = Clock::now();
-  long sent = 0;
-  while (sent < total) {
-    const long due = std::min(total, static_cast<long>(rate * SecondsSince(p0)) + 1);
-    for (; sent < due; ++sent) ProduceRaw(pk, t.src, KeyFor(sent), MakeEvent(sent, NowMicros()));
-    rd_kafka_poll(pk, 0);
-    std::this_thread::sleep_for(std::chrono::microseconds(500));
-  }
-  r.achieved_rate = sent / SecondsSince(p0);
-  rd_kafka_flush(pk, 30000);
-  const auto d0 = Clock::now();
-  while (received < total && SecondsSince(d0) < 60 && c->Healthy())
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  c->EndPaced();
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // catch duplicates
-  stop = true;
-  reader.join();
-  c->Stop();
-  r.cpu_s = c->window().evs;
-  rd_kafka_consumer_close(cons.get());
-  r.sent = sent;
-  r.received = received;
-  std::sort(lat_us.begin(), lat_us.end());
-  r.p50_ms = Percentile(lat_us, 0.50);
-  r.p99_ms = Percentile(lat_us, 0.99);
-  r.p999_ms = Percentile(lat_us, 0.999);
-  r.max_ms = lat_us.empty() ? 0 : lat_us.back() / 1000.0;
-  r.ok = r.received >= r.sent && DeliveryErrors() == 0;
-  Log(absl::StrCat("  ", c->Name(), ": sent ", r.sent, " at ", static_cast<long>(r.achieved_rate), " ev/s, received ",
-                   r.received, ", p50 ", r.p50_ms, " ms, p99 ", r.p99_ms, " ms, p99.9 ", r.p999_ms, " ms, max ",
-                   r.max_ms, " ms"));
-  return r;
 }
 
 // ------------------------------------------------------------------ the plain client
@@ -812,7 +591,7 @@ BatchResult RunBatchSize(int b) {
   r.job = jt.r;
   r.job_rows_per_request = jt.rows_per_request;
   r.job_server_cpu = jt.cpu.server;
-  if (!r.job.ok) Log("  service job run failed; its log: " + job.log_path());
+  if (!r.job.ok) Log("  service job run failed; its log: " + job.LogPath());
 
   Log(absl::StrCat("throughput (plain client, batch ", b, "): ", r.events, " rows, ", g_opt.in_flight,
                    " requests in flight"));
@@ -825,7 +604,8 @@ BatchResult RunBatchSize(int b) {
     double rate = g_opt.latency_rate;
     if (rate <= 0) rate = (r.job.ok ? r.job.rate : r.plain.rate) / 2;
     r.latency_rate = rate;
-    r.job_lat = RunJobLatency(&job, rate);
+    r.job_lat = RunLatency(&job, rate, job.Name(), &job);
+    r.job_lat.cpu_s = job.window().evs;  // the paced part, not the job's whole run
     r.job_lat_rows_per_request = job.rows_per_request();
     r.job_lat_server_cpu = job.window().server;
     long total = static_cast<long>(rate * g_opt.latency_seconds);

@@ -1,5 +1,7 @@
 #include "adapters/input_adapter.h"
 
+#include <set>
+
 #include <time.h>
 
 #include <chrono>
@@ -35,6 +37,13 @@ InputAdapter::InputAdapter(std::string module, std::shared_ptr<const config::Con
 }
 
 std::vector<std::string> InputAdapter::Topics() const { return topics_; }
+
+std::vector<std::string> InputAdapter::OutputTopics() const {
+  std::set<std::string> t = {cfg_->topics.dlq};
+  for (const config::Route& r : cfg_->routes)
+    for (const config::Variant& v : r.variants) t.insert(cfg_->topics.requests_prefix + v.job);
+  return {t.begin(), t.end()};
+}
 
 bool InputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
   std::map<std::string, std::vector<RouteState>, std::less<>> by_topic;

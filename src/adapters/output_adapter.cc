@@ -1,5 +1,7 @@
 #include "adapters/output_adapter.h"
 
+#include <set>
+
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -20,6 +22,15 @@ OutputAdapter::OutputAdapter(std::string module, std::shared_ptr<const config::C
                                      "Time to route and transform one result",
                                      {{"module", module_}, {"route", "(results)"}});
   Init();
+}
+
+std::vector<std::string> OutputAdapter::OutputTopics() const {
+  std::set<std::string> t = {cfg_->topics.dlq};
+  for (const config::Output& o : cfg_->outputs) {
+    t.insert(o.topic);
+    if (!o.match.shadow.has_value()) t.insert(o.topic + cfg_->shadow_topic_suffix);
+  }
+  return {t.begin(), t.end()};
 }
 
 bool OutputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {

@@ -23,6 +23,7 @@ class OutputAdapter : public ProcessorBase {
                 metrics::Registry* registry);
   void Process(const kafka::InRecord& in, kafka::OutBatch* out) override;
   std::vector<std::string> Topics() const override { return {cfg_->topics.results}; }
+  std::vector<std::string> OutputTopics() const override;
 
  protected:
   bool Rebuild(const config::Config& cfg, std::string* reason) override;

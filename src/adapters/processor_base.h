@@ -28,6 +28,8 @@ class ProcessorBase : public kafka::RecordProcessor {
   void BetweenRecords() override;
   uint64_t TopicsEpoch() const override { return topics_epoch_; }
   kafka::OutRecord ProduceFailure(const kafka::OutRecord& failed, const std::string& reason) override;
+  // Jobs write results and dead letters; the adapters add their targets.
+  std::vector<std::string> OutputTopics() const override { return {cfg_->topics.results, cfg_->topics.dlq}; }
 
   std::string Describe() const override;
   std::shared_ptr<const config::Config> config() const { return cfg_; }

@@ -41,6 +41,7 @@ StreamRunner::~StreamRunner() {
   if (async_) async_->SetWaker(nullptr);  // the queues it yields go away below
   consumer_queue_.reset();
   producer_queue_.reset();
+  out_topics_.clear();
   // The producer goes first: its destruction may still deliver reports that
   // point into partitions_.
   producer_.reset();
@@ -92,7 +93,24 @@ absl::Status StreamRunner::Init() {
     ErrorPtr err(rd_kafka_init_transactions(producer_.get(), 60000));
     if (err) return ErrorToStatus(err.get(), "init_transactions");
   }
+  WarmOutputTopics();
   return absl::OkStatus();
+}
+
+// A topic a producer first sees waits for its metadata until the next tick
+// of librdkafka's 1 s metadata timer (the first request goes out before the
+// broker connection is up); asking now, with the handle held, makes the
+// first results leave at once. Best effort: a topic that does not exist yet
+// is looked up again by librdkafka as usual.
+void StreamRunner::WarmOutputTopics() {
+  for (const std::string& t : processor_->OutputTopics()) {
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer_.get(), t.c_str(), nullptr);
+    if (rkt == nullptr) continue;
+    out_topics_.emplace_back(rkt, &rd_kafka_topic_destroy);
+    const rd_kafka_metadata_t* md = nullptr;
+    if (rd_kafka_metadata(producer_.get(), 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
+      rd_kafka_metadata_destroy(md);
+  }
 }
 
 absl::Status StreamRunner::Subscribe() {

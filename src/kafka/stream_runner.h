@@ -40,6 +40,10 @@ class RecordProcessor {
   // Whether the processor can serve (a model job: its model is loaded).
   // Called from the admin endpoint's threads: must be thread-safe.
   virtual bool Ready() const { return true; }
+  // Topics the processor writes to, as far as the config tells. The runner
+  // looks their metadata up before it consumes, so the first records do not
+  // wait (up to a second) for librdkafka's metadata timer.
+  virtual std::vector<std::string> OutputTopics() const { return {}; }
   // Non-null for processors that finish records later (see AsyncProcessor).
   virtual AsyncProcessor* AsAsync() { return nullptr; }
 };
@@ -187,6 +191,7 @@ class StreamRunner {
   absl::Status CommitTransaction();
   absl::Status AbortAndRewind();
   void SetPaused(bool paused);
+  void WarmOutputTopics();
   void ProduceOutputs(OutBatch& outs, Slot* slot);
   void DrainCompletions();
   void DrainDeferredOnStop();
@@ -202,6 +207,8 @@ class StreamRunner {
   OutBatch completion_buf_;
   HandlePtr consumer_;
   HandlePtr producer_;
+  // Producer topic handles of OutputTopics(), held so their metadata stays.
+  std::vector<std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)>> out_topics_;
   std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> consumer_queue_{nullptr,
                                                                                  &rd_kafka_queue_destroy};
   bool paused_by_processor_ = false;  // the pause came from AsyncProcessor::WantsPause / Full
