@@ -178,6 +178,7 @@ class Compiler {
       model->inputs_.push_back(FieldSpec{mf.name, df->type, mf.field.optype});
       model->input_slots_.push_back(df->raw_slot);
       model->input_fields_.push_back(df);
+      model->bindings_.push_back({df->raw_slot, df->type});
       model->fail_on_invalid_.push_back(mf.alias_fails_on_invalid);
     }
     // Target fields can be bound too (for the residual output), after the inputs.
@@ -185,6 +186,7 @@ class Compiler {
       model->extra_inputs_.push_back(mf->name);
       model->input_slots_.push_back(df->raw_slot);
       model->input_fields_.push_back(df);
+      model->bindings_.push_back({df->raw_slot, df->type});
       model->fail_on_invalid_.push_back(false);
     }
 
@@ -253,7 +255,7 @@ void CompiledModel::SetInput(EvalContext& ctx, int input, std::string_view text)
   }
 }
 
-void CompiledModel::SetInput(EvalContext& ctx, int input, double number) const {
+void CompiledModel::SetInputConverted(EvalContext& ctx, int input, double number) const {
   const DataFieldInfo* df = input_fields_[static_cast<size_t>(input)];
   Value& v = ctx.Input(input_slots_[static_cast<size_t>(input)]);
   switch (df->type) {

@@ -64,7 +64,15 @@ class CompiledModel {
   // as the DataField's type; text that does not parse is an invalid value
   // (handled by the MiningField's invalidValueTreatment). Unset inputs are missing.
   void SetInput(EvalContext& ctx, int input, std::string_view text) const;
-  void SetInput(EvalContext& ctx, int input, double number) const;
+  // Inline: a double for a double DataField (the common case) is one store.
+  void SetInput(EvalContext& ctx, int input, double number) const {
+    const InputBinding& b = bindings_[static_cast<size_t>(input)];
+    if (b.type == DataType::kDouble) [[likely]] {
+      ctx.Input(b.slot).SetNumber(number);
+      return;
+    }
+    SetInputConverted(ctx, input, number);
+  }
   void SetInput(EvalContext& ctx, int input, const Value& value) const;
   void SetMissing(EvalContext& ctx, int input) const;
 
@@ -80,6 +88,13 @@ class CompiledModel {
   // Fails the record when an unparsable value reaches an input whose
   // MiningField has no treatment of its own (returnInvalid by default).
   void MarkInvalid(EvalContext& ctx, int input, const Value& v) const;
+  // A double for a DataField of another type (string, float, integer, boolean).
+  void SetInputConverted(EvalContext& ctx, int input, double number) const;
+
+  struct InputBinding {
+    SlotId slot;
+    DataType type;
+  };
 
   std::unique_ptr<Document> doc_;
   std::unique_ptr<Plan> plan_;
@@ -87,6 +102,7 @@ class CompiledModel {
   std::vector<FieldSpec> inputs_;
   std::vector<SlotId> input_slots_;         // raw DataField slots
   std::vector<const DataFieldInfo*> input_fields_;
+  std::vector<InputBinding> bindings_;      // parallel to input_slots_: slot and DataField type
   std::vector<bool> fail_on_invalid_;       // parallel to input_slots_
   std::vector<std::string> extra_inputs_;   // target fields, bindable after inputs_ (for residual)
   std::vector<FieldSpec> outputs_;

@@ -157,6 +157,28 @@ class RegressionModelImpl : public Model {
       return;
     }
     const size_t nf = features_.size();
+    if (fused_table_ >= 0) {
+      // One table of plain numeric predictors over every feature in order
+      // (a logistic or linear regression): read and accumulate in one pass,
+      // the same operations in the same order as NumericSum.
+      const Table& t = tables_[static_cast<size_t>(fused_table_)];
+      double sum = 0;
+      for (size_t j = 0; j < nf; ++j) {
+        double v;
+        if (regutil::ReadNumber(ctx, features_[j].slot, &v) != Num::kOk) return;
+        sum += t.numeric[j].coef * v;
+      }
+      const double y = t.intercept != 0 ? sum + t.intercept : sum;
+      if (mode_ == Mode::kRegression) {
+        result->predicted.SetNumber(ApplyNorm(norm_, y));
+        return;
+      }
+      std::vector<double>& p = result->probabilities;
+      p.assign(tables_.size(), 0.0);
+      p[static_cast<size_t>(fused_table_)] = y;
+      Finish(ctx, result);
+      return;
+    }
     double inline_buf[kInlineFeatures];
     double* x = inline_buf;
     if (nf > kInlineFeatures) {
@@ -191,7 +213,14 @@ class RegressionModelImpl : public Model {
         return;
       }
     }
-    if (!Normalize(p.data(), n)) {
+    Finish(ctx, result);
+  }
+
+  // Classification: normalizes the tables' values into probabilities and
+  // picks the label.
+  void Finish(EvalContext& ctx, ModelResult* result) const {
+    std::vector<double>& p = result->probabilities;
+    if (!Normalize(p.data(), p.size())) {
       ctx.Fail(absl::InvalidArgumentError("RegressionModel: probabilities are undefined (zero sum)"));
       p.clear();
       return;
@@ -201,6 +230,27 @@ class RegressionModelImpl : public Model {
     if (best >= 0) result->predicted = labels_[best];
   }
 
+  // Sets fused_table_ when exactly one table is not the default one, and it
+  // holds only numeric predictors, one per feature in feature order, all
+  // with exponent 1 (double math only).
+  void PrepareFusedTable() {
+    fused_table_ = -1;
+    if (float_math_) return;
+    for (const NumFeature& f : features_)
+      if (f.exponent != 1) return;
+    int found = -1;
+    for (size_t i = 0; i < tables_.size(); ++i) {
+      const Table& t = tables_[i];
+      if (t.is_default) continue;
+      if (found >= 0 || !t.categorical.empty() || !t.terms.empty() || t.numeric.size() != features_.size())
+        return;
+      for (size_t j = 0; j < t.numeric.size(); ++j)
+        if (t.numeric[j].feature != static_cast<int>(j)) return;
+      found = static_cast<int>(i);
+    }
+    fused_table_ = found;
+  }
+
   const std::vector<Value>* labels() const override {
     return mode_ == Mode::kRegression ? nullptr : &labels_;
   }
@@ -208,6 +258,7 @@ class RegressionModelImpl : public Model {
   Mode mode_ = Mode::kRegression;
   Norm norm_ = Norm::kNone;
   bool float_math_ = false;  // x-mathContext="float": JPMML computes everything in float
+  int fused_table_ = -1;     // see PrepareFusedTable
   Norm binary_norm_ = Norm::kNone;  // kBinary: transform of the first class
   bool binary_multinomial_ = false;  // kBinary with simplemax/softmax over both values
   std::vector<NumFeature> features_;
@@ -551,6 +602,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompile
       return ElementError(el, "normalizationMethod simplemax is not valid for regression");
     }
     model->mode_ = Mode::kRegression;
+    model->PrepareFusedTable();
     return std::unique_ptr<Model>(std::move(model));
   }
   if (args.function != MiningFunction::kClassification) {
@@ -619,6 +671,7 @@ absl::StatusOr<std::unique_ptr<Model>> CompileRegressionModel(const ModelCompile
         return bad_norm();
     }
   }
+  model->PrepareFusedTable();
   return std::unique_ptr<Model>(std::move(model));
 }
 

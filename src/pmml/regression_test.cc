@@ -80,6 +80,59 @@ TEST(RegressionModel, LinearWithAllPredictorKinds) {
   EXPECT_TRUE(h.Out("y").missing());
 }
 
+// A logistic regression whose one table lists every feature in order takes
+// the fused read-and-sum path; adding a squared term (coefficient 0) makes
+// the same model take the general one. Exactly representable numbers make both sums exact, so
+// the two must agree bit for bit, also on missing and text inputs.
+const char* kLogit3 = R"(
+<DataDictionary>
+  <DataField name="a" optype="continuous" dataType="double"/>
+  <DataField name="b" optype="continuous" dataType="double"/>
+  <DataField name="c" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="categorical" dataType="string"><Value value="no"/><Value value="yes"/></DataField>
+</DataDictionary>
+<RegressionModel functionName="classification" normalizationMethod="logit">
+  <MiningSchema>
+    <MiningField name="y" usageType="target"/>
+    <MiningField name="a"/><MiningField name="b"/><MiningField name="c"/>
+  </MiningSchema>
+  <Output><OutputField name="p" feature="probability" value="yes"/></Output>
+  <RegressionTable intercept="0.25" targetCategory="yes">$PREDICTORS</RegressionTable>
+  <RegressionTable intercept="0" targetCategory="no"/>
+</RegressionModel>)";
+
+TEST(RegressionModel, FusedPathMatchesTheGeneralOne) {
+  Harness fused(Doc(Sub(kLogit3, {{"PREDICTORS",
+      R"(<NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" coefficient="-1.25"/>
+         <NumericPredictor name="c" coefficient="2"/>)"}})));
+  Harness general(Doc(Sub(kLogit3, {{"PREDICTORS",
+      R"(<NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" coefficient="-1.25"/>
+         <NumericPredictor name="c" coefficient="2"/><NumericPredictor name="a" exponent="2" coefficient="0"/>)"}})));
+  ASSERT_TRUE(fused.ok()) << fused.status();
+  ASSERT_TRUE(general.ok()) << general.status();
+  const std::vector<std::vector<std::pair<std::string, Value>>> rows = {
+      {{"a", N(1)}, {"b", N(2)}, {"c", N(3)}},
+      {{"a", N(-4)}, {"b", N(0.5)}, {"c", N(-1)}},
+      {{"a", S("2")}, {"b", N(1)}, {"c", N(0)}},
+      {{"a", N(1)}, {"c", N(3)}},  // b missing: no prediction
+  };
+  for (const auto& row : rows) {
+    ASSERT_TRUE(fused.Eval(row).ok());
+    ASSERT_TRUE(general.Eval(row).ok());
+    const Value f = fused.Out("p"), g = general.Out("p");
+    ASSERT_EQ(f.missing(), g.missing());
+    if (f.missing()) continue;
+    EXPECT_EQ(f.num, g.num);
+    EXPECT_EQ(fused.Out("y").str, general.Out("y").str);
+  }
+  // 0.25 + 0.5*1 - 1.25*2 + 2*3 = 4.25
+  ASSERT_TRUE(fused.Eval(rows[0]).ok());
+  EXPECT_NEAR(fused.Out("p").num, Sigmoid(4.25), kTol);
+  EXPECT_EQ(fused.Out("y").str, "yes");
+  ASSERT_TRUE(fused.Eval(rows[3]).ok());
+  EXPECT_TRUE(fused.Out("p").missing());
+}
+
 TEST(RegressionModel, RegressionNormalizations) {
   // x = 0.5, z = 0, no category: y = 1 + 1 + 0.125 = 2.125, then the inverse link.
   const double y = 2.125;
