@@ -635,7 +635,10 @@ void ServiceJob::TakeCompleted(std::vector<kafka::Completion>* done) {
   in_flight_gauge_->Set(static_cast<double>(requests_in_flight_));
 }
 
-bool ServiceJob::WantsPause() const { return breaker_.load() != BreakerState::kClosed; }
+// Paused while open only: half-open takes records again, or there might be
+// no batch to serve as the trial (the ones that opened it may have been
+// dead-lettered meanwhile) and the breaker would never close.
+bool ServiceJob::WantsPause() const { return breaker_.load() == BreakerState::kOpen; }
 
 void ServiceJob::UpdateQueueFull() {
   // Hysteresis: full at max_queued_records, room again at half, so the
@@ -657,8 +660,9 @@ int ServiceJob::PollTimeoutMs() const {
     t = std::min(t, MsUntil(b->opened + std::chrono::milliseconds(b->settings->cfg.batch_max_delay_ms), now));
   // Queued batches wake the loop only when they can be sent (else a batch
   // waiting for the server's metadata would spin it).
+  const BreakerState bs = breaker_.load();
   if (settings_ && settings_->codec && requests_in_flight_ < settings_->cfg.max_requests_in_flight &&
-      breaker_.load() == BreakerState::kClosed)
+      (bs == BreakerState::kClosed || (bs == BreakerState::kHalfOpen && !trial_in_flight_)))
     for (const auto& b : ready_) t = std::min(t, MsUntil(b->next_try, now));
   if (!probe_in_flight_) t = std::min(t, MsUntil(next_probe_, now));
   return static_cast<int>(std::clamp<int64_t>(t, 0, 100));

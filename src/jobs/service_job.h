@@ -46,8 +46,9 @@ class PaddedJsonParser;  // model_job.h
 // consecutive failed tries open it; while open no batch is sent, the job asks
 // the runner to pause its partitions (it keeps polling, so the group does not
 // rebalance), and every open_ms a readiness probe asks the server; a ready
-// answer half-opens it: one batch is sent as a trial, whose success closes it
-// and whose failure opens it again. Waiting in the breaker costs no retries.
+// answer half-opens it: input resumes and one batch is sent as a trial, whose
+// success closes it and whose failure opens it again. Waiting in the breaker
+// costs no retries.
 //
 // Dead letters: decode/<code> (not a JSON object), input/invalid_input (a
 // field missing, null, of a type the tensor does not take), model/

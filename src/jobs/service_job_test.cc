@@ -180,6 +180,41 @@ TEST(ServiceJobTest, BreakerOpensPausesProbesAndCloses) {
   EXPECT_NE(job.Describe().find("\"breaker\":\"closed\""), std::string::npos) << job.Describe();
 }
 
+TEST(ServiceJobTest, HalfOpenTakesRecordsSoATrialCanCloseIt) {
+  // The only batch opens the breaker and is dead-lettered at once (no
+  // retries): when the server is back, the half-open breaker must let input
+  // in, or no trial would ever close it.
+  FakeServer server;
+  server.down_ = true;
+  metrics::Registry reg;
+  ServiceJob job("svc", "s",
+                 Cfg(server.port(), "      retry: {max_retries: 0}\n      breaker: {failure_threshold: 1, open_ms: 30}\n"),
+                 nullptr, nullptr, &reg);
+  std::vector<Rec> recs = {{"k", "{\"a\":5}"}, {"k", "{\"a\":6}"}};
+  int tickets[2];
+  kafka::OutBatch out;
+  kafka::InRecord a("t", 0, 0, &recs[0].key, &recs[0].value, &recs[0].headers);
+  ASSERT_TRUE(job.Begin(a, &tickets[0], &out));
+  auto done = Collect(job, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(job.breaker_state(), ServiceJob::BreakerState::kOpen);
+  EXPECT_TRUE(job.WantsPause());
+  server.down_ = false;
+  std::vector<kafka::Completion> none;
+  for (int i = 0; i < 500 && job.breaker_state() == ServiceJob::BreakerState::kOpen; ++i) {
+    job.TakeCompleted(&none);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_EQ(job.breaker_state(), ServiceJob::BreakerState::kHalfOpen);
+  EXPECT_FALSE(job.WantsPause()) << "half-open must take records";
+  kafka::InRecord b("t", 0, 1, &recs[1].key, &recs[1].value, &recs[1].headers);
+  ASSERT_TRUE(job.Begin(b, &tickets[1], &out));
+  done = Collect(job, 1);
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(json::parse(done[0].outputs[0].value)["outputs"]["y"], 6);
+  EXPECT_EQ(job.breaker_state(), ServiceJob::BreakerState::kClosed);
+}
+
 TEST(ServiceJobTest, RetriesThenDeadLettersWithStageHttp) {
   FakeServer server;
   server.down_ = true;
