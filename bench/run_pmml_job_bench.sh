@@ -15,7 +15,7 @@ Usage: bench/run_pmml_job_bench.sh [--bootstrap HOST:PORT] [--no-build] [--no-do
 
   --bootstrap HOST:PORT  running broker (default localhost:19092)
   --no-build             use the existing build/release binaries
-  --no-docs              print only; do not save or touch docs/benchmarks.md
+  --no-docs              do not touch docs/benchmarks.md (the result is still saved under bench/results/)
   -- ARGS                passed to evs_pmml_job_bench (see its --help: --events, --latency-seconds, --swap-ms ...)
 EOF
 }
@@ -57,7 +57,8 @@ block = (begin + "\n## PMML job end to end: input-adapter -> pmml-job -> output-
          "for the iris tree and the 100-tree forest; p99 during hot swaps <= 1.5 x steady p99.\n\n"
          + frag + end)
 if begin in doc:
-    doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    b = doc.index(begin)
+    doc = doc[:b] + block + doc[doc.index(end, b) + len(end):]
 else:
     doc = doc.rstrip("\n") + "\n\n" + block + "\n"
 open(doc_path, "w").write(doc)

@@ -131,7 +131,8 @@ block = (begin + "\n## Service job: evserve service-job vs a plain HTTP client o
          "Latest run: `" + cmdline + "`, evserve at commit " + commit + ".\n\n"
          + frag + end)
 if begin in doc:
-    doc = doc[:doc.index(begin)] + block + doc[doc.index(end) + len(end):]
+    b = doc.index(begin)
+    doc = doc[:b] + block + doc[doc.index(end, b) + len(end):]
 else:
     doc = doc.rstrip("\n") + "\n\n" + block + "\n"
 open(doc_path, "w").write(doc)
