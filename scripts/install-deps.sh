@@ -42,6 +42,8 @@ PACKAGES=(
   prometheus
   curl
   python3
+  # tests and demo: venvs for the model servers (tools/model_servers/setup.sh)
+  python3-venv
   # tests: the Parquet reader's corpus test unpacks the Spark pipeline zips
   unzip
 )
