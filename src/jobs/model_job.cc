@@ -3,9 +3,27 @@
 #include <cctype>
 #include <string_view>
 
+#include "absl/strings/str_cat.h"
 #include "common/headers.h"
 
 namespace evs::jobs {
+
+bool RequestParser::Parse(const kafka::InRecord& in, uint32_t max_event_bytes,
+                          simdjson::dom::object* obj, EventError* err) {
+  simdjson::dom::element root;
+  if (in.has_value() && in.value().size() <= max_event_bytes &&
+      json_.Parse(in.value(), &root) == simdjson::SUCCESS && root.get_object().get(*obj) == simdjson::SUCCESS)
+    return true;
+  Record scratch;
+  if (!in.has_value()) {
+    *err = {"decode", "tombstone", "record without a value"};
+  } else if (in.value().size() > max_event_bytes) {
+    *err = {"limit", "oversize", absl::StrCat("value of ", in.value().size(), " bytes")};
+  } else if (diag_.Decode(in.value(), &scratch, err)) {
+    *err = {"decode", "invalid_json", "the request is not a JSON object"};
+  }
+  return false;
+}
 
 kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,
                               kafka::OutBatch* out) {

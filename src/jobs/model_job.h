@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "codec/decode.h"
+#include "common/value.h"
 #include "kafka/client.h"
 #include "metrics/registry.h"
 #include "models/model_store.h"
@@ -43,6 +45,21 @@ class PaddedJsonParser {
   simdjson::dom::parser parser_;
   std::unique_ptr<char[]> buf_;
   size_t cap_ = 0;
+};
+
+// A request value parsed as a JSON object by the fast path, or the dead
+// letter's reason when it is not one: a tombstone, a value above
+// max_event_bytes, or the codec's error code for it (invalid_json,
+// too_deep, ...). One per job, used on the runner thread.
+class RequestParser {
+ public:
+  explicit RequestParser(uint32_t max_depth) : diag_(max_depth) {}
+  bool Parse(const kafka::InRecord& in, uint32_t max_event_bytes, simdjson::dom::object* obj,
+             EventError* err);
+
+ private:
+  PaddedJsonParser json_;
+  codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
 };
 
 kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,

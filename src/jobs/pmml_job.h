@@ -11,7 +11,7 @@
 
 namespace evs::jobs {
 
-class PaddedJsonParser;  // model_job.h
+class RequestParser;  // model_job.h
 
 // The PMML model job: consumes its request topic, evaluates each record with
 // the model its evs-model header names (`iris` = current version, `iris@3` =
@@ -58,8 +58,7 @@ class PmmlJob : public adapters::ProcessorBase {
   uint64_t seen_model_epoch_ = 0;
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
-  std::unique_ptr<PaddedJsonParser> json_;
-  codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
+  std::unique_ptr<RequestParser> request_;  // JSON object, or why not
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;
 };

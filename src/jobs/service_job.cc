@@ -53,7 +53,7 @@ ServiceJob::ServiceJob(std::string module, std::string job, std::shared_ptr<cons
                        runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
                        metrics::Registry* registry)
     : ProcessorBase(std::move(module), std::move(cfg), slot, reporter, registry), job_(std::move(job)),
-      json_(std::make_unique<PaddedJsonParser>()), diag_(cfg_->limits.max_depth) {
+      request_(std::make_unique<RequestParser>(cfg_->limits.max_depth)) {
   const metrics::Labels l = {{"module", module_}};
   in_ = registry_->GetCounter("evs_records_in_total", "Records consumed, by route",
                               {{"module", module_}, {"route", "(requests)"}});
@@ -183,21 +183,8 @@ void ServiceJob::Wake() {
 
 bool ServiceJob::ReadRow(const kafka::InRecord& in, const Settings& s, service::RowValues* row,
                          EventError* err) {
-  simdjson::dom::element root;
   simdjson::dom::object obj;
-  if (!in.has_value() || in.value().size() > cfg_->limits.max_event_bytes ||
-      json_->Parse(in.value(), &root) != simdjson::SUCCESS ||
-      root.get_object().get(obj) != simdjson::SUCCESS) {
-    Record scratch;
-    if (!in.has_value()) {
-      *err = {"decode", "tombstone", "record without a value"};
-    } else if (in.value().size() > cfg_->limits.max_event_bytes) {
-      *err = {"limit", "oversize", absl::StrCat("value of ", in.value().size(), " bytes")};
-    } else if (diag_.Decode(in.value(), &scratch, err)) {
-      *err = {"decode", "invalid_json", "the request is not a JSON object"};
-    }
-    return false;
-  }
+  if (!request_->Parse(in, cfg_->limits.max_event_bytes, &obj, err)) return false;
   row->clear();
   row->reserve(s.fields.size());
   for (const std::string& f : s.fields) {

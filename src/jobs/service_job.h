@@ -20,7 +20,7 @@
 
 namespace evs::jobs {
 
-class PaddedJsonParser;  // model_job.h
+class RequestParser;  // model_job.h
 
 // The service job: evaluates requests by calling a model behind an external
 // model server (TensorFlow Serving REST / KServe v1, or the Open Inference
@@ -151,8 +151,7 @@ class ServiceJob : public adapters::ProcessorBase, public kafka::AsyncProcessor 
   std::string job_;
   std::shared_ptr<const Settings> settings_;
   std::unique_ptr<service::HttpClient> http_;
-  std::unique_ptr<PaddedJsonParser> json_;
-  codec::JsonDecoder diag_;
+  std::unique_ptr<RequestParser> request_;  // JSON object, or why not
 
   // Runner thread.
   std::map<std::pair<std::string, int32_t>, std::deque<std::shared_ptr<Batch>>> partitions_;

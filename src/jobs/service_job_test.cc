@@ -82,7 +82,7 @@ std::shared_ptr<const config::Config> Cfg(int port, const std::string& extra) {
 
 struct Rec {
   std::string key, value;
-  std::vector<kafka::Header> headers;
+  std::vector<kafka::Header> headers = {};
 };
 
 // Runs TakeCompleted until `n` completions arrived (or 10 s passed).

@@ -38,8 +38,7 @@ SparkJob::SparkJob(std::string module, std::string job, std::shared_ptr<const co
                    metrics::Registry* registry, std::shared_ptr<models::ModelStore> store,
                    std::unique_ptr<models::RegistryWatcher> watcher)
     : ProcessorBase(std::move(module), std::move(cfg), slot, reporter, registry), job_(std::move(job)),
-      store_(std::move(store)), watcher_(std::move(watcher)), json_(std::make_unique<PaddedJsonParser>()),
-      diag_(cfg_->limits.max_depth) {
+      store_(std::move(store)), watcher_(std::move(watcher)), request_(std::make_unique<RequestParser>(cfg_->limits.max_depth)) {
   if (const config::Job* j = cfg_->FindJob(job_)) model_ = j->spark.model;
   in_ = registry_->GetCounter("evs_records_in_total", "Records consumed, by route",
                               {{"module", module_}, {"route", "(requests)"}});
@@ -238,19 +237,8 @@ void SparkJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   const spark::Pipeline& p = *s.pipeline;
   spark::Row& row = *c->row;
 
-  simdjson::dom::element root;
   simdjson::dom::object obj;
-  if (!in.has_value() || in.value().size() > cfg_->limits.max_event_bytes ||
-      json_->Parse(in.value(), &root) != simdjson::SUCCESS || root.get_object().get(obj) != simdjson::SUCCESS) {
-    Record scratch;
-    EventError err;
-    if (!in.has_value()) {
-      err = {"decode", "tombstone", "record without a value"};
-    } else if (in.value().size() > cfg_->limits.max_event_bytes) {
-      err = {"limit", "oversize", absl::StrCat("value of ", in.value().size(), " bytes")};
-    } else if (diag_.Decode(in.value(), &scratch, &err)) {
-      err = {"decode", "invalid_json", "the request is not a JSON object"};
-    }
+  if (EventError err; !request_->Parse(in, cfg_->limits.max_event_bytes, &obj, &err)) {
     DeadLetter(in, err, out);
     return;
   }

@@ -12,7 +12,7 @@
 
 namespace evs::jobs {
 
-class PaddedJsonParser;  // model_job.h
+class RequestParser;  // model_job.h
 
 // The Spark job: serves one Spark MLlib PipelineModel (the job's `model`,
 // from the registry topic) natively. Per request record it parses the JSON
@@ -78,8 +78,7 @@ class SparkJob : public adapters::ProcessorBase {
   std::atomic<bool> ready_{false};  // serving_, for the admin threads
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
-  std::unique_ptr<PaddedJsonParser> json_;
-  codec::JsonDecoder diag_;  // names the error code of values the fast path refuses
+  std::unique_ptr<RequestParser> request_;  // JSON object, or why not
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;
 };
