@@ -87,6 +87,8 @@ latency at half of the plain copy's and the adapter's measured throughput
   --skip-latency          throughput phase only
   --warmup-events N       unreported plain and plain+headers runs first to warm the broker (default 200000, 0: none)
   --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
+  --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
+                          (repeatable), e.g. compression.type=lz4
 )";
 }
 
@@ -127,11 +129,9 @@ class EvserveAdapter : public Contender {
     return t;
   }
   std::string Config(const Topics& t) const {
-    const std::string& b = g_opt.bootstrap;
     return absl::StrCat(
         "guarantee: at-least-once\n",
-        "kafka:\n  external: {bootstrap.servers: \"", b, "\"}\n  internal: {bootstrap.servers: \"", b,
-        "\"}\n",
+        KafkaYaml(),
         "topics: {requests_prefix: \"", prefix_, "\", results: \"bench.results.", t.id,
         "\", config: \"bench.config.", t.id, "\", models: \"bench.models.", t.id,
         "\", status: \"bench.status.", t.id, "\", dlq: \"bench.dlq.", t.id, "\"}\n",

@@ -94,6 +94,13 @@ HandlePtr MustHandle(rd_kafka_type_t type, const Props& props, const Props& over
 
 Props Base() { return {{"bootstrap.servers", Opt().bootstrap}}; }
 
+std::string KafkaYaml() {
+  std::string cluster = absl::StrCat("{bootstrap.servers: \"", Opt().bootstrap, "\"");
+  for (const auto& [k, v] : Opt().producer_props) absl::StrAppend(&cluster, ", ", k, ": \"", v, "\"");
+  cluster += "}";
+  return absl::StrCat("kafka:\n  external: ", cluster, "\n  internal: ", cluster, "\n");
+}
+
 HandlePtr LowLatencyProducer() {
   auto conf = kafka::MakeConf(Base(), {{"linger.ms", "1"}});
   if (!conf.ok()) Die(std::string(conf.status().message()));
@@ -187,6 +194,15 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
     else if (a == "--skip-latency") o->skip_latency = true;
     else if (a == "--warmup-events") o->warmup_events = std::atol(value());
     else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(value());
+    else if (a == "--producer-prop") {
+      std::string kv = value();
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::cerr << prog << ": --producer-prop wants KEY=VALUE, got '" << kv << "'\n";
+        return false;
+      }
+      o->producer_props.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+    }
     else if (a == "-h" || a == "--help") {
       usage();
       std::exit(0);
@@ -381,7 +397,9 @@ class PlainCopy : public Contender {
                             {"session.timeout.ms", "10000"},
                             {"heartbeat.interval.ms", "1000"}});
     rd_kafka_poll_set_consumer(consumer_.get());
-    auto conf = kafka::MakeConf(Base(), {{"linger.ms", "5"}, {"enable.idempotence", "true"}});
+    kafka::Props overrides = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
+    for (const auto& [k, v] : Opt().producer_props) overrides[k] = v;
+    auto conf = kafka::MakeConf(Base(), overrides);
     if (!conf.ok()) Die(std::string(conf.status().message()));
     rd_kafka_conf_set_dr_msg_cb(conf->get(), &PlainCopy::Dr);
     rd_kafka_conf_set_opaque(conf->get(), this);

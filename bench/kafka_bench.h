@@ -42,6 +42,10 @@ struct CommonOptions {
   double target = 0.70;        // pass mark of the bench's ratio
   bool skip_latency = false;   // throughput phase only
   long evs_max_in_flight = 0;  // input_adapter.max_in_flight (0: evserve's default)
+  // Extra librdkafka producer properties (--producer-prop K=V), applied alike
+  // to the plain copies' producers and to evserve's internal cluster, so a
+  // setting such as compression.type is compared like for like.
+  std::vector<std::pair<std::string, std::string>> producer_props;
   // The bench's event: ~200 bytes of JSON with integer "id" and "ts" (µs)
   // fields; id < 0 marks warm-up events, which the latency phase ignores.
   std::string (*make_event)(long id, int64_t ts_us) = nullptr;
@@ -49,7 +53,7 @@ struct CommonOptions {
 void SetOptions(CommonOptions* o);
 // Parses argv into `o`: the common options (--bootstrap --events --evserve
 // --out --partitions --latency-seconds --latency-max-events --workdir
-// --target --skip-latency --warmup-events --evs-max-in-flight, -h) and, via
+// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop, -h) and, via
 // `extra`, the bench's own (extra returns false for an unknown argument;
 // value() takes the option's value). False on a usage error (reported).
 using ExtraArg = std::function<bool(const std::string& arg, const std::function<const char*()>& value)>;
@@ -78,6 +82,9 @@ int64_t CoarseNowMs();
 kafka::HandlePtr MustHandle(rd_kafka_type_t type, const kafka::Props& props,
                             const kafka::Props& overrides = {});
 kafka::Props Base();  // bootstrap.servers only
+// The evserve config's `kafka:` block: external and internal cluster both
+// at --bootstrap, plus the --producer-prop properties.
+std::string KafkaYaml();
 // The producer of warm-up and paced events: linger.ms 1, delivery failures
 // counted in DeliveryErrors().
 kafka::HandlePtr LowLatencyProducer();

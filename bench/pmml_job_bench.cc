@@ -94,6 +94,8 @@ latency at half of each measured rate, and latency during hot swaps.
   --skip-latency          throughput phase only
   --warmup-events N       unreported chain run first to warm the broker (default 50000, 0: none)
   --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
+  --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
+                          (repeatable), e.g. compression.type=lz4
 )";
 }
 
@@ -163,11 +165,9 @@ class EvservePmml : public Contender, public LatencyHook {
     return t;
   }
   std::string Config(const Topics& t) const {
-    const std::string& b = g_opt.bootstrap;
     return absl::StrCat(
         "guarantee: at-least-once\n",
-        "kafka:\n  external: {bootstrap.servers: \"", b, "\"}\n  internal: {bootstrap.servers: \"", b,
-        "\"}\n",
+        KafkaYaml(),
         "topics: {requests_prefix: \"bench.req.", t.id, ".\", results: \"bench.results.", t.id,
         "\", config: \"bench.config.", t.id, "\", models: \"bench.models.", t.id,
         "\", status: \"bench.status.", t.id, "\", dlq: \"bench.dlq.", t.id, "\"}\n",
