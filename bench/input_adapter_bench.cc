@@ -65,6 +65,7 @@ struct Options : CommonOptions {
     workdir = "/tmp/evs-input-bench";
     warmup_events = 200000;
   }
+  int rounds = 1;  // adapter runs, each between two plain / plain+headers pairs
 };
 
 void Usage() {
@@ -89,6 +90,10 @@ latency at half of the plain copy's and the adapter's measured throughput
   --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
   --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
                           (repeatable), e.g. compression.type=lz4
+  --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
+                          measured ones (default 2), so the step up from the warm-up is not measured
+  --rounds N              adapter runs, interleaved with the copies (default 1): P H E P H E P H ...;
+                          ratios are the median of the rounds
 )";
 }
 
@@ -174,7 +179,13 @@ class EvserveAdapter : public Contender {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (!ParseArgs(argc, argv, "evs_input_bench", &Usage, &g_opt)) return 2;
+  auto extra = [](const std::string& a, const std::function<const char*()>& value) {
+    if (a != "--rounds") return false;
+    g_opt.rounds = std::max(1, std::atoi(value()));
+    return true;
+  };
+  if (!ParseArgs(argc, argv, "evs_input_bench", &Usage, &g_opt, extra)) return 2;
+  const int rounds = g_opt.rounds;
   g_opt.make_event = &MakeEvent;
   SetOptions(&g_opt);
   if (!PrepareRun("evs_input_bench")) return 2;
@@ -197,21 +208,50 @@ int main(int argc, char** argv) {
     RunThroughput(&plain_h, 0);
     g_opt.events = n;
   }
-  // Interleaved so that drift shows: P1 H1 E P2 H2.
-  std::vector<ThroughputResult> tr;
-  tr.push_back(RunThroughput(&plain, 1));
-  tr.push_back(RunThroughput(&plain_h, 1));
-  tr.push_back(RunThroughput(&adapter, 1));
-  tr.push_back(RunThroughput(&plain, 2));
-  tr.push_back(RunThroughput(&plain_h, 2));
-  const ThroughputResult &p1 = tr[0], &h1 = tr[1], &ev = tr[2], &p2 = tr[3], &h2 = tr[4];
-  const double plain_rate = (p1.rate + p2.rate) / 2;
-  const double hdr_rate = (h1.rate + h2.rate) / 2;
-  const double evs_rate = ev.rate;
+  // Interleaved so that drift shows: P1 H1 E1 P2 H2 [E2 P3 H3 ...]. Round i
+  // compares E_i with the mean of the plain runs before and after it; the
+  // reported ratio is the median of the rounds' ratios.
+  std::vector<ThroughputResult> tr, plains, headers, evs;
+  auto run = [&](Contender* c, int i, std::vector<ThroughputResult>* into) {
+    tr.push_back(RunThroughput(c, i));
+    into->push_back(tr.back());
+  };
+  run(&plain, 1, &plains);
+  run(&plain_h, 1, &headers);
+  for (int i = 1; i <= rounds; ++i) {
+    run(&adapter, i, &evs);
+    run(&plain, i + 1, &plains);
+    run(&plain_h, i + 1, &headers);
+  }
   auto div = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  const double ratio = div(evs_rate, plain_rate);
-  const double ratio_h = div(evs_rate, hdr_rate);
-  const double hdr_cost = div(hdr_rate, plain_rate);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? 0.0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  std::vector<double> r_plain, r_hdr, r_cost, evs_rates, plain_rates, hdr_rates;
+  for (int i = 0; i < rounds; ++i) {
+    const double p = (plains[i].rate + plains[i + 1].rate) / 2, h = (headers[i].rate + headers[i + 1].rate) / 2;
+    r_plain.push_back(div(evs[i].rate, p));
+    r_hdr.push_back(div(evs[i].rate, h));
+    evs_rates.push_back(evs[i].rate);
+  }
+  for (size_t i = 0; i < plains.size(); ++i) {
+    plain_rates.push_back(plains[i].rate);
+    hdr_rates.push_back(headers[i].rate);
+    r_cost.push_back(div(headers[i].rate, plains[i].rate));
+  }
+  const double plain_rate = median(plain_rates);
+  const double hdr_rate = median(hdr_rates);
+  const double evs_rate = median(evs_rates);
+  const double ratio = median(r_plain);
+  const double ratio_h = median(r_hdr);
+  const double hdr_cost = median(r_cost);
+  auto list = [](const std::vector<double>& v) {
+    std::string s;
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + Fixed(v[i], 2);
+    return s;
+  };
   bool all_ok = true;
   for (const auto& r : tr) all_ok = all_ok && r.ok;
   const bool pass = all_ok && ratio >= g_opt.target;
@@ -246,17 +286,18 @@ int main(int argc, char** argv) {
        << " | " << Fixed(r.span_s, 2) << " | " << Fixed(r.wall_s, 2) << " | " << Fixed(r.cpu_s, 1) << " | "
        << Fixed(r.cpu_s * 1e6 / r.events, 1) << " |\n";
   }
-  md << "\n**Ratio adapter / plain copy (mean of the two plain runs): " << Fixed(ratio, 2) << "** ("
-     << Thousands(evs_rate) << " vs " << Thousands(plain_rate) << " events/s; against each plain run: "
-     << Fixed(div(evs_rate, p1.rate), 2) << " and " << Fixed(div(evs_rate, p2.rate), 2) << ").\n\n";
+  const std::string how = rounds > 1 ? "median of " + std::to_string(rounds) + " rounds; each round's adapter run "
+                                       "against the mean of the plain runs before and after it"
+                                     : "against the mean of the two plain runs";
+  md << "\n**Ratio adapter / plain copy (" << how << "): " << Fixed(ratio, 2) << "** (adapter "
+     << Thousands(evs_rate) << " vs plain " << Thousands(plain_rate) << " events/s, medians; per round: "
+     << list(r_plain) << ").\n\n";
   md << "**Target (adapter >= " << static_cast<int>(g_opt.target * 100 + 0.5) << "% of the plain copy): "
      << (pass ? "PASS" : "FAIL") << "**" << (all_ok ? "" : " (a run did not complete)") << "\n\n";
-  md << "Context, not the target: ratio adapter / plain copy + evserve headers (mean of its two runs): **"
-     << Fixed(ratio_h, 2) << "** (" << Thousands(evs_rate) << " vs " << Thousands(hdr_rate)
-     << " events/s; against each run: " << Fixed(div(evs_rate, h1.rate), 2) << " and "
-     << Fixed(div(evs_rate, h2.rate), 2) << "). Cost of the eight headers alone: plain + headers / plain = **"
-     << Fixed(hdr_cost, 2) << "** (run 1: " << Fixed(div(h1.rate, p1.rate), 2)
-     << ", run 2: " << Fixed(div(h2.rate, p2.rate), 2) << ").\n\n";
+  md << "Context, not the target: ratio adapter / plain copy + evserve headers: **" << Fixed(ratio_h, 2)
+     << "** (header copy " << Thousands(hdr_rate) << " events/s, median; per round: " << list(r_hdr)
+     << "). Cost of the eight headers alone: plain + headers / plain = **" << Fixed(hdr_cost, 2)
+     << "** (median; per run pair: " << list(r_cost) << ").\n\n";
   if (!lr.empty()) {
     md << "Latency at half of the plain copy's and of the adapter's measured throughput, plus both copies at "
           "the adapter's rate (send time in the event -> consumer on the destination; "

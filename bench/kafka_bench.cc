@@ -22,9 +22,11 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "httplib.h"
 
 extern char** environ;
 
@@ -194,6 +196,7 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
     else if (a == "--skip-latency") o->skip_latency = true;
     else if (a == "--warmup-events") o->warmup_events = std::atol(value());
     else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(value());
+    else if (a == "--settle-seconds") o->settle_seconds = std::atof(value());
     else if (a == "--producer-prop") {
       std::string kv = value();
       size_t eq = kv.find('=');
@@ -675,6 +678,31 @@ int64_t WarmUp(Contender* c, rd_kafka_t* prod, const std::string& src, const std
   return sent;
 }
 
+int LatencyResult::worst_window() const {
+  int w = -1;
+  for (size_t i = 0; i < window_max_ms.size(); ++i)
+    if (w < 0 || window_max_ms[i] > window_max_ms[static_cast<size_t>(w)]) w = static_cast<int>(i);
+  return w;
+}
+
+std::string ScrapeMetrics(int port) {
+  httplib::Client cli("127.0.0.1", port);
+  cli.set_connection_timeout(2);
+  cli.set_read_timeout(5);
+  auto res = cli.Get("/metrics");
+  return res && res->status == 200 ? res->body : std::string();
+}
+
+double MetricSum(const std::string& text, const std::string& name) {
+  std::istringstream in(text);
+  std::string line;
+  double sum = 0;
+  while (std::getline(in, line))
+    if (line.rfind(name, 0) == 0 && line.size() > name.size() && (line[name.size()] == ' ' || line[name.size()] == '{'))
+      sum += std::atof(line.substr(line.rfind(' ') + 1).c_str());
+  return sum;
+}
+
 double Percentile(const std::vector<int64_t>& sorted, double q) {
   if (sorted.empty()) return 0;
   size_t idx = static_cast<size_t>(std::ceil(q * sorted.size())) - 1;
@@ -707,8 +735,9 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   }
   std::atomic<long> warm_seen{0}, received{0};
   std::atomic<bool> stop{false};
-  std::vector<int64_t> lat_us;
+  std::vector<int64_t> lat_us, sent_us;  // parallel: latency, send time
   lat_us.reserve(total);
+  sent_us.reserve(total);
   std::thread reader([&] {
     while (!stop) {
       MessagePtr m(rd_kafka_consumer_poll(cons.get(), 50));
@@ -722,6 +751,7 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
         continue;
       }
       lat_us.push_back(now - ts);
+      sent_us.push_back(ts);
       received++;
     }
   });
@@ -735,8 +765,23 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   Log(absl::StrCat("latency (", c->Name(), "): warm after ", SecondsSince(s0), " s (", warm,
                    " warm-up events, ", warm_seen.load(), " out); pacing ", total, " events at ",
                    static_cast<long>(rate), " ev/s"));
+  // Settle: the paced rate for a while with warm-up events (ignored by the
+  // reader), so the step from the warm-up trickle to the full rate (a
+  // transient every contender shows in its first second, the plain copies
+  // too) is not what the percentiles measure.
+  {
+    const auto s0 = Clock::now();
+    long settled = 0;
+    while (SecondsSince(s0) < Opt().settle_seconds) {
+      long due = static_cast<long>(rate * SecondsSince(s0)) + 1;
+      for (; settled < due; ++settled) ProduceRaw(pk, t.src, KeyFor(settled), Opt().make_event(-1, NowMicros()));
+      rd_kafka_poll(pk, 0);
+      std::this_thread::sleep_for(std::chrono::microseconds(500));
+    }
+  }
   if (hook) hook->BeginPaced();
   auto p0 = Clock::now();
+  const int64_t p0_us = NowMicros();
   long sent = 0;
   while (sent < total) {
     long due = std::min(total, static_cast<long>(rate * SecondsSince(p0)) + 1);
@@ -763,6 +808,17 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   rd_kafka_consumer_close(cons.get());
   r.sent = sent;
   r.received = received;
+  r.window_max_ms.assign(static_cast<size_t>(std::ceil(pace_s)) + 1, -1);
+  for (size_t i = 0; i < lat_us.size(); ++i) {
+    size_t w = static_cast<size_t>(std::max<int64_t>(0, sent_us[i] - p0_us) / 1000000);
+    if (w >= r.window_max_ms.size()) w = r.window_max_ms.size() - 1;
+    r.window_max_ms[w] = std::max(r.window_max_ms[w], lat_us[i] / 1000.0);
+  }
+  {
+    std::string tl;
+    for (double m : r.window_max_ms) absl::StrAppend(&tl, tl.empty() ? "" : " ", static_cast<long>(m));
+    Log(absl::StrCat("  ", c->Name(), ": largest latency per second of the paced phase (ms): ", tl));
+  }
   std::sort(lat_us.begin(), lat_us.end());
   r.p50_ms = Percentile(lat_us, 0.50);
   r.p99_ms = Percentile(lat_us, 0.99);

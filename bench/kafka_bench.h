@@ -42,6 +42,9 @@ struct CommonOptions {
   double target = 0.70;        // pass mark of the bench's ratio
   bool skip_latency = false;   // throughput phase only
   long evs_max_in_flight = 0;  // input_adapter.max_in_flight (0: evserve's default)
+  // Latency rows: seconds at the paced rate with unmeasured events between the
+  // warm-up and the measured events (--settle-seconds).
+  double settle_seconds = 2;
   // Extra librdkafka producer properties (--producer-prop K=V), applied alike
   // to the plain copies' producers and to evserve's internal cluster, so a
   // setting such as compression.type is compared like for like.
@@ -53,7 +56,7 @@ struct CommonOptions {
 void SetOptions(CommonOptions* o);
 // Parses argv into `o`: the common options (--bootstrap --events --evserve
 // --out --partitions --latency-seconds --latency-max-events --workdir
-// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop, -h) and, via
+// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop --settle-seconds, -h) and, via
 // `extra`, the bench's own (extra returns false for an unknown argument;
 // value() takes the option's value). False on a usage error (reported).
 using ExtraArg = std::function<bool(const std::string& arg, const std::function<const char*()>& value)>;
@@ -76,6 +79,10 @@ double ProcessCpuSeconds();
 // A free TCP port on 127.0.0.1 (bound, read and released; e.g. for a child's
 // metrics listener).
 int FreePort();
+// GET http://127.0.0.1:PORT/metrics; empty when it does not answer.
+std::string ScrapeMetrics(int port);
+// Sum of a Prometheus sample over its label sets ("name" or "name{...}").
+double MetricSum(const std::string& text, const std::string& name);
 // Ingest time for evs-ts, read the way evserve reads it (coarse clock).
 int64_t CoarseNowMs();
 
@@ -196,7 +203,13 @@ struct LatencyResult {
   double p50_ms = 0, p99_ms = 0, p999_ms = 0, max_ms = 0;
   double cpu_s = 0;
   int hook_events = 0;  // what the hook reported (e.g. hot swaps done)
+  // The paced phase in 1 s windows of send time: the largest latency of each
+  // (ms; -1 when no event of that window arrived). Shows whether the tail is
+  // one stall or spread out.
+  std::vector<double> window_max_ms;
   bool ok = false;
+  // The second whose window has the largest latency, and that latency.
+  int worst_window() const;
 };
 // Called around the paced part of a latency run (e.g. hot swaps meanwhile).
 class LatencyHook {

@@ -127,6 +127,8 @@ half the job's measured rate, for each batch size.
   --out FILE              write the markdown fragment there too
   --partitions P          partitions of the request and results topics (default 4)
   --latency-seconds S     paced phase length per contender (default 15)
+  --settle-seconds S      S s at the paced rate with unmeasured events before the measured ones
+                          (default 2)
   --latency-max-events N  cap on paced events per contender (default 3000000, 0: none)
   --workdir DIR           configs and evserve logs (default /tmp/evs-service-bench)
   --skip-latency          throughput phases only
@@ -179,17 +181,6 @@ double PidCpuSeconds(int pid) {
     if (i == 15) st = std::atof(f.c_str());
   }
   return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// Sum of a Prometheus sample over its label sets ("name" or "name{...}").
-double MetricSum(const std::string& text, const std::string& name) {
-  std::istringstream in(text);
-  std::string line;
-  double sum = 0;
-  while (std::getline(in, line))
-    if (line.rfind(name, 0) == 0 && line.size() > name.size() && (line[name.size()] == ' ' || line[name.size()] == '{'))
-      sum += std::atof(line.substr(line.rfind(' ') + 1).c_str());
-  return sum;
 }
 
 evs::service::Codec MakeCodec() {

@@ -92,4 +92,21 @@ void AddModelMetrics(metrics::Registry* registry, const std::string& module,
   });
 }
 
+SwapClock::SwapClock(metrics::Registry* registry, const std::string& module) {
+  const metrics::Labels l = {{"module", module}};
+  pause_ = registry->GetHistogram("evs_model_swap_pause_seconds",
+                                  "Time the record path spent taking a new model table after a swap", l,
+                                  {1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1});
+  max_ = registry->GetGauge("evs_model_swap_pause_max_seconds",
+                            "Longest time the record path spent taking a new model table", l);
+}
+
+void SwapClock::Observe(double seconds) {
+  pause_->Observe(seconds);
+  if (seconds > max_seen_) {
+    max_seen_ = seconds;
+    max_->Set(seconds);
+  }
+}
+
 }  // namespace evs::jobs

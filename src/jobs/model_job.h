@@ -1,10 +1,13 @@
 #pragma once
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <vector>
 
 #include "codec/decode.h"
 #include "common/value.h"
@@ -71,5 +74,57 @@ void FinishResult(const kafka::InRecord& in, const models::LoadedModel& m, kafka
 // model its current version, load time and versions held.
 void AddModelMetrics(metrics::Registry* registry, const std::string& module,
                      const models::ModelStore* store, const models::RegistryWatcher* watcher);
+
+// The record path's side of a model swap, shared by the model jobs: when the
+// store's epoch moved, take its new table; the old table and the per-version
+// contexts (Ctx, movable) of versions the new table no longer holds go to
+// store->Retire, so the teardown of an evicted version never runs between
+// two records. The time this takes on the runner thread is observed in
+// evs_model_swap_pause_seconds (and its maximum in a gauge): what a swap
+// costs the records, measured where it happens.
+class SwapClock {
+ public:
+  SwapClock(metrics::Registry* registry, const std::string& module);
+  void Observe(double seconds);
+
+ private:
+  metrics::Histogram* pause_;
+  metrics::Gauge* max_;
+  double max_seen_ = 0;
+};
+
+template <class Ctx>
+bool TakeNewTable(models::ModelStore* store, uint64_t* seen_epoch,
+                  std::shared_ptr<const models::ModelTable>* table,
+                  std::unordered_map<const models::LoadedModel*, Ctx>* contexts, SwapClock* clock) {
+  const uint64_t e = store->epoch();
+  if (e == *seen_epoch) return false;
+  const auto t0 = std::chrono::steady_clock::now();
+  *seen_epoch = e;
+  struct Garbage {
+    std::shared_ptr<const models::ModelTable> table;
+    std::vector<Ctx> contexts;
+  };
+  auto g = std::make_shared<Garbage>();
+  g->table = std::move(*table);
+  *table = store->Snapshot();
+  for (auto it = contexts->begin(); it != contexts->end();) {
+    const models::LoadedModel* m = it->first;
+    bool live = false;
+    auto entry = (*table)->find(m->name);
+    if (entry != (*table)->end())
+      for (const auto& l : entry->second.loaded) live = live || l.get() == m;
+    if (live) {
+      ++it;
+    } else {
+      g->contexts.push_back(std::move(it->second));
+      it = contexts->erase(it);
+    }
+  }
+  store->Retire(std::move(g));
+  if (clock)
+    clock->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return true;
+}
 
 }  // namespace evs::jobs

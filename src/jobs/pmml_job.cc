@@ -24,6 +24,7 @@ PmmlJob::PmmlJob(std::string module, std::string job, std::shared_ptr<const conf
                                           "Model evaluation time per record (inputs, evaluate, outputs)",
                                           {{"module", module_}});
   AddModelMetrics(registry_, module_, store_.get(), watcher_.get());
+  swap_clock_ = std::make_unique<SwapClock>(registry_, module_);
   Init();
   Refresh();
 }
@@ -32,21 +33,7 @@ PmmlJob::~PmmlJob() {
   if (watcher_) watcher_->Stop();
 }
 
-void PmmlJob::Refresh() {
-  uint64_t e = store_->epoch();
-  if (e == seen_model_epoch_) return;
-  seen_model_epoch_ = e;
-  table_ = store_->Snapshot();
-  // Contexts of versions the table no longer holds go with them.
-  for (auto it = contexts_.begin(); it != contexts_.end();) {
-    const models::LoadedModel* m = it->first;
-    bool live = false;
-    auto entry = table_->find(m->name);
-    if (entry != table_->end())
-      for (const auto& l : entry->second.loaded) live = live || l.get() == m;
-    it = live ? std::next(it) : contexts_.erase(it);
-  }
-}
+void PmmlJob::Refresh() { TakeNewTable(store_.get(), &seen_model_epoch_, &table_, &contexts_, swap_clock_.get()); }
 
 PmmlJob::Ctx* PmmlJob::ContextFor(const models::LoadedModel* m) {
   auto it = contexts_.find(m);

@@ -12,6 +12,7 @@
 namespace evs::jobs {
 
 class RequestParser;  // model_job.h
+class SwapClock;      // model_job.h
 
 // The PMML model job: consumes its request topic, evaluates each record with
 // the model its evs-model header names (`iris` = current version, `iris@3` =
@@ -59,6 +60,7 @@ class PmmlJob : public adapters::ProcessorBase {
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
   std::unique_ptr<RequestParser> request_;  // JSON object, or why not
+  std::unique_ptr<SwapClock> swap_clock_;
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;
 };

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "jobs/model_job.h"
 
 namespace evs::jobs {
 namespace {
@@ -98,6 +99,35 @@ TEST_F(PmmlJobTest, FailuresAreDeadLetters) {
   ASSERT_EQ(out.size(), 1u);
   store_->Remove("iris");
   EXPECT_EQ(code(Run("iris", R"({"petal_length":1})")), "model_not_found");
+}
+
+// The record path's side of a swap: the evicted version (still held by the
+// job's old snapshot and its context) is not destroyed between two records
+// but retired to the store, and the time taken is in the swap metrics.
+TEST_F(PmmlJobTest, SwapRetiresTheEvictedVersionOffTheRecordPath) {
+  auto small = std::make_shared<models::ModelStore>(1);
+  metrics::Registry reg;
+  auto cfg = config::ParseConfig("jobs: {j: {type: pmml}}\n");
+  ASSERT_TRUE(cfg.ok());
+  PmmlJob job("j", "j", *cfg, nullptr, nullptr, &reg, small, nullptr);
+  small->Install(Load("iris", 1, "iris_tree.pmml"));
+  std::weak_ptr<const models::LoadedModel> v1 = small->Snapshot()->at("iris").current;
+  auto run = [&] {
+    std::vector<kafka::Header> hs = {{"evs-id", "e1"}, {"evs-model", "iris"}};
+    std::string key = "k", value = R"({"sepal_length":5.1,"sepal_width":3.5,"petal_length":1.4,"petal_width":0.2})";
+    kafka::OutBatch out;
+    job.Process(kafka::InRecord("evs.requests.j", 0, 0, &key, &value, &hs), &out);
+    return HeaderOf(out[0], "evs-model-version");
+  };
+  EXPECT_EQ(run(), "1");  // the job now holds v1 in its snapshot and a context
+  small->Install(Load("iris", 2, "iris_tree.pmml"));  // evicts v1 from the store
+  EXPECT_EQ(run(), "2");
+  EXPECT_FALSE(v1.expired()) << "v1 was torn down on the record path";
+  EXPECT_GE(small->ReleaseRetired(), 1u);
+  EXPECT_TRUE(v1.expired());
+  const std::string m = reg.Render();
+  EXPECT_NE(m.find("evs_model_swap_pause_seconds_count{module=\"j\"} 3"), std::string::npos) << m;
+  EXPECT_NE(m.find("evs_model_swap_pause_max_seconds{module=\"j\"}"), std::string::npos);
 }
 
 }  // namespace

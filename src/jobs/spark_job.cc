@@ -46,6 +46,7 @@ SparkJob::SparkJob(std::string module, std::string job, std::shared_ptr<const co
                                           "Model evaluation time per record (inputs, evaluate, outputs)",
                                           {{"module", module_}});
   AddModelMetrics(registry_, module_, store_.get(), watcher_.get());
+  swap_clock_ = std::make_unique<SwapClock>(registry_, module_);
   Init();
   Refresh();
   topics_epoch_ = serving_ ? 1 : 0;
@@ -84,19 +85,7 @@ void SparkJob::BetweenRecords() {
 }
 
 void SparkJob::Refresh() {
-  uint64_t e = store_->epoch();
-  if (e == seen_model_epoch_) return;
-  seen_model_epoch_ = e;
-  table_ = store_->Snapshot();
-  // Rows of versions the table no longer holds go with them.
-  for (auto it = contexts_.begin(); it != contexts_.end();) {
-    const models::LoadedModel* m = it->first;
-    bool live = false;
-    auto entry = table_->find(m->name);
-    if (entry != table_->end())
-      for (const auto& l : entry->second.loaded) live = live || l.get() == m;
-    it = live ? std::next(it) : contexts_.erase(it);
-  }
+  if (!TakeNewTable(store_.get(), &seen_model_epoch_, &table_, &contexts_, swap_clock_.get())) return;
   const bool serving = table_->find(model_) != table_->end();
   if (serving != serving_) {
     serving_ = serving;

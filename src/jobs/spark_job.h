@@ -13,6 +13,7 @@
 namespace evs::jobs {
 
 class RequestParser;  // model_job.h
+class SwapClock;      // model_job.h
 
 // The Spark job: serves one Spark MLlib PipelineModel (the job's `model`,
 // from the registry topic) natively. Per request record it parses the JSON
@@ -79,6 +80,7 @@ class SparkJob : public adapters::ProcessorBase {
   std::shared_ptr<const models::ModelTable> table_;
   std::unordered_map<const models::LoadedModel*, Ctx> contexts_;
   std::unique_ptr<RequestParser> request_;  // JSON object, or why not
+  std::unique_ptr<SwapClock> swap_clock_;
   metrics::Counter* in_;
   metrics::Histogram* eval_seconds_;
 };

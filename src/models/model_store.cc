@@ -1,13 +1,14 @@
 #include "models/model_store.h"
 
-#include <thread>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <map>
 #include <sstream>
-
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -17,7 +18,11 @@
 #include "spdlog/spdlog.h"
 
 namespace evs::models {
+
 namespace {
+
+// Nice value of the watcher thread (loads, compiles, teardown of old versions).
+constexpr int kLoaderNice = 10;
 
 using Clock = std::chrono::steady_clock;
 
@@ -243,12 +248,15 @@ std::shared_ptr<const ModelTable> ModelStore::Snapshot() const {
   return table_;
 }
 
-void ModelStore::Publish(std::shared_ptr<const ModelTable> t) {
+std::shared_ptr<const ModelTable> ModelStore::Publish(std::shared_ptr<const ModelTable> t) {
+  std::shared_ptr<const ModelTable> old = std::move(table_);
   table_ = std::move(t);
   epoch_.fetch_add(1, std::memory_order_acq_rel);
+  return old;
 }
 
 void ModelStore::Install(std::shared_ptr<const LoadedModel> m) {
+  std::shared_ptr<const ModelTable> old;  // destroyed after the lock is released
   std::lock_guard<std::mutex> l(mu_);
   auto t = std::make_shared<ModelTable>(*table_);
   ModelEntry& e = (*t)[m->name];
@@ -256,10 +264,11 @@ void ModelStore::Install(std::shared_ptr<const LoadedModel> m) {
   e.loaded.push_back(m);
   e.current = m;
   while (e.loaded.size() > keep_) e.loaded.erase(e.loaded.begin());
-  Publish(std::move(t));
+  old = Publish(std::move(t));
 }
 
 bool ModelStore::Activate(const std::string& name, int64_t version, const std::string& sha256) {
+  std::shared_ptr<const ModelTable> old;
   std::lock_guard<std::mutex> l(mu_);
   auto it = table_->find(name);
   if (it == table_->end()) return false;
@@ -271,19 +280,35 @@ bool ModelStore::Activate(const std::string& name, int64_t version, const std::s
     // The re-activated version becomes the newest, so eviction spares it.
     std::erase_if(e.loaded, [&](const auto& x) { return x == m; });
     e.loaded.push_back(m);
-    Publish(std::move(t));
+    old = Publish(std::move(t));
     return true;
   }
   return false;
 }
 
 bool ModelStore::Remove(const std::string& name) {
+  std::shared_ptr<const ModelTable> old;
   std::lock_guard<std::mutex> l(mu_);
   if (!table_->count(name)) return false;
   auto t = std::make_shared<ModelTable>(*table_);
   t->erase(name);
-  Publish(std::move(t));
+  old = Publish(std::move(t));
   return true;
+}
+
+void ModelStore::Retire(std::shared_ptr<const void> garbage) {
+  if (!garbage) return;
+  std::lock_guard<std::mutex> l(retired_mu_);
+  retired_.push_back(std::move(garbage));
+}
+
+size_t ModelStore::ReleaseRetired() {
+  std::vector<std::shared_ptr<const void>> drop;
+  {
+    std::lock_guard<std::mutex> l(retired_mu_);
+    drop.swap(retired_);
+  }
+  return drop.size();  // destroyed here, outside the lock
 }
 
 const LoadedModel* ModelStore::FindLoaded(const std::string& name, int64_t version) const {
@@ -437,7 +462,11 @@ absl::Status RegistryWatcher::Start() {
 }
 
 void RegistryWatcher::Loop() {
+  // Loads run below the record path's CPU priority: on a busy machine a
+  // compile should wait, not the records (a swap then takes longer).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), kLoaderNice);
   while (!stop_.load()) {
+    store_->ReleaseRetired();
     kafka::MessagePtr m(rd_kafka_consumer_poll(consumer_.get(), 200));
     if (!m || m->err) continue;
     kafka::InRecord in(m.get());

@@ -110,12 +110,27 @@ class ModelStore {
   bool Remove(const std::string& name);
   const LoadedModel* FindLoaded(const std::string& name, int64_t version) const;
 
+  // What the record path lets go of on a swap (its old snapshot, the
+  // contexts of versions no longer served) is handed here instead of being
+  // destroyed in place: the last reference to an evicted version may be in
+  // it, and tearing a large model down is work the records should not wait
+  // for. ReleaseRetired() destroys it; the watcher thread calls it after each
+  // poll, the destructor at the end. Thread-safe; Retire takes only a short
+  // lock of its own.
+  void Retire(std::shared_ptr<const void> garbage);
+  size_t ReleaseRetired();
+  ~ModelStore() { ReleaseRetired(); }
+
  private:
-  void Publish(std::shared_ptr<const ModelTable> t);
+  // Replaces the table; returns the old one, for the caller to drop after
+  // unlocking (it may hold the last reference to an evicted version).
+  std::shared_ptr<const ModelTable> Publish(std::shared_ptr<const ModelTable> t);
   size_t keep_;
   mutable std::mutex mu_;
   std::shared_ptr<const ModelTable> table_ = std::make_shared<ModelTable>();
   std::atomic<uint64_t> epoch_{1};
+  std::mutex retired_mu_;
+  std::vector<std::shared_ptr<const void>> retired_;
 };
 
 // Looks a reference up in a table: version 0 is the current version, else a

@@ -207,5 +207,24 @@ TEST(ModelStore, InstallActivateEvictRemove) {
   EXPECT_EQ(FindModel(*store.Snapshot(), {"iris", 0}), nullptr);
 }
 
+// A swap must not tear an evicted version down on the thread that lets go
+// of it: what is retired lives until ReleaseRetired (the watcher thread).
+TEST(ModelStore, RetiredVersionsLiveUntilReleased) {
+  const std::string doc = Fixture("iris_tree.pmml");
+  ModelStore store(1);
+  store.Install(*LoadModel(Inline("iris", 1, doc)));
+  std::shared_ptr<const ModelTable> reader = store.Snapshot();  // a runner's snapshot
+  std::weak_ptr<const LoadedModel> v1 = reader->at("iris").current;
+  store.Install(*LoadModel(Inline("iris", 2, doc)));  // evicts v1 (keep 1)
+  ASSERT_FALSE(v1.expired()) << "the reader's snapshot still holds v1";
+  store.Retire(std::move(reader));
+  EXPECT_FALSE(v1.expired()) << "retired, not yet released";
+  EXPECT_EQ(store.ReleaseRetired(), 1u);
+  EXPECT_TRUE(v1.expired());
+  EXPECT_EQ(store.ReleaseRetired(), 0u);
+  store.Retire(nullptr);  // ignored
+  EXPECT_EQ(store.ReleaseRetired(), 0u);
+}
+
 }  // namespace
 }  // namespace evs::models
