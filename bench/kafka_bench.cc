@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -148,6 +149,37 @@ void CreateTopics(const std::vector<BenchTopic>& topics) {
   if (!error.empty()) Die("create topics: " + error);
 }
 
+void DeleteRunTopics(const std::string& id) {
+  if (id.empty()) return;
+  HandlePtr rk = MustHandle(RD_KAFKA_PRODUCER, Base());
+  const rd_kafka_metadata_t* md = nullptr;
+  if (rd_kafka_metadata(rk.get(), 1, nullptr, &md, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log("  could not list topics to delete the run's (" + id + ")");
+    return;
+  }
+  std::vector<rd_kafka_DeleteTopic_t*> dts;
+  for (int i = 0; i < md->topic_cnt; ++i) {
+    const std::string name = md->topics[i].topic;
+    // The id ends with "-<counter>": match it whole, so run 1 does not take run 10's topics.
+    const size_t at = name.find(id);
+    if (at == std::string::npos) continue;
+    const size_t end = at + id.size();
+    if (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end]))) continue;
+    dts.push_back(rd_kafka_DeleteTopic_new(name.c_str()));
+  }
+  rd_kafka_metadata_destroy(md);
+  if (dts.empty()) return;
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk.get());
+  rd_kafka_DeleteTopics(rk.get(), dts.data(), dts.size(), nullptr, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
+  if (!ev || rd_kafka_event_error(ev))
+    Log("  deleting the run's topics (" + id + ") failed: " +
+        (ev ? std::string(rd_kafka_event_error_string(ev)) : std::string("timed out")));
+  if (ev) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  for (auto* d : dts) rd_kafka_DeleteTopic_destroy(d);
+}
+
 // Produce with retry on a full local queue (the caller's poll serves reports).
 void ProduceRaw(rd_kafka_t* rk, const std::string& topic, const std::string& key,
                 const std::string& value) {
@@ -197,6 +229,7 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
     else if (a == "--warmup-events") o->warmup_events = std::atol(value());
     else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(value());
     else if (a == "--settle-seconds") o->settle_seconds = std::atof(value());
+    else if (a == "--broker-pid") o->broker_pid = std::atoi(value());
     else if (a == "--producer-prop") {
       std::string kv = value();
       size_t eq = kv.find('=');
@@ -599,6 +632,22 @@ void EvserveProcess::Stop() {
     Log(absl::StrCat("evserve exit status ", st, "; log: ", log_path_));
 }
 
+double PidCpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t p = stat.rfind(')');
+  if (p == std::string::npos) return 0;
+  std::istringstream rest(stat.substr(p + 2));
+  std::string f;
+  double ut = 0, st = 0;
+  for (int i = 3; i <= 15 && rest >> f; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
+    if (i == 14) ut = std::atof(f.c_str());
+    if (i == 15) st = std::atof(f.c_str());
+  }
+  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
 void EvserveProcess::Record(const rusage& ru) {
   cpu_ = ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
@@ -622,6 +671,7 @@ ThroughputResult RunThroughput(Contender* c, int run) {
   if (CountRecords(meta.get(), t.src, Opt().partitions) != Opt().events) Die("source count mismatch");
   Log(absl::StrCat("  pre-produced at ", static_cast<long>(r.preproduce_rate), " ev/s; starting contender"));
   auto t0 = Clock::now();
+  const double broker0 = PidCpuSeconds(Opt().broker_pid);
   c->Start(t);
   const double timeout_s = 120 + Opt().events / 2000.0;
   int64_t count = 0;
@@ -635,6 +685,7 @@ ThroughputResult RunThroughput(Contender* c, int run) {
     }
   }
   r.wall_s = SecondsSince(t0);
+  if (Opt().broker_pid > 0) r.broker_cpu_s = PidCpuSeconds(Opt().broker_pid) - broker0;
   c->Stop();
   r.cpu_s = c->CpuSeconds();
   r.dest_count = CountRecords(meta.get(), t.dst, Opt().partitions);
@@ -644,6 +695,7 @@ ThroughputResult RunThroughput(Contender* c, int run) {
     r.rate = Opt().events / r.span_s;
     r.ok = true;
   }
+  DeleteRunTopics(t.id);
   Log(absl::StrCat("  ", c->Name(), " run ", run, ": ", static_cast<long>(r.rate), " ev/s over ",
                    r.span_s, " s (wall incl. startup ", r.wall_s, " s, cpu ", r.cpu_s, " s, dest ",
                    r.dest_count, ")"));
@@ -806,6 +858,7 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   c->Stop();
   r.cpu_s = c->CpuSeconds();
   rd_kafka_consumer_close(cons.get());
+  DeleteRunTopics(t.id);
   r.sent = sent;
   r.received = received;
   r.window_max_ms.assign(static_cast<size_t>(std::ceil(pace_s)) + 1, -1);

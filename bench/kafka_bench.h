@@ -45,6 +45,9 @@ struct CommonOptions {
   // Latency rows: seconds at the paced rate with unmeasured events between the
   // warm-up and the measured events (--settle-seconds).
   double settle_seconds = 2;
+  // The broker's pid (--broker-pid): its CPU time is read around each
+  // throughput run (0: not measured).
+  int broker_pid = 0;
   // Extra librdkafka producer properties (--producer-prop K=V), applied alike
   // to the plain copies' producers and to evserve's internal cluster, so a
   // setting such as compression.type is compared like for like.
@@ -56,7 +59,7 @@ struct CommonOptions {
 void SetOptions(CommonOptions* o);
 // Parses argv into `o`: the common options (--bootstrap --events --evserve
 // --out --partitions --latency-seconds --latency-max-events --workdir
-// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop --settle-seconds, -h) and, via
+// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop --settle-seconds --broker-pid, -h) and, via
 // `extra`, the bench's own (extra returns false for an unknown argument;
 // value() takes the option's value). False on a usage error (reported).
 using ExtraArg = std::function<bool(const std::string& arg, const std::function<const char*()>& value)>;
@@ -79,6 +82,8 @@ double ProcessCpuSeconds();
 // A free TCP port on 127.0.0.1 (bound, read and released; e.g. for a child's
 // metrics listener).
 int FreePort();
+// utime + stime of a process from /proc/PID/stat (0 when unknown).
+double PidCpuSeconds(int pid);
 // GET http://127.0.0.1:PORT/metrics; empty when it does not answer.
 std::string ScrapeMetrics(int port);
 // Sum of a Prometheus sample over its label sets ("name" or "name{...}").
@@ -107,6 +112,11 @@ struct BenchTopic {
   bool log_append_time = false;
 };
 void CreateTopics(const std::vector<BenchTopic>& topics);
+// Deletes every topic whose name holds the run id `id` (a Topics::id): the
+// run's source and destination and what the contender created, so that a
+// long bench session does not fill the broker's disk (2M events of 200 bytes
+// are about 0.4 GB per topic).
+void DeleteRunTopics(const std::string& id);
 // Produce with retry on a full local queue (the caller's poll serves reports).
 void ProduceRaw(rd_kafka_t* rk, const std::string& topic, const std::string& key,
                 const std::string& value);
@@ -189,6 +199,7 @@ struct ThroughputResult {
   double span_s = 0;
   double wall_s = 0;       // start -> N records visible (incl. startup)
   double cpu_s = 0;
+  double broker_cpu_s = 0;  // the broker's CPU from start to the last record (--broker-pid)
   double preproduce_rate = 0;
   bool ok = false;
 };

@@ -99,6 +99,7 @@ latency at half of each measured rate, and latency during hot swaps.
   --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
   --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
                           (repeatable), e.g. compression.type=lz4
+  --broker-pid PID        the broker's pid: its CPU time per throughput run goes into the table
   --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
                           measured ones (default 2), so the step up from the warm-up is not measured
 )";
@@ -343,12 +344,16 @@ int main(int argc, char** argv) {
      << rd_kafka_version_str() << ", Kafka " << kafka_version
      << " (single broker, same machine), load average before " << load_before << ", after "
      << load_after << ".\n\n";
-  md << "| contender | run | events/s | append-time span (s) | wall from start, incl. startup (s) | CPU (s) |\n";
-  md << "|---|---:|---:|---:|---:|---:|\n";
+  const bool broker = g_opt.broker_pid > 0;
+  md << "| contender | run | events/s | append-time span (s) | wall from start, incl. startup (s) | CPU (s) |"
+     << (broker ? " broker CPU µs/event |" : "") << "\n";
+  md << "|---|---:|---:|---:|---:|---:|" << (broker ? "---:|" : "") << "\n";
   for (const auto& r : tr) {
     md << "| " << r.contender << " | " << r.run << " | "
        << (r.ok ? Thousands(r.rate) : std::string("FAILED (") + std::to_string(r.dest_count) + " records)")
-       << " | " << Fixed(r.span_s, 2) << " | " << Fixed(r.wall_s, 2) << " | " << Fixed(r.cpu_s, 1) << " |\n";
+       << " | " << Fixed(r.span_s, 2) << " | " << Fixed(r.wall_s, 2) << " | " << Fixed(r.cpu_s, 1) << " |";
+    if (broker) md << " " << Fixed(r.broker_cpu_s * 1e6 / r.events, 1) << " |";
+    md << "\n";
   }
   md << "\n**evserve / plain chain (mean of the two chain runs): iris " << Fixed(ratio_iris, 2)
      << ", 100-tree forest " << Fixed(ratio_forest, 2) << "** (" << Thousands(ir.rate) << " and "

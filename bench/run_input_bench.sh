@@ -98,8 +98,11 @@ fi
 stamp=$(date -u +%Y%m%d-%H%M%S)
 fragment=$(mktemp /tmp/evs-input-bench.XXXXXX.md)
 rc=0
+# The test broker's CPU per run goes into the table (not for --bootstrap).
+broker_pid=()
+if [[ -z $bootstrap && -s var/kafka/test/broker.pid ]]; then broker_pid=(--broker-pid "$(cat var/kafka/test/broker.pid)"); fi
 "$BIN_DIR/evs_input_bench" --bootstrap "$BOOTSTRAP" --events "$events" --evserve "$BIN_DIR/evserve" \
-  --out "$fragment" "${extra[@]}" || rc=$?
+  --out "$fragment" "${broker_pid[@]}" "${extra[@]}" || rc=$?
 stop_broker
 
 if [[ ! -s $fragment ]]; then

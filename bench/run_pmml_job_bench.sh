@@ -42,8 +42,11 @@ fi
 mkdir -p bench/results
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=bench/results/pmml-job-$stamp.md
+# The test broker's CPU per run goes into the table when it is the broker used.
+broker_pid=()
+if [[ $bootstrap == localhost:19092 && -s var/kafka/test/broker.pid ]]; then broker_pid=(--broker-pid "$(cat var/kafka/test/broker.pid)"); fi
 build/release/bin/evs_pmml_job_bench --bootstrap "$bootstrap" --evserve build/release/bin/evserve \
-  --out "$out" "${extra[@]}"
+  --out "$out" "${broker_pid[@]}" "${extra[@]}"
 [[ $docs == 1 ]] || exit 0
 section=$(mktemp /tmp/evs-pmml-job-section.XXXXXX.md)
 python3 - "$out" "$section" <<'PY'

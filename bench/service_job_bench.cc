@@ -166,22 +166,6 @@ evs::service::RowValues Row(long id) {
           evs::Value::Number(Feature(id, 2)), evs::Value::Number(Feature(id, 3))};
 }
 
-// utime + stime of a process from /proc/PID/stat (0 when unknown).
-double PidCpuSeconds(int pid) {
-  if (pid <= 0) return 0;
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  size_t p = stat.rfind(')');
-  if (p == std::string::npos) return 0;
-  std::istringstream rest(stat.substr(p + 2));
-  std::string f;
-  double ut = 0, st = 0;
-  for (int i = 3; i <= 15 && rest >> f; ++i) {  // fields 14 and 15: utime, stime (clock ticks)
-    if (i == 14) ut = std::atof(f.c_str());
-    if (i == 15) st = std::atof(f.c_str());
-  }
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
 
 evs::service::Codec MakeCodec() {
   evs::service::InputTensor t;
