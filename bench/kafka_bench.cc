@@ -100,6 +100,7 @@ Props Base() { return {{"bootstrap.servers", Opt().bootstrap}}; }
 std::string KafkaYaml() {
   std::string cluster = absl::StrCat("{bootstrap.servers: \"", Opt().bootstrap, "\"");
   for (const auto& [k, v] : Opt().producer_props) absl::StrAppend(&cluster, ", ", k, ": \"", v, "\"");
+  for (const auto& [k, v] : Opt().consumer_props) absl::StrAppend(&cluster, ", ", k, ": \"", v, "\"");
   cluster += "}";
   return absl::StrCat("kafka:\n  external: ", cluster, "\n  internal: ", cluster, "\n");
 }
@@ -230,14 +231,15 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
     else if (a == "--evs-max-in-flight") o->evs_max_in_flight = std::atol(value());
     else if (a == "--settle-seconds") o->settle_seconds = std::atof(value());
     else if (a == "--broker-pid") o->broker_pid = std::atoi(value());
-    else if (a == "--producer-prop") {
+    else if (a == "--producer-prop" || a == "--consumer-prop") {
       std::string kv = value();
       size_t eq = kv.find('=');
       if (eq == std::string::npos || eq == 0) {
-        std::cerr << prog << ": --producer-prop wants KEY=VALUE, got '" << kv << "'\n";
+        std::cerr << prog << ": " << a << " wants KEY=VALUE, got '" << kv << "'\n";
         return false;
       }
-      o->producer_props.emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
+      (a == "--producer-prop" ? o->producer_props : o->consumer_props)
+          .emplace_back(kv.substr(0, eq), kv.substr(eq + 1));
     }
     else if (a == "-h" || a == "--help") {
       usage();
@@ -424,14 +426,17 @@ class PlainCopy : public Contender {
     failed_ = false;
     parts_.clear();
     cpu0_ = ProcessCpuSeconds();
-    consumer_ = MustHandle(RD_KAFKA_CONSUMER, Base(),
-                           {{"group.id", "bench-plain-" + t.id},
-                            {"auto.offset.reset", "earliest"},
-                            {"enable.auto.commit", "true"},
-                            {"enable.auto.offset.store", "false"},
-                            {"enable.partition.eof", "false"},
-                            {"session.timeout.ms", "10000"},
-                            {"heartbeat.interval.ms", "1000"}});
+    // evserve's consumer defaults (queued.min.messages, see StreamRunner::Init).
+    kafka::Props cprops = {{"group.id", "bench-plain-" + t.id},
+                           {"queued.min.messages", "1000000"},
+                           {"auto.offset.reset", "earliest"},
+                           {"enable.auto.commit", "true"},
+                           {"enable.auto.offset.store", "false"},
+                           {"enable.partition.eof", "false"},
+                           {"session.timeout.ms", "10000"},
+                           {"heartbeat.interval.ms", "1000"}};
+    for (const auto& [k, v] : Opt().consumer_props) cprops[k] = v;
+    consumer_ = MustHandle(RD_KAFKA_CONSUMER, Base(), cprops);
     rd_kafka_poll_set_consumer(consumer_.get());
     kafka::Props overrides = {{"linger.ms", "5"}, {"enable.idempotence", "true"}};
     for (const auto& [k, v] : Opt().producer_props) overrides[k] = v;
@@ -695,6 +700,7 @@ ThroughputResult RunThroughput(Contender* c, int run) {
     r.rate = Opt().events / r.span_s;
     r.ok = true;
   }
+  meta.reset();
   DeleteRunTopics(t.id);
   Log(absl::StrCat("  ", c->Name(), " run ", run, ": ", static_cast<long>(r.rate), " ev/s over ",
                    r.span_s, " s (wall incl. startup ", r.wall_s, " s, cpu ", r.cpu_s, " s, dest ",
@@ -858,6 +864,11 @@ LatencyResult RunLatency(Contender* c, double rate, const std::string& label, La
   c->Stop();
   r.cpu_s = c->CpuSeconds();
   rd_kafka_consumer_close(cons.get());
+  // Every handle on the run's topics goes first: librdkafka 2.0's destroy of
+  // a consumer whose topic was deleted under it can hang.
+  cons.reset();
+  rd_kafka_flush(pk, 5000);
+  prod.reset();
   DeleteRunTopics(t.id);
   r.sent = sent;
   r.received = received;

@@ -52,6 +52,9 @@ struct CommonOptions {
   // to the plain copies' producers and to evserve's internal cluster, so a
   // setting such as compression.type is compared like for like.
   std::vector<std::pair<std::string, std::string>> producer_props;
+  // The same for consumer properties (--consumer-prop K=V): the plain
+  // copies' consumers and evserve's clusters.
+  std::vector<std::pair<std::string, std::string>> consumer_props;
   // The bench's event: ~200 bytes of JSON with integer "id" and "ts" (µs)
   // fields; id < 0 marks warm-up events, which the latency phase ignores.
   std::string (*make_event)(long id, int64_t ts_us) = nullptr;
@@ -59,7 +62,7 @@ struct CommonOptions {
 void SetOptions(CommonOptions* o);
 // Parses argv into `o`: the common options (--bootstrap --events --evserve
 // --out --partitions --latency-seconds --latency-max-events --workdir
-// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop --settle-seconds --broker-pid, -h) and, via
+// --target --skip-latency --warmup-events --evs-max-in-flight --producer-prop --consumer-prop --settle-seconds --broker-pid, -h) and, via
 // `extra`, the bench's own (extra returns false for an unknown argument;
 // value() takes the option's value). False on a usage error (reported).
 using ExtraArg = std::function<bool(const std::string& arg, const std::function<const char*()>& value)>;

@@ -99,6 +99,7 @@ latency at half of each measured rate, and latency during hot swaps.
   --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
   --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
                           (repeatable), e.g. compression.type=lz4
+  --consumer-prop K=V     the same for consumer properties, e.g. queued.max.messages.kbytes=262144
   --broker-pid PID        the broker's pid: its CPU time per throughput run goes into the table
   --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
                           measured ones (default 2), so the step up from the warm-up is not measured

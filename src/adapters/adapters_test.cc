@@ -168,5 +168,64 @@ routes:
   EXPECT_EQ(out[2].topic, "evs.dlq");  // a is missing
 }
 
+// A topic whose routes read and write only a few fields decodes only those
+// (the rest of the bytes pass through); the whole document is still checked,
+// and a record the transform would rewrite is decoded in full.
+TEST(InputAdapterTest, ProjectedDecodeKeepsBytesAndChecksTheWholeDocument) {
+  metrics::Registry reg;
+  InputAdapter ia("ia", Cfg(R"(
+jobs: {j: {type: echo}}
+routes:
+  - name: r
+    source: ev
+    when: "amount > 0"
+    transform: [{derive: {twice: "amount * 2"}}, {set: {tag: "t"}}]
+    variants: [{job: j, model: m, weight: 1}]
+  - name: free
+    source: ev
+    transform: [{derive: {one: "1"}}]
+    variants: [{job: j, model: m, weight: 1}]
+)"),
+                  nullptr, nullptr, &reg);
+  std::string full = R"({"id":7,"amount":2.5,"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","nested":{"k":[1,2]}})";
+  std::string no_referenced = R"({"z":1})";
+  std::string empty = "{}";
+  std::string dup_elsewhere = R"({"amount":1,"pad":"a","pad":"b"})";
+  std::string bad_elsewhere = R"({"amount":1,"pad":[1,2)";
+  std::string target_present = R"({"amount":3,"twice":0})";
+  kafka::OutBatch out;
+  ia.Process(kafka::InRecord("ev", 0, 0, nullptr, &full, nullptr), &out);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].value, full.substr(0, full.size() - 1) + R"(,"twice":5,"tag":"t"})");
+  // Routed by the predicate's field only; no referenced field at all: the
+  // comma still goes in, and an empty object gets none.
+  ia.Process(kafka::InRecord("ev", 0, 1, nullptr, &no_referenced, nullptr), &out);
+  EXPECT_EQ(out[1].topic, "evs.dlq");  // r's predicate needs amount: missing_field
+  ia.Process(kafka::InRecord("ev", 0, 2, nullptr, &dup_elsewhere, nullptr), &out);
+  EXPECT_EQ(out[2].topic, "evs.dlq");
+  EXPECT_EQ(Headers(out[2])["evs-error-code"], "duplicate_key");
+  ia.Process(kafka::InRecord("ev", 0, 3, nullptr, &bad_elsewhere, nullptr), &out);
+  EXPECT_EQ(out[3].topic, "evs.dlq");
+  EXPECT_EQ(Headers(out[3])["evs-error-stage"], "decode");
+  // twice exists already: derive would overwrite it, so the record is encoded anew.
+  ia.Process(kafka::InRecord("ev", 0, 4, nullptr, &target_present, nullptr), &out);
+  EXPECT_EQ(out[4].value, R"({"amount":3,"twice":6,"tag":"t"})");
+
+  InputAdapter only_free("ia2", Cfg(R"(
+jobs: {j: {type: echo}}
+routes:
+  - name: free
+    source: ev
+    transform: [{derive: {one: "1"}}]
+    variants: [{job: j, model: m, weight: 1}]
+)"),
+                         nullptr, nullptr, &reg);
+  kafka::OutBatch out2;
+  only_free.Process(kafka::InRecord("ev", 0, 0, nullptr, &no_referenced, nullptr), &out2);
+  only_free.Process(kafka::InRecord("ev", 0, 1, nullptr, &empty, nullptr), &out2);
+  EXPECT_EQ(out2[0].value, R"({"z":1,"one":1})");
+  EXPECT_EQ(out2[1].value, R"({"one":1})");
+}
+
 }  // namespace
 }  // namespace evs::adapters

@@ -4,6 +4,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
@@ -46,7 +47,7 @@ std::vector<std::string> InputAdapter::OutputTopics() const {
 }
 
 bool InputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
-  std::map<std::string, std::vector<RouteState>, std::less<>> by_topic;
+  std::map<std::string, TopicRoutes, std::less<>> by_topic;
   for (const config::Route& r : cfg.routes) {
     RouteState rs;
     rs.route = &r;
@@ -63,7 +64,22 @@ bool InputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
                                      {{"module", module_}, {"route", r.name}, {"variant", v.name}});
       rs.variants.push_back(std::move(vs));
     }
-    by_topic[r.source].push_back(std::move(rs));
+    by_topic[r.source].routes.push_back(std::move(rs));
+  }
+  for (auto& [topic, tr] : by_topic) {
+    tr.project = true;
+    for (const RouteState& rs : tr.routes) {
+      const config::Route& r = *rs.route;
+      if (r.format != config::Format::kJson || (r.transform && !r.transform->FieldsTouched(&tr.fields))) {
+        tr.project = false;
+        break;
+      }
+      if (r.when) tr.fields.insert(tr.fields.end(), r.when->fields().begin(), r.when->fields().end());
+      if (!r.split_field.empty()) tr.fields.push_back(r.split_field);
+    }
+    if (!tr.project) tr.fields.clear();
+    std::sort(tr.fields.begin(), tr.fields.end());
+    tr.fields.erase(std::unique(tr.fields.begin(), tr.fields.end()), tr.fields.end());
   }
   std::vector<std::string> topics;
   for (const auto& [t, _] : by_topic) topics.push_back(t);
@@ -79,10 +95,10 @@ bool InputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
 }
 
 bool InputAdapter::Decode(const config::Route& route, std::string_view value, Record* rec,
-                          EventError* err) {
+                          EventError* err, const std::vector<std::string>* only) {
   rec->Clear();
   switch (route.format) {
-    case config::Format::kJson: return json_.Decode(value, rec, err);
+    case config::Format::kJson: return json_.Decode(value, rec, err, only);
     case config::Format::kCsv:
       return codec::DecodeCsv(value, route.csv.columns, route.csv.delimiter, rec, err);
     case config::Format::kText: return codec::DecodeText(value, route.text_field, rec, err);
@@ -115,14 +131,16 @@ void InputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   // Routes on one topic usually share a format: decode once per format.
   Record& rec = rec_;
   const config::Route* decoded_as = nullptr;
-  RouteState* chosen = nullptr;
+  const RouteState* chosen = nullptr;
   EventError err;
-  for (RouteState& rs : it->second) {
+  const TopicRoutes& tr = it->second;
+  const std::vector<std::string>* only = tr.project ? &tr.fields : nullptr;
+  for (const RouteState& rs : tr.routes) {
     const config::Route& r = *rs.route;
     if (decoded_as == nullptr || decoded_as->format != r.format ||
         (r.format == config::Format::kCsv && decoded_as->csv.columns != r.csv.columns) ||
         (r.format == config::Format::kText && decoded_as->text_field != r.text_field)) {
-      if (!Decode(r, in.value(), &rec, &err)) {
+      if (!Decode(r, in.value(), &rec, &err, only)) {
         no_route_->Inc();
         DeadLetter(in, err, out);
         return;
@@ -153,9 +171,15 @@ void InputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   chosen->in->Inc();
   // When the transform can only append fields, the original JSON bytes are
   // passed through and only the appended fields are encoded.
-  const size_t original_fields = rec.size();
   const bool splice = route.format == config::Format::kJson &&
                       (!route.transform || route.transform->AppendsOnly(rec));
+  if (!splice && only != nullptr && !Decode(route, in.value(), &rec, &err)) {
+    // Needs the whole record after a projected decode (the same bytes
+    // decoded before, so this cannot fail; kept for safety).
+    DeadLetter(in, err, out);
+    return;
+  }
+  const size_t original_fields = rec.size();
   if (route.transform && !route.transform->Apply(&rec, &err)) {
     err.stage = "transform";
     DeadLetter(in, err, out);
@@ -188,7 +212,10 @@ void InputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   if (splice) {
     const std::string_view original = in.value();
     value_buf_.append(original.data(), original.find_last_not_of(" \t\r\n"));  // drops the '}'
-    bool comma = original_fields > 0;
+    // A comma unless the original object is empty (the decoded record may
+    // hold only some of its fields, so look at the bytes).
+    const size_t last = value_buf_.find_last_not_of(" \t\r\n");
+    bool comma = last != std::string::npos && value_buf_[last] != '{';
     for (size_t i = original_fields; i < rec.size(); ++i) {
       if (comma) value_buf_.push_back(',');
       comma = true;

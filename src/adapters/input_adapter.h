@@ -40,10 +40,21 @@ class InputAdapter : public ProcessorBase {
     metrics::Counter* in;
     metrics::Histogram* latency;
   };
-  bool Decode(const config::Route& route, std::string_view value, Record* rec, EventError* err);
+  // The routes reading one topic, and the fields their predicates, split
+  // fields and transforms can touch when all of them are JSON routes whose
+  // transforms leave other fields alone (TransformChain::FieldsTouched):
+  // then only those fields are decoded, and a route that turns out to need
+  // the whole record (AppendsOnly false) decodes it again in full.
+  struct TopicRoutes {
+    std::vector<RouteState> routes;
+    bool project = false;
+    std::vector<std::string> fields;
+  };
+  bool Decode(const config::Route& route, std::string_view value, Record* rec, EventError* err,
+              const std::vector<std::string>* only = nullptr);
 
   std::shared_ptr<const config::Config> built_for_;
-  std::map<std::string, std::vector<RouteState>, std::less<>> by_topic_;
+  std::map<std::string, TopicRoutes, std::less<>> by_topic_;
   std::vector<std::string> topics_;
   codec::JsonDecoder json_;
   uint32_t json_depth_ = 0;

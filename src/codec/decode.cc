@@ -412,7 +412,8 @@ const char* JsonTypeName(simdjson::dom::element_type t) {
 
 }  // namespace
 
-bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err) {
+bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err,
+                         const std::vector<std::string>* only) {
   out->Clear();
   if (bytes.empty()) return Fail(err, "empty_value", "value is empty (0 bytes)");
   State& st = *state_;
@@ -433,26 +434,29 @@ bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err) {
                 fmt::format("top-level JSON value is {}, expected an object",
                             JsonTypeName(root.type())));
   }
+  // Every key takes part in the duplicate check; only the wanted ones (all
+  // without `only`) are materialized.
+  std::vector<std::string_view>& keys = st.keys;
+  keys.clear();
   for (simdjson::dom::key_value_pair kv : obj) {
+    keys.push_back(kv.key);
+    if (only != nullptr && std::find(only->begin(), only->end(), kv.key) == only->end()) continue;
     out->Append(std::string(kv.key), ElementToValue(kv.value));
   }
 
-  const std::vector<Field>& fields = out->fields();
-  if (fields.size() <= kLinearDuplicateScanMax) {
-    for (size_t j = 1; j < fields.size(); ++j) {
+  if (keys.size() <= kLinearDuplicateScanMax) {
+    for (size_t j = 1; j < keys.size(); ++j) {
       for (size_t i = 0; i < j; ++i) {
-        if (fields[i].name == fields[j].name) {
+        if (keys[i] == keys[j]) {
           return Fail(err, "duplicate_key",
-                      fmt::format("key {} appears more than once", Quote(fields[j].name)));
+                      fmt::format("key {} appears more than once", Quote(keys[j])));
         }
       }
     }
   } else {
-    st.keys.clear();
-    for (const Field& f : fields) st.keys.push_back(f.name);
-    std::sort(st.keys.begin(), st.keys.end());
-    auto dup = std::adjacent_find(st.keys.begin(), st.keys.end());
-    if (dup != st.keys.end()) {
+    std::sort(keys.begin(), keys.end());
+    auto dup = std::adjacent_find(keys.begin(), keys.end());
+    if (dup != keys.end()) {
       return Fail(err, "duplicate_key",
                   fmt::format("key {} appears more than once", Quote(*dup)));
     }

@@ -48,7 +48,13 @@ class JsonDecoder {
   // Value::Raw(minified JSON text). Every number becomes the nearest double,
   // integers beyond 64 bits included (also inside Raw text, which is
   // re-serialized and so need not match the input's number spelling).
-  bool Decode(std::string_view bytes, Record* out, EventError* err);
+  //
+  // With `only`, the whole document is still parsed and checked (syntax,
+  // depth, numbers, duplicate keys anywhere), but only the fields named in
+  // it are put into *out, in document order: for callers that read a few
+  // fields and pass the original bytes on.
+  bool Decode(std::string_view bytes, Record* out, EventError* err,
+              const std::vector<std::string>* only = nullptr);
 
   uint32_t max_depth() const { return max_depth_; }
 

@@ -48,6 +48,27 @@ TEST(JsonDecoderTest, AllScalarTypes) {
   EXPECT_TRUE(r.Find("n")->is_null());
 }
 
+TEST(JsonDecoderTest, OnlyTheNamedFieldsAreKeptButTheWholeDocumentIsChecked) {
+  JsonDecoder d;
+  Record r;
+  EventError err;
+  const std::vector<std::string> only = {"b", "d", "absent"};
+  ASSERT_TRUE(d.Decode(R"({"a":1,"b":"x","c":{"k":[1]},"d":2.5})", &r, &err, &only)) << err.message;
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r.fields()[0].name, "b");
+  EXPECT_EQ(r.fields()[1].value, Value::Number(2.5));
+  // Duplicates and errors in fields that are not kept still fail the record.
+  EXPECT_FALSE(d.Decode(R"({"a":1,"b":"x","a":2})", &r, &err, &only));
+  EXPECT_EQ(err.code, "duplicate_key");
+  EXPECT_FALSE(d.Decode(R"({"b":"x","a":1e999})", &r, &err, &only));
+  EXPECT_FALSE(d.Decode(R"({"b":"x","a":[1,)", &r, &err, &only));
+  EXPECT_EQ(err.code, "invalid_json");
+  // Nothing named: an empty record from a valid object.
+  const std::vector<std::string> none;
+  ASSERT_TRUE(d.Decode(R"({"a":1})", &r, &err, &none));
+  EXPECT_EQ(r.size(), 0u);
+}
+
 TEST(JsonDecoderTest, NestedValuesBecomeMinifiedRaw) {
   Record r;
   ASSERT_EQ(JsonCode(R"({ "o" : { "x" : [ 1 , "two" , null ] , "y" : {} } ,

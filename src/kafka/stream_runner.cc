@@ -59,8 +59,14 @@ void StreamRunner::RebalanceCb(rd_kafka_t*, rd_kafka_resp_err_t err,
 
 absl::Status StreamRunner::Init() {
   const bool eos = opts_.guarantee == Guarantee::kExactlyOnce;
+  // queued.min.messages: librdkafka 2.0 stops fetching a partition for a
+  // fixed 1 s once its prefetch queue holds this many messages (100,000 by
+  // default). A module catching up on a backlog then drains the queue in a
+  // fraction of that second and idles for the rest: with the default it
+  // moved a third of the records per second it does with 1,000,000. Memory
+  // stays bounded by queued.max.messages.kbytes (64 MB by default).
   Props cdefaults = {{"auto.offset.reset", "earliest"}, {"session.timeout.ms", "10000"},
-                     {"heartbeat.interval.ms", "1000"}};
+                     {"heartbeat.interval.ms", "1000"}, {"queued.min.messages", "1000000"}};
   Props coverrides = {{"group.id", opts_.group},
                       {"enable.auto.commit", eos ? "false" : "true"},
                       {"enable.auto.offset.store", "false"},

@@ -540,6 +540,31 @@ bool TransformChain::AppendsOnly(const Record& r) const {
   return true;
 }
 
+bool TransformChain::FieldsTouched(std::vector<std::string>* names) const {
+  for (const Step& s : steps_) {
+    switch (s.kind) {
+      case StepKind::kRequire:
+        names->insert(names->end(), s.fields.begin(), s.fields.end());
+        break;
+      case StepKind::kSet:
+      case StepKind::kDefault:
+        for (const auto& [name, v] : s.values) names->push_back(name);
+        break;
+      case StepKind::kCast:
+        for (const auto& [name, t] : s.casts) names->push_back(name);
+        break;
+      case StepKind::kDerive:
+        for (const auto& [name, e] : s.derives) {
+          names->push_back(name);
+          names->insert(names->end(), e->fields().begin(), e->fields().end());
+        }
+        break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
 bool TransformChain::Apply(Record* r, EventError* err) const {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];

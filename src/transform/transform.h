@@ -61,6 +61,12 @@ class TransformChain {
   // fields. Conservative: false means "may rewrite".
   bool AppendsOnly(const Record& r) const;
 
+  // Every field name the chain can read or write, appended to *names, when
+  // it has only steps that leave other fields alone (require, set, default,
+  // cast, derive); false otherwise. With it a decoder may materialize only
+  // these fields for a chain that then passes the original bytes through.
+  bool FieldsTouched(std::vector<std::string>* names) const;
+
   // Number of steps.
   size_t size() const;
 
