@@ -54,7 +54,7 @@ using evs::kafka::HandlePtr;
 
 struct Options : CommonOptions {
   Options() {
-    events = 200000;
+    events = 2000000;
     evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
     workdir = "/tmp/evs-pmml-bench";
     warmup_events = 50000;
@@ -76,7 +76,7 @@ of three hops: throughput (chain, evserve iris, evserve forest, chain),
 latency at half of each measured rate, and latency during hot swaps.
 
   --bootstrap HOST:PORT   broker (default localhost:19092)
-  --events N              events per throughput run (default 200000)
+  --events N              events per throughput run (default 2000000)
   --iris FILE             the iris model (default tests/fixtures/pmml/iris_tree.pmml)
   --forest FILE           the 100-tree forest (default <workdir>/forest100.pmml)
   --swap-ms MS            hot-swap interval in the swap phase (default 1000)
