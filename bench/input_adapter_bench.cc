@@ -60,7 +60,7 @@ using evs::kafka::HandlePtr;
 
 struct Options : CommonOptions {
   Options() {
-    events = 500000;
+    events = 2000000;
     evserve = EVS_SOURCE_DIR "/build/release/bin/evserve";
     workdir = "/tmp/evs-input-bench";
     warmup_events = 200000;
@@ -76,27 +76,13 @@ headers): throughput (plain, plain+headers, evserve, plain, plain+headers) and
 latency at half of the plain copy's and the adapter's measured throughput
 (plus both copies at the adapter's rate).
 
-  --bootstrap HOST:PORT   broker (default localhost:19092)
-  --events N              events per throughput run (default 500000)
-  --evserve PATH          evserve binary (default build/release/bin/evserve)
-  --out FILE              write the markdown fragment there too
-  --partitions P          partitions of source and destination topics (default 4)
-  --latency-seconds S     paced phase length per contender (default 15)
-  --latency-max-events N  cap on paced events per contender (default 3000000, 0: none)
+  --events N              events per throughput run (default 2000000)
   --workdir DIR           configs and evserve logs (default /tmp/evs-input-bench)
   --target R              pass mark for adapter/plain (default 0.70)
-  --skip-latency          throughput phase only
   --warmup-events N       unreported plain and plain+headers runs first to warm the broker (default 200000, 0: none)
-  --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
-  --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
-                          (repeatable), e.g. compression.type=lz4
-  --consumer-prop K=V     the same for consumer properties, e.g. queued.max.messages.kbytes=262144
-  --broker-pid PID        the broker's pid: its CPU time per throughput run goes into the table
-  --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
-                          measured ones (default 2), so the step up from the warm-up is not measured
   --rounds N              adapter runs, interleaved with the copies (default 1): P H E P H E P H ...;
                           ratios are the median of the rounds
-)";
+)" << kCommonOptionsHelp;
 }
 
 Options g_opt;

@@ -257,6 +257,22 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
   }
   return true;
 }
+const char kCommonOptionsHelp[] = R"(  --bootstrap HOST:PORT   broker (default localhost:19092)
+  --evserve PATH          evserve binary (default build/release/bin/evserve)
+  --out FILE              write the markdown fragment there too
+  --partitions P          partitions of the topics (default 4)
+  --skip-latency          throughput phase only
+  --latency-seconds S     paced phase length per contender (default 15)
+  --latency-max-events N  cap on paced events per contender (default 3000000, 0: none)
+  --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
+                          measured ones (default 2), so the step up from the warm-up is not measured
+  --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
+  --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
+                          (repeatable), e.g. compression.type=lz4
+  --consumer-prop K=V     the same for consumer properties, e.g. queued.max.messages.kbytes=262144
+  --broker-pid PID        the broker's pid: its CPU time per throughput run goes into the table
+)";
+
 CommonOptions& Opt() {
   if (!g_options) Die("bench: SetOptions was not called");
   return *g_options;

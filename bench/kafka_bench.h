@@ -72,6 +72,8 @@ bool ParseArgs(int argc, char** argv, const char* prog, void (*usage)(), CommonO
 // message otherwise), the workdir exists, a broker answers (Die otherwise).
 bool PrepareRun(const char* prog);
 CommonOptions& Opt();
+// The --help lines of the options ParseArgs takes for every bench.
+extern const char kCommonOptionsHelp[];
 
 int64_t NowMicros();
 double SecondsSince(Clock::time_point t);

@@ -75,7 +75,6 @@ input-adapter -> pmml-job -> output-adapter vs a plain librdkafka copy chain
 of three hops: throughput (chain, evserve iris, evserve forest, chain),
 latency at half of each measured rate, and latency during hot swaps.
 
-  --bootstrap HOST:PORT   broker (default localhost:19092)
   --events N              events per throughput run (default 2000000)
   --iris FILE             the iris model (default tests/fixtures/pmml/iris_tree.pmml)
   --forest FILE           the 100-tree forest (default <workdir>/forest100.pmml)
@@ -87,23 +86,10 @@ latency at half of each measured rate, and latency during hot swaps.
   --latency-cap R         upper bound of the default latency rate (default 20000 ev/s: what
                           the bench's own paced producer sustains next to the contenders on
                           a small machine)
-  --evserve PATH          evserve binary (default build/release/bin/evserve)
-  --out FILE              write the markdown fragment there too
-  --partitions P          partitions of source and destination topics (default 4)
-  --latency-seconds S     paced phase length per contender (default 15)
-  --latency-max-events N  cap on paced events per contender (default 3000000, 0: none)
   --workdir DIR           configs and evserve logs (default /tmp/evs-pmml-bench)
   --target R              pass mark for evserve/chain events/s (default 0.60)
-  --skip-latency          throughput phase only
   --warmup-events N       unreported chain run first to warm the broker (default 50000, 0: none)
-  --evs-max-in-flight N   set input_adapter.max_in_flight in the evserve config (default: evserve's)
-  --producer-prop K=V     librdkafka producer property for the plain copies and evserve alike
-                          (repeatable), e.g. compression.type=lz4
-  --consumer-prop K=V     the same for consumer properties, e.g. queued.max.messages.kbytes=262144
-  --broker-pid PID        the broker's pid: its CPU time per throughput run goes into the table
-  --settle-seconds S      latency rows: S s at the paced rate with unmeasured events before the
-                          measured ones (default 2), so the step up from the warm-up is not measured
-)";
+)" << kCommonOptionsHelp;
 }
 
 Options g_opt;

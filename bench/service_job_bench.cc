@@ -122,19 +122,10 @@ half the job's measured rate, for each batch size.
   --in-flight N           max requests in flight, job and plain client (default 4)
   --max-delay-ms MS       longest a partial batch waits, both (default 5)
   --latency-rate R        paced rate of the latency rows (default: half the job's events/s)
-  --bootstrap HOST:PORT   broker (default localhost:19092)
-  --evserve PATH          evserve binary (default build/release/bin/evserve)
-  --out FILE              write the markdown fragment there too
-  --partitions P          partitions of the request and results topics (default 4)
-  --latency-seconds S     paced phase length per contender (default 15)
-  --settle-seconds S      S s at the paced rate with unmeasured events before the measured ones
-                          (default 2)
-  --latency-max-events N  cap on paced events per contender (default 3000000, 0: none)
   --workdir DIR           configs and evserve logs (default /tmp/evs-service-bench)
-  --skip-latency          throughput phases only
   --warmup-events N       rows the plain client sends first, unreported (default 2000; at
                           least 64 go, as the check that the server answers)
-)";
+)" << kCommonOptionsHelp;
 }
 
 Options g_opt;
@@ -212,10 +203,9 @@ class ServiceJobContender : public Contender, public LatencyHook {
     return t;
   }
   std::string Config(const Topics& t) const {
-    const std::string& b = g_opt.bootstrap;
     return absl::StrCat(
         "guarantee: at-least-once\n",
-        "kafka:\n  external: {bootstrap.servers: \"", b, "\"}\n  internal: {bootstrap.servers: \"", b, "\"}\n",
+        KafkaYaml(),
         "topics: {requests_prefix: \"", prefix_, "\", results: \"", t.dst, "\", config: \"bench.config.", t.id,
         "\", models: \"bench.models.", t.id, "\", status: \"bench.status.", t.id, "\", dlq: \"bench.dlq.", t.id,
         "\"}\n",
@@ -242,14 +232,11 @@ class ServiceJobContender : public Contender, public LatencyHook {
   bool Healthy() override { return proc_.Healthy(); }
   void Stop() override {
     if (proc_.Healthy()) {
-      evs::service::HttpClient http;
-      evs::service::HttpRequest req;
-      req.url = absl::StrCat("http://127.0.0.1:", metrics_port_, "/metrics");
-      evs::service::HttpResponse r = http.Send(req);
-      if (r.transport_ok && r.status == 200) {
-        const double n = MetricSum(r.body, "evs_service_batch_size_count");
-        if (n > 0) rows_per_request_ = MetricSum(r.body, "evs_service_batch_size_sum") / n;
-        const double dlq = MetricSum(r.body, "evs_dlq_total");
+      const std::string body = ScrapeMetrics(metrics_port_);
+      if (!body.empty()) {
+        const double n = MetricSum(body, "evs_service_batch_size_count");
+        if (n > 0) rows_per_request_ = MetricSum(body, "evs_service_batch_size_sum") / n;
+        const double dlq = MetricSum(body, "evs_dlq_total");
         if (dlq > 0) Log(absl::StrCat("  the service job dead-lettered ", dlq, " records; log: ", log_path_));
       }
     }
