@@ -4,7 +4,9 @@
 
 #include "adapters/input_adapter.h"
 #include "adapters/output_adapter.h"
+#include "codec/decode.h"
 #include "common/headers.h"
+#include "common/json_writer.h"
 #include "gtest/gtest.h"
 
 namespace evs::adapters {
@@ -143,6 +145,94 @@ outputs:
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(out[0].topic, "evs.dlq");
   EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], "no_route");
+}
+
+// Every way a result can be unusable lands in the DLQ with its code, and a
+// good result after them is still written whole: the recycled output
+// records and scratch records carry nothing over.
+TEST(OutputAdapterTest, BadResultsAreDeadLetteredAndNothingCarriesOver) {
+  metrics::Registry reg;
+  OutputAdapter oa("oa", Cfg(R"(
+outputs:
+  - name: o
+    topic: preds
+    attach: [id]
+    attach_fields: [f]
+)"),
+                   nullptr, nullptr, &reg);
+  std::vector<kafka::Header> hs = {{"evs-id", "e1"}, {"evs-model", "m"}};
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {R"({"outputs":{"a":1},"input":{"f":"x"}} x)", "trailing_bytes"},
+      {R"({"outputs":{"a":1,"a":2},"input":{"f":"x"}})", "duplicate_key"},
+      {R"({"outputs":{"a":1},"outputs":{"a":2},"input":{"f":"x"}})", "duplicate_key"},
+      {R"({"outputs":{"a":1},"input":{"f":"x","f":"y"}})", "duplicate_key"},
+      {R"({"outputs":[1],"input":{"f":"x"}})", "not_a_result"},
+      {R"({"input":{"f":"x"}})", "not_a_result"},
+      {R"({"outputs":{"a":1},"input":{"g":"x"}})", "missing_field"},
+      {R"({"outputs":{"a":1}})", "missing_field"},
+      {R"([1,2])", "not_an_object"},
+  };
+  kafka::OutBatch out;
+  std::string key = "k";
+  for (const auto& [value, code] : cases) {
+    oa.Process(kafka::InRecord("evs.results", 0, 0, &key, &value, &hs), &out);
+    ASSERT_EQ(out.size(), 1u) << value;
+    EXPECT_EQ(out[0].topic, "evs.dlq") << value;
+    EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], code) << value;
+    out.clear();
+  }
+  std::string good = R"({"outputs":{"a":1,"b":[1,{"c":2}]},"input":{"g":0,"f":"x"}})";
+  for (int i = 0; i < 2; ++i) {
+    oa.Process(kafka::InRecord("evs.results", 0, 1, &key, &good, &hs), &out);
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(out[0].topic, "preds");
+    EXPECT_EQ(out[0].value, R"({"a":1,"b":[1,{"c":2}],"id":"e1","f":"x"})");
+    EXPECT_EQ(out[0].headers, hs);
+    out.clear();
+  }
+}
+
+// A rule whose transform selects decodes only the fields that can reach the
+// result; what it writes (or the error it reports) must be what the whole
+// record would give.
+TEST(OutputAdapterTest, ProjectedDecodeGivesTheWholeRecordsResult) {
+  const std::vector<std::string> chains = {
+      "[{select: [label]}]",
+      "[{select: [p, label]}]",
+      "[{rename: {p: q}}, {select: [q]}]",
+      "[{derive: {s: \"p * 2\"}}, {select: [s, label]}]",
+      "[{require: [zz]}, {select: [label]}]",
+      "[{default: {zz: 3}}, {cast: {label: string}}, {select: [zz, label]}]",
+      "[{select: [label, missing]}, {round: {p: 1}}]",
+      "[{drop: [p]}]",
+      "[{round: {p: 1}}]",
+  };
+  const std::string outputs = R"({"label":1,"p":0.123,"x":"a","y":[1,2]})";
+  const std::string value = R"({"outputs":)" + outputs + R"(,"input":{}})";
+  std::vector<kafka::Header> hs = {{"evs-model", "m"}};
+  std::string key = "k";
+  for (const std::string& chain : chains) {
+    metrics::Registry reg;
+    auto cfg = Cfg("outputs:\n  - name: o\n    topic: preds\n    transform: " + chain + "\n");
+    OutputAdapter oa("oa", cfg, nullptr, nullptr, &reg);
+    kafka::OutBatch out;
+    oa.Process(kafka::InRecord("evs.results", 0, 0, &key, &value, &hs), &out);
+    ASSERT_EQ(out.size(), 1u) << chain;
+    codec::JsonDecoder d;
+    Record whole;
+    EventError err;
+    ASSERT_TRUE(d.Decode(outputs, &whole, &err));
+    if (cfg->outputs[0].transform->Apply(&whole, &err)) {
+      std::string expect;
+      AppendRecordJson(whole, &expect);
+      EXPECT_EQ(out[0].topic, "preds") << chain;
+      EXPECT_EQ(out[0].value, expect) << chain;
+    } else {
+      EXPECT_EQ(out[0].topic, "evs.dlq") << chain;
+      EXPECT_EQ(Headers(out[0])[hdr::kErrorCode], err.code) << chain;
+      EXPECT_EQ(Headers(out[0])[hdr::kErrorMessage], err.message) << chain;
+    }
+  }
 }
 
 TEST(InputAdapterTest, AppendOnlyTransformsKeepTheOriginalBytes) {

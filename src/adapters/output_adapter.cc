@@ -36,46 +36,35 @@ std::vector<std::string> OutputAdapter::OutputTopics() const {
 bool OutputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
   std::vector<OutputState> outs;
   for (const config::Output& o : cfg.outputs) {
-    outs.push_back({&o, registry_->GetCounter("evs_records_out_total",
-                                              "Records produced, by output",
-                                              {{"module", module_}, {"route", o.name}, {"variant", ""}})});
+    OutputState st{&o, registry_->GetCounter("evs_records_out_total", "Records produced, by output",
+                                             {{"module", module_}, {"route", o.name}, {"variant", ""}})};
+    st.project = o.transform && o.transform->ResultFields(&st.fields);
+    outs.push_back(std::move(st));
   }
   outputs_ = std::move(outs);
   return true;
 }
 
+// Hot path. Routing reads headers only, so the rule is chosen before the
+// value is parsed; one parse then yields the outputs and, projected to the
+// rule's attach_fields, the input. Scratch records and the recycled
+// OutRecord keep their capacity from record to record.
 void OutputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   const auto t0 = std::chrono::steady_clock::now();
   in_->Inc();
   auto header = [&](const char* name) {
     std::string_view v;
-    return in.Header(name, &v) ? std::string(v) : std::string();
+    in.Header(name, &v);
+    return v;
   };
   if (!in.has_value() || in.value().empty()) {
     DeadLetter(in, {"decode", in.has_value() ? "empty_value" : "tombstone", "the result has no value"}, out);
     return;
   }
-  Record wrapper;
-  EventError err;
-  if (!json_.Decode(in.value(), &wrapper, &err)) {
-    DeadLetter(in, err, out);
-    return;
-  }
-  const Value* outputs_v = wrapper.Find("outputs");
-  if (outputs_v == nullptr || outputs_v->type() != ValueType::kRaw || outputs_v->as_string().empty() ||
-      outputs_v->as_string()[0] != '{') {
-    DeadLetter(in, {"decode", "not_a_result", "the result value has no \"outputs\" object"}, out);
-    return;
-  }
-  Record rec;
-  if (!json_.Decode(outputs_v->as_string(), &rec, &err)) {
-    DeadLetter(in, err, out);
-    return;
-  }
-  const std::string route = header(hdr::kRoute);
-  std::string model = header(hdr::kModel);
-  if (auto at = model.find('@'); at != std::string::npos) model.resize(at);
-  const std::string variant = header(hdr::kVariant);
+  const std::string_view route = header(hdr::kRoute);
+  std::string_view model = header(hdr::kModel);
+  if (auto at = model.find('@'); at != std::string_view::npos) model = model.substr(0, at);
+  const std::string_view variant = header(hdr::kVariant);
   const bool shadow = header(hdr::kShadow) == "true";
   const OutputState* chosen = nullptr;
   for (const OutputState& os : outputs_) {
@@ -89,55 +78,63 @@ void OutputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   }
   if (chosen == nullptr) {
     DeadLetter(in, {"route", "no_route",
-                    absl::StrCat("no output matches route '", route, "', model '", model,
-                                 "', variant '", variant, "', shadow ", shadow ? "true" : "false")},
+                    absl::StrCat("no output matches route '", AV(route), "', model '", AV(model),
+                                 "', variant '", AV(variant), "', shadow ", shadow ? "true" : "false")},
                out);
     return;
   }
   const config::Output& o = *chosen->output;
+  codec::JsonDecoder::Member members[2] = {{"outputs", &rec_, chosen->project ? &chosen->fields : nullptr},
+                                           {"input", &input_, &o.attach_fields}};
+  EventError err;
+  if (!json_.DecodeMembers(in.value(), members, o.attach_fields.empty() ? 1 : 2, &err)) {
+    DeadLetter(in, err, out);
+    return;
+  }
+  if (!members[0].found) {
+    DeadLetter(in, {"decode", "not_a_result", "the result value has no \"outputs\" object"}, out);
+    return;
+  }
+  Record& rec = rec_;
   if (o.transform && !o.transform->Apply(&rec, &err)) {
     err.stage = "transform";
     DeadLetter(in, err, out);
     return;
   }
+  auto set = [&rec](std::string_view name, std::string_view v) {
+    rec.Set(name, Value::String(std::string(v)));
+  };
   for (const std::string& a : o.attach) {
-    if (a == "id") rec.Set("id", Value::String(header(hdr::kId)));
-    else if (a == "model") rec.Set("model", Value::String(model));
-    else if (a == "version") rec.Set("version", Value::String(header(hdr::kModelVersion)));
-    else if (a == "variant") rec.Set("variant", Value::String(variant));
-    else if (a == "route") rec.Set("route", Value::String(route));
+    if (a == "id") set("id", header(hdr::kId));
+    else if (a == "model") set("model", model);
+    else if (a == "version") set("version", header(hdr::kModelVersion));
+    else if (a == "variant") set("variant", variant);
+    else if (a == "route") set("route", route);
     else if (a == "shadow") rec.Set("shadow", Value::Bool(shadow));
-    else if (a == "digest") rec.Set("digest", Value::String(header(hdr::kModelDigest)));
-    else if (a == "source") rec.Set("source", Value::String(header(hdr::kSrc)));
-    else if (a == "config") rec.Set("config", Value::String(header(hdr::kConfig)));
+    else if (a == "digest") set("digest", header(hdr::kModelDigest));
+    else if (a == "source") set("source", header(hdr::kSrc));
+    else if (a == "config") set("config", header(hdr::kConfig));
   }
-  if (!o.attach_fields.empty()) {
-    const Value* input_v = wrapper.Find("input");
-    Record input;
-    if (input_v != nullptr && input_v->type() == ValueType::kRaw &&
-        !json_.Decode(input_v->as_string(), &input, &err)) {
-      DeadLetter(in, err, out);
+  for (const std::string& f : o.attach_fields) {
+    const Value* v = input_.Find(f);
+    if (v == nullptr) {
+      DeadLetter(in, {"transform", "missing_field",
+                      absl::StrCat("attach_fields: input field '", f, "' is missing")},
+                 out);
       return;
     }
-    for (const std::string& f : o.attach_fields) {
-      const Value* v = input.Find(f);
-      if (v == nullptr) {
-        DeadLetter(in, {"transform", "missing_field",
-                        absl::StrCat("attach_fields: input field '", f, "' is missing")},
-                   out);
-        return;
-      }
-      rec.Set(f, *v);
-    }
+    rec.Set(f, *v);
   }
-  kafka::OutRecord r;
-  r.topic = (shadow && !o.match.shadow.has_value()) ? o.topic + cfg_->shadow_topic_suffix : o.topic;
+  kafka::OutRecord& r = kafka::AddWithHeadersOf(in, 0, out);
+  if (shadow && !o.match.shadow.has_value()) {
+    r.topic.assign(o.topic);
+    r.topic += cfg_->shadow_topic_suffix;
+  } else {
+    r.topic.assign(o.topic);
+  }
   r.has_key = in.has_key();
-  r.key = std::string(in.key());
-  r.value.clear();
+  r.key.assign(in.key());
   AppendRecordJson(rec, &r.value);
-  r.headers = in.Headers();
-  out->push_back(std::move(r));
   chosen->out->Inc();
   latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }

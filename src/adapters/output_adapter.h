@@ -32,12 +32,16 @@ class OutputAdapter : public ProcessorBase {
   struct OutputState {
     const config::Output* output;
     metrics::Counter* out;
+    // The outputs fields the rule's transform can pass on (see
+    // TransformChain::ResultFields); only these are decoded.
+    bool project = false;
+    std::vector<std::string> fields;
   };
   std::vector<OutputState> outputs_;
   codec::JsonDecoder json_;
   metrics::Counter* in_;
   metrics::Histogram* latency_;
-  std::string value_buf_;
+  Record rec_, input_;  // scratch for Process
 };
 
 }  // namespace evs::adapters

@@ -412,9 +412,41 @@ const char* JsonTypeName(simdjson::dom::element_type t) {
 
 }  // namespace
 
-bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err,
-                         const std::vector<std::string>* only) {
-  out->Clear();
+namespace {
+
+// Fills *out from obj's fields in document order (only the names in `only`,
+// if given) and refuses duplicate keys among all of obj's keys. `keys` is
+// scratch.
+bool ObjectToRecord(simdjson::dom::object obj, Record* out, const std::vector<std::string>* only,
+                    std::vector<std::string_view>* keys, EventError* err) {
+  keys->clear();
+  for (simdjson::dom::key_value_pair kv : obj) {
+    keys->push_back(kv.key);
+    if (only != nullptr && std::find(only->begin(), only->end(), kv.key) == only->end()) continue;
+    out->Append(std::string(kv.key), ElementToValue(kv.value));
+  }
+  if (keys->size() <= kLinearDuplicateScanMax) {
+    for (size_t j = 1; j < keys->size(); ++j) {
+      for (size_t i = 0; i < j; ++i) {
+        if ((*keys)[i] == (*keys)[j]) {
+          return Fail(err, "duplicate_key",
+                      fmt::format("key {} appears more than once", Quote((*keys)[j])));
+        }
+      }
+    }
+  } else {
+    std::sort(keys->begin(), keys->end());
+    auto dup = std::adjacent_find(keys->begin(), keys->end());
+    if (dup != keys->end()) {
+      return Fail(err, "duplicate_key", fmt::format("key {} appears more than once", Quote(*dup)));
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+bool JsonDecoder::ParseObject(std::string_view bytes, void* obj_out, EventError* err) {
   if (bytes.empty()) return Fail(err, "empty_value", "value is empty (0 bytes)");
   State& st = *state_;
   if (st.parser.max_depth() != st.parser_depth) {
@@ -427,39 +459,44 @@ bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err,
   simdjson::dom::element root;
   const simdjson::error_code code = st.Parse(bytes, &root);
   if (code != simdjson::error_code::SUCCESS) return st.Diagnose(code, bytes, max_depth_, err);
-
-  simdjson::dom::object obj;
-  if (root.get(obj) != simdjson::error_code::SUCCESS) {
+  auto* obj = static_cast<simdjson::dom::object*>(obj_out);
+  if (root.get(*obj) != simdjson::error_code::SUCCESS) {
     return Fail(err, "not_an_object",
                 fmt::format("top-level JSON value is {}, expected an object",
                             JsonTypeName(root.type())));
   }
+  return true;
+}
+
+bool JsonDecoder::Decode(std::string_view bytes, Record* out, EventError* err,
+                         const std::vector<std::string>* only) {
+  out->Clear();
+  simdjson::dom::object obj;
+  if (!ParseObject(bytes, &obj, err)) return false;
   // Every key takes part in the duplicate check; only the wanted ones (all
   // without `only`) are materialized.
-  std::vector<std::string_view>& keys = st.keys;
-  keys.clear();
-  for (simdjson::dom::key_value_pair kv : obj) {
-    keys.push_back(kv.key);
-    if (only != nullptr && std::find(only->begin(), only->end(), kv.key) == only->end()) continue;
-    out->Append(std::string(kv.key), ElementToValue(kv.value));
-  }
+  return ObjectToRecord(obj, out, only, &state_->keys, err);
+}
 
-  if (keys.size() <= kLinearDuplicateScanMax) {
-    for (size_t j = 1; j < keys.size(); ++j) {
-      for (size_t i = 0; i < j; ++i) {
-        if (keys[i] == keys[j]) {
-          return Fail(err, "duplicate_key",
-                      fmt::format("key {} appears more than once", Quote(keys[j])));
-        }
-      }
-    }
-  } else {
-    std::sort(keys.begin(), keys.end());
-    auto dup = std::adjacent_find(keys.begin(), keys.end());
-    if (dup != keys.end()) {
-      return Fail(err, "duplicate_key",
-                  fmt::format("key {} appears more than once", Quote(*dup)));
-    }
+bool JsonDecoder::DecodeMembers(std::string_view bytes, Member* members, size_t n,
+                                EventError* err) {
+  for (size_t i = 0; i < n; ++i) {
+    members[i].out->Clear();
+    members[i].found = false;
+  }
+  simdjson::dom::object obj;
+  if (!ParseObject(bytes, &obj, err)) return false;
+  std::vector<std::string_view>& keys = state_->keys;
+  // Top-level duplicates first (nothing materialized): a repeated member
+  // name must not be decoded from whichever copy comes first.
+  static const std::vector<std::string> kNoFields;
+  Record none;
+  if (!ObjectToRecord(obj, &none, &kNoFields, &keys, err)) return false;
+  for (size_t i = 0; i < n; ++i) {
+    simdjson::dom::object sub;
+    if (obj.at_key(members[i].name).get(sub) != simdjson::error_code::SUCCESS) continue;
+    members[i].found = true;
+    if (!ObjectToRecord(sub, members[i].out, members[i].only, &keys, err)) return false;
   }
   return true;
 }

@@ -56,10 +56,32 @@ class JsonDecoder {
   bool Decode(std::string_view bytes, Record* out, EventError* err,
               const std::vector<std::string>* only = nullptr);
 
+  // Object members of a top-level object, for DecodeMembers.
+  struct Member {
+    std::string_view name;
+    Record* out;                                   // cleared, then filled if found
+    const std::vector<std::string>* only = nullptr;  // as in Decode
+    bool found = false;                            // set: present and an object
+  };
+
+  // Decodes the named members of a top-level object, each of which should
+  // be an object, into their own Records from one parse: for values that
+  // wrap objects, such as results ({"outputs":{...},"input":{...}}). The
+  // whole document is checked as by Decode (syntax, depth, numbers,
+  // not_an_object, duplicate top-level keys), and each member found is
+  // decoded as Decode would decode its text alone (duplicate keys inside
+  // it refused, `only` projecting). A member that is absent or not an
+  // object is left with found == false for the caller to judge.
+  bool DecodeMembers(std::string_view bytes, Member* members, size_t n, EventError* err);
+
   uint32_t max_depth() const { return max_depth_; }
 
  private:
   struct State;  // simdjson parser and buffers; keeps simdjson out of this header.
+
+  // Parses bytes into the simdjson::dom::object at obj (a void* to keep
+  // simdjson out of this header); fills *err as Decode does.
+  bool ParseObject(std::string_view bytes, void* obj, EventError* err);
 
   uint32_t max_depth_;
   std::unique_ptr<State> state_;

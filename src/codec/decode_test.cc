@@ -461,6 +461,50 @@ TEST(CsvTest, ColumnCountMismatch) {
   EXPECT_EQ(CsvCode("\"a,b\",c"), "csv_columns");
 }
 
+TEST(JsonDecoderTest, MembersDecodeLikeTheirTextAlone) {
+  JsonDecoder d;
+  Record outputs, input, alone;
+  EventError err;
+  const std::vector<std::string> only = {"f", "z"};
+  JsonDecoder::Member m[3] = {{"outputs", &outputs}, {"input", &input, &only}, {"absent", &alone}};
+  const std::string doc =
+      R"({"outputs":{"p":0.1,"big":18446744073709551616,"l":"x","arr":[1, 2.50],"o":{"k":null}},)"
+      R"("input":{"g":1,"f":true},"other":[]})";
+  ASSERT_TRUE(d.DecodeMembers(doc, m, 3, &err)) << err.message;
+  EXPECT_TRUE(m[0].found);
+  EXPECT_TRUE(m[1].found);
+  EXPECT_FALSE(m[2].found);
+  Record expect;
+  ASSERT_TRUE(d.Decode(R"({"p":0.1,"big":18446744073709551616,"l":"x","arr":[1, 2.50],"o":{"k":null}})",
+                       &expect, &err));
+  EXPECT_EQ(outputs, expect);
+  ASSERT_EQ(input.size(), 1u);
+  EXPECT_EQ(*input.Find("f"), Value::Bool(true));
+  // A member that is not an object is not found; the records are cleared.
+  JsonDecoder::Member n[1] = {{"outputs", &outputs}};
+  ASSERT_TRUE(d.DecodeMembers(R"({"outputs":"text"})", n, 1, &err));
+  EXPECT_FALSE(n[0].found);
+  EXPECT_EQ(outputs.size(), 0u);
+}
+
+TEST(JsonDecoderTest, MembersCheckTheWholeDocument) {
+  JsonDecoder d(4);
+  Record r;
+  EventError err;
+  auto code = [&](std::string_view doc) {
+    JsonDecoder::Member m[1] = {{"a", &r}};
+    return d.DecodeMembers(doc, m, 1, &err) ? std::string() : err.code;
+  };
+  EXPECT_EQ(code(R"({"a":{"x":1},"b":{"y":1,"y":2}})"), "");  // only decoded members are checked inside
+  EXPECT_EQ(code(R"({"a":{"x":1,"x":2}})"), "duplicate_key");
+  EXPECT_EQ(code(R"({"a":{"x":1},"a":{"x":2}})"), "duplicate_key");
+  EXPECT_EQ(code(R"({"a":{"x":1}} 1)"), "trailing_bytes");
+  EXPECT_EQ(code(R"({"a":{"x":1e999}})"), "number_out_of_range");
+  EXPECT_EQ(code(R"({"a":{"x":[[[[1]]]]}})"), "too_deep");
+  EXPECT_EQ(code(R"("a")"), "not_an_object");
+  EXPECT_EQ(code(""), "empty_value");
+}
+
 TEST(CsvTest, OtherDelimiterAndSingleColumn) {
   Record r;
   ASSERT_EQ(CsvCode("x\t\"a\tb\"\t3", &r, nullptr, kCols, '\t'), "");

@@ -27,28 +27,7 @@ bool RequestParser::Parse(const kafka::InRecord& in, uint32_t max_event_bytes,
 
 kafka::OutRecord& BeginResult(const kafka::InRecord& in, const std::string& results_topic,
                               kafka::OutBatch* out) {
-  rd_kafka_headers_t* in_headers = nullptr;
-  const bool raw_headers =
-      in.raw() && rd_kafka_message_headers(in.raw(), &in_headers) == RD_KAFKA_RESP_ERR_NO_ERROR;
-  const size_t n_in = raw_headers ? rd_kafka_header_cnt(in_headers) : 0;
-  kafka::OutRecord& r = out->Add(n_in + 2);
-  if (raw_headers) {
-    const char* name;
-    const void* val;
-    size_t size;
-    for (size_t i = 0; i < n_in; ++i) {
-      if (rd_kafka_header_get_all(in_headers, i, &name, &val, &size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-        name = "";
-        val = nullptr;
-        size = 0;
-      }
-      r.headers[i].first.assign(name);
-      r.headers[i].second.assign(val ? static_cast<const char*>(val) : "", val ? size : 0);
-    }
-  } else {
-    r.headers = in.Headers();  // test records
-    r.headers.resize(r.headers.size() + 2);
-  }
+  kafka::OutRecord& r = kafka::AddWithHeadersOf(in, 2, out);
   r.topic = results_topic;
   r.has_key = in.has_key();
   r.key.assign(in.key());

@@ -12,6 +12,10 @@
 
 namespace evs::jobs {
 
+namespace {
+constexpr size_t kMaxCachedPositions = 256;
+}  // namespace
+
 PmmlJob::PmmlJob(std::string module, std::string job, std::shared_ptr<const config::Config> cfg,
                  runtime::ConfigSlot* slot, runtime::StatusReporter* reporter,
                  metrics::Registry* registry, std::shared_ptr<models::ModelStore> store,
@@ -85,10 +89,20 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
     return;
   }
   ctx.BeginRecord();
+  size_t pos = 0;
   for (auto field : obj) {
-    auto it = m->input_index.find(std::string_view(field.key));
-    if (it == m->input_index.end()) continue;
-    const int idx = it->second;
+    const std::string_view key = field.key;
+    int idx;
+    if (pos < c->slot_at.size() && c->slot_at[pos].first == key) {
+      idx = c->slot_at[pos].second;
+    } else {
+      auto it = m->input_index.find(key);
+      idx = it == m->input_index.end() ? -1 : it->second;
+      if (pos < c->slot_at.size()) c->slot_at[pos] = {std::string(key), idx};
+      else if (pos < kMaxCachedPositions) c->slot_at.emplace_back(std::string(key), idx);
+    }
+    ++pos;
+    if (idx < 0) continue;
     simdjson::dom::element v = field.value;
     switch (v.type()) {
       case simdjson::dom::element_type::DOUBLE: model.SetInput(ctx, idx, double(v.get_double().value_unsafe())); break;

@@ -47,6 +47,10 @@ class PmmlJob : public adapters::ProcessorBase {
     std::shared_ptr<const models::LoadedModel> model;  // keeps the version alive
     std::unique_ptr<pmml::EvalContext> ctx;
     metrics::Counter* out = nullptr;
+    // The input slot of the key seen at each position of the last records
+    // (-1: not an input). Producers write fields in a fixed order, so this
+    // replaces a hash lookup per field with one comparison. Bounded.
+    std::vector<std::pair<std::string, int>> slot_at;
   };
   void Refresh();
   Ctx* ContextFor(const models::LoadedModel* m);

@@ -83,6 +83,26 @@ TEST_F(PmmlJobTest, ScoresWithTheCurrentAndAPinnedVersion) {
   EXPECT_NE(scrape.find(R"(evs_model_versions_loaded{model="iris",module="j"} 2)"), std::string::npos) << scrape;
 }
 
+// Inputs are found by key whatever the field order of each record (the job
+// remembers the slot per position; a record in another order must not reuse
+// it).
+TEST_F(PmmlJobTest, FieldOrderMayChangeFromRecordToRecord) {
+  store_->Install(Load("iris", 1, "iris_tree.pmml"));
+  auto species = [&](const std::string& ev) {
+    kafka::OutBatch out = Run("iris", ev);
+    if (out.size() != 1 || out[0].topic != "evs.results") return std::string("(no result)");
+    const size_t at = out[0].value.find(R"("species":")");
+    if (at == std::string::npos) return "(no species) " + out[0].value;
+    const size_t from = at + 11;
+    return out[0].value.substr(from, out[0].value.find('"', from) - from);
+  };
+  EXPECT_EQ(species(R"({"petal_length":5.2,"petal_width":2.3})"), "virginica");
+  EXPECT_EQ(species(R"({"petal_width":1.3,"petal_length":4.0})"), "versicolor");
+  EXPECT_EQ(species(R"({"x":1,"petal_length":5.2,"petal_width":2.3})"), "virginica");
+  EXPECT_EQ(species(R"({"petal_width":1.3,"petal_length":4.0,"x":1})"), "versicolor");
+  EXPECT_EQ(species(R"({"petal_length":5.2,"petal_width":2.3})"), "virginica");
+}
+
 TEST_F(PmmlJobTest, FailuresAreDeadLetters) {
   store_->Install(Load("iris", 1, "iris_tree.pmml"));
   auto code = [](const kafka::OutBatch& out) {

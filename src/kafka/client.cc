@@ -73,14 +73,43 @@ std::vector<Header> InRecord::Headers() const {
   return out;
 }
 
-absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque) {
-  for (;;) {
-    rd_kafka_headers_t* hdrs = nullptr;
-    if (!r.headers.empty()) {
-      hdrs = rd_kafka_headers_new(r.headers.size());
-      for (const auto& [k, v] : r.headers)
-        rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
+OutRecord& AddWithHeadersOf(const InRecord& in, size_t extra, OutBatch* out) {
+  if (in.raw() == nullptr) {  // test records
+    OutRecord& r = out->Add();
+    r.headers = in.Headers();
+    r.headers.resize(r.headers.size() + extra);
+    return r;
+  }
+  OutRecord& r = out->Add(extra);
+  r.header_source = in.raw();
+  return r;
+}
+
+void InlineForwardedHeaders(OutRecord* r) {
+  if (r->header_source == nullptr) return;
+  std::vector<Header> h = InRecord(r->header_source).Headers();
+  r->headers.insert(r->headers.begin(), std::make_move_iterator(h.begin()),
+                    std::make_move_iterator(h.end()));
+  r->header_source = nullptr;
+}
+
+absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque, bool take_source_headers) {
+  rd_kafka_headers_t* hdrs = nullptr;
+  if (r.header_source != nullptr) {
+    // detach: the consumed message's parsed list itself, no copy.
+    auto* src_msg = const_cast<rd_kafka_message_t*>(r.header_source);
+    rd_kafka_headers_t* src = nullptr;
+    if (take_source_headers) {
+      if (rd_kafka_message_detach_headers(src_msg, &src) == RD_KAFKA_RESP_ERR_NO_ERROR) hdrs = src;
+    } else if (rd_kafka_message_headers(src_msg, &src) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      hdrs = rd_kafka_headers_copy(src);
     }
+  }
+  if (!r.headers.empty()) {
+    if (hdrs == nullptr) hdrs = rd_kafka_headers_new(r.headers.size());
+    for (const auto& [k, v] : r.headers) rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
+  }
+  for (;;) {
     rd_kafka_resp_err_t err = rd_kafka_producev(
         rk, RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
         RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -88,12 +117,12 @@ absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque) {
         RD_KAFKA_V_VALUE(r.has_value ? const_cast<char*>(r.value.data()) : nullptr,
                          r.has_value ? r.value.size() : 0),
         RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
-    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
-    if (hdrs) rd_kafka_headers_destroy(hdrs);  // not taken on failure
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();  // hdrs now librdkafka's
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk, 10);
       continue;
     }
+    if (hdrs) rd_kafka_headers_destroy(hdrs);  // not taken on failure
     return absl::UnavailableError(
         absl::StrCat("produce to '", r.topic, "' failed: ", rd_kafka_err2str(err)));
   }

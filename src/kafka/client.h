@@ -70,7 +70,16 @@ struct OutRecord {
   bool has_value = true;  // false produces a tombstone
   std::vector<Header> headers;
   int32_t partition = RD_KAFKA_PARTITION_UA;
+  // When set, the headers of this consumed message are produced first, then
+  // `headers`: passes headers through without copying them into strings.
+  // Set by AddWithHeadersOf; valid only while that message lives (the
+  // runner produces a record's outputs before it releases the record).
+  const rd_kafka_message_t* header_source = nullptr;
 };
+
+// Moves the headers named by r->header_source into r->headers (in front)
+// and clears it: for code that keeps or inspects a record beyond its source.
+void InlineForwardedHeaders(OutRecord* r);
 
 // The outputs of one consumed record, recycled from record to record: Add()
 // hands out an OutRecord whose strings keep the capacity of earlier use, so
@@ -88,6 +97,7 @@ class OutBatch {
     r.has_value = true;
     r.partition = RD_KAFKA_PARTITION_UA;
     r.headers.resize(n_headers);
+    r.header_source = nullptr;
     return r;
   }
   void push_back(OutRecord r) { Add() = std::move(r); }
@@ -106,6 +116,14 @@ class OutBatch {
   std::vector<OutRecord> recs_;
   size_t n_ = 0;
 };
+
+class InRecord;
+
+// Adds a record to *out that carries in's headers, in order, followed by
+// `extra` header slots (r.headers) for the caller to fill. For a consumed
+// message the headers are forwarded by reference (header_source); for a
+// test record they are copied into r.headers ahead of the slots.
+OutRecord& AddWithHeadersOf(const InRecord& in, size_t extra, OutBatch* out);
 
 // A consumed record: a view over a librdkafka message, valid while the
 // message lives. Tests build one from plain values with the second
@@ -149,8 +167,12 @@ class InRecord {
 };
 
 // Produces a record. Blocks (serving delivery reports) while librdkafka's
-// local queue is full. opaque is handed to the delivery report.
-absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque);
+// local queue is full. opaque is handed to the delivery report. With
+// take_source_headers, the header list of r.header_source is detached from
+// that message and handed to librdkafka instead of copied: for the last
+// record produced from a consumed message (its headers are gone after).
+absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque,
+                     bool take_source_headers = false);
 
 // rd_kafka_query_watermark_offsets, retried for up to ~15 s while the
 // partition has no leader yet (right after the topic was created).

@@ -372,11 +372,17 @@ void StreamRunner::HandleRecord(rd_kafka_message_t* raw) {
 }
 
 void StreamRunner::ProduceOutputs(OutBatch& outs, Slot* slot) {
-  for (OutRecord& r : outs) {
+  for (OutRecord* it = outs.begin(); it != outs.end(); ++it) {
+    OutRecord& r = *it;
     slot->pending++;
-    absl::Status s = Produce(producer_.get(), r, slot);
+    // The last output that forwards a message's headers takes them over.
+    bool last_of_source = r.header_source != nullptr;
+    for (const OutRecord* later = it + 1; last_of_source && later != outs.end(); ++later)
+      last_of_source = later->header_source != r.header_source;
+    absl::Status s = Produce(producer_.get(), r, slot, last_of_source);
     if (s.ok()) continue;
     stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+    InlineForwardedHeaders(&r);
     OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
     s = Produce(producer_.get(), dlq, slot);
     if (!s.ok()) {

@@ -565,6 +565,30 @@ bool TransformChain::FieldsTouched(std::vector<std::string>* names) const {
   return true;
 }
 
+bool TransformChain::ResultFields(std::vector<std::string>* names) const {
+  std::vector<std::string> out;
+  for (const Step& s : steps_) {
+    out.insert(out.end(), s.fields.begin(), s.fields.end());
+    if (s.kind == StepKind::kSelect) {
+      names->insert(names->end(), out.begin(), out.end());
+      return true;
+    }
+    for (const auto& [from, to] : s.renames) {
+      out.push_back(from);
+      out.push_back(to);
+    }
+    for (const auto& [name, v] : s.values) out.push_back(name);
+    for (const auto& [name, t] : s.casts) out.push_back(name);
+    for (const auto& [name, d] : s.digits) out.push_back(name);
+    for (const auto& [name, e] : s.derives) {
+      out.push_back(name);
+      out.insert(out.end(), e->fields().begin(), e->fields().end());
+    }
+    if (!s.field.empty()) out.push_back(s.field);
+  }
+  return false;
+}
+
 bool TransformChain::Apply(Record* r, EventError* err) const {
   for (size_t i = 0; i < steps_.size(); ++i) {
     const Step& s = steps_[i];

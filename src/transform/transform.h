@@ -67,6 +67,13 @@ class TransformChain {
   // these fields for a chain that then passes the original bytes through.
   bool FieldsTouched(std::vector<std::string>* names) const;
 
+  // When the chain has a `select`, its result can depend only on the
+  // selected fields and on those the steps before the first select read or
+  // write: those names are appended to *names and true returned. A decoder
+  // may then materialize only them; the result (and any failure) is the
+  // same. False (nothing appended) when every field may reach the result.
+  bool ResultFields(std::vector<std::string>* names) const;
+
   // Number of steps.
   size_t size() const;
 
