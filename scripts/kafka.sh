@@ -14,7 +14,11 @@ LOG4J_CONF="$DEPLOY_DIR/log4j2.properties"
 KAFKA_VAR="$ROOT/var/kafka"
 LIBS="$KAFKA_VAR/libs"
 HOST=localhost
-HEAP=${EVS_KAFKA_HEAP:--Xmx768m}
+# JVM settings as Kafka's own start scripts use them (kafka-server-start.sh,
+# kafka-run-class.sh): a fixed 1 GiB heap (a growing heap means more young
+# collections while the broker warms up) and G1 with short pauses.
+read -r -a HEAP <<<"${EVS_KAFKA_HEAP:--Xmx1g -Xms1g}"
+read -r -a JVM_OPTS <<<"${EVS_KAFKA_JVM_OPTS:--server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent}"
 START_TIMEOUT=90
 STOP_TIMEOUT=30
 
@@ -50,7 +54,9 @@ Files (per instance, var/kafka/INSTANCE/): server.properties (generated),
 cluster.id, data/ (log.dirs), broker.pid, broker.log (stdout/stderr: warnings
 and lifecycle), logs/server.log (INFO). Jars: var/kafka/libs, resolved by
 Maven once and again whenever deploy/kafka/pom.xml changes.
-Environment: EVS_KAFKA_HEAP (default -Xmx768m).
+Environment: EVS_KAFKA_HEAP (default "-Xmx1g -Xms1g"), EVS_KAFKA_JVM_OPTS (default
+Kafka's own: "-server -XX:+UseG1GC -XX:MaxGCPauseMillis=20
+-XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent").
 EOF
 }
 
@@ -339,7 +345,7 @@ cmd_start() {
   format_storage
 
   say "starting broker (listener $BOOTSTRAP, controller $HOST:$CONTROLLER_PORT, data ${DATA_DIR#"$ROOT"/})"
-  local cmd=(java "$HEAP" -Djava.awt.headless=true
+  local cmd=(java "${HEAP[@]}" "${JVM_OPTS[@]}" -Djava.awt.headless=true
        "-Dlog4j2.configurationFile=$LOG4J_CONF" "-Dkafka.logs.dir=$INST_DIR/logs"
        -cp "$LIBS/*" kafka.Kafka "$PROPS")
   rm -f "$PIDFILE"

@@ -23,7 +23,6 @@ int64_t NowMs() {
   return int64_t{ts.tv_sec} * 1000 + ts.tv_nsec / 1000000;
 }
 
-constexpr uint32_t kLatencySample = 16;
 
 }  // namespace
 
@@ -107,7 +106,7 @@ bool InputAdapter::Decode(const config::Route& route, std::string_view value, Re
 }
 
 void InputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
-  const bool timed = (++sample_ % kLatencySample) == 0;
+  const bool timed = TimeThisRecord();
   const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   auto it = by_topic_.find(in.topic());
   if (it == by_topic_.end()) {

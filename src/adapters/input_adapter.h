@@ -61,7 +61,6 @@ class InputAdapter : public ProcessorBase {
   metrics::Counter* no_route_;
   std::string value_buf_, src_buf_, split_buf_;
   Record rec_;             // reused across records: decoders clear it, capacity stays
-  uint32_t sample_ = 0;    // latency is observed on one record in kLatencySample
   std::string config_version_str_;
 };
 

@@ -50,7 +50,8 @@ bool OutputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
 // rule's attach_fields, the input. Scratch records and the recycled
 // OutRecord keep their capacity from record to record.
 void OutputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
-  const auto t0 = std::chrono::steady_clock::now();
+  const bool timed = TimeThisRecord();
+  const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   in_->Inc();
   auto header = [&](const char* name) {
     std::string_view v;
@@ -136,7 +137,7 @@ void OutputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   r.key.assign(in.key());
   AppendRecordJson(rec, &r.value);
   chosen->out->Inc();
-  latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (timed) latency_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
 }
 
 }  // namespace evs::adapters

@@ -78,7 +78,8 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
          out);
     return;
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const bool timed = TimeThisRecord();
+  const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   Ctx* c = ContextFor(m);
   const pmml::CompiledModel& model = *m->model;
   pmml::EvalContext& ctx = *c->ctx;
@@ -151,7 +152,7 @@ void PmmlJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
     }
   }
   FinishResult(in, *m, &r);
-  eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (timed) eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   c->out->Inc();
 }
 

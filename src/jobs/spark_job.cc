@@ -220,7 +220,8 @@ void SparkJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
          out);
     return;
   }
-  const auto t0 = std::chrono::steady_clock::now();
+  const bool timed = TimeThisRecord();
+  const auto t0 = timed ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   Ctx* c = ContextFor(m);
   const models::SparkServing& s = *m->spark;
   const spark::Pipeline& p = *s.pipeline;
@@ -321,7 +322,7 @@ void SparkJob::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   kafka::OutRecord& r = BeginResult(in, cfg_->topics.results, out);
   AppendOutputs(s, row, &r.value);
   FinishResult(in, *m, &r);
-  eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  if (timed) eval_seconds_->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   c->out->Inc();
 }
 
