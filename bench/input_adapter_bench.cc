@@ -182,7 +182,7 @@ int main(int argc, char** argv) {
   char date[64];
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", std::gmtime(&now));
 
-  std::unique_ptr<Contender> plain_c = MakePlainCopy(), plain_hc = MakePlainCopy(/*evs_headers=*/true);
+  std::unique_ptr<Contender> plain_c = MakePlainCopy(), plain_hc = MakePlainCopy(CopyHeaders::kStampRequest);
   Contender& plain = *plain_c;
   Contender& plain_h = *plain_hc;
   EvserveAdapter adapter;

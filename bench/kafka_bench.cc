@@ -414,17 +414,20 @@ namespace {
 // its copy and of every earlier record of its partition (at-least-once, the
 // same bookkeeping evserve's StreamRunner does), auto-commit sends them.
 //
-// With `evs_headers`, each produced record instead carries the eight headers
-// evserve's input adapter writes on every request record (src/common/
-// headers.h), with per-record values built the way the adapter builds them:
-// evs-id and evs-src "<source topic>/<partition>/<offset>", evs-ts the
-// current ms, evs-route/model/variant/shadow/config constants matching the
-// bench's payments route; rd_kafka_headers_new + rd_kafka_header_add and
-// RD_KAFKA_V_HEADERS, as evserve's kafka::Produce does. No decode, no
-// transform: the value is still forwarded verbatim.
+// Headers (CopyHeaders): kForward hands the consumed record's parsed header
+// list to the producer (rd_kafka_message_detach_headers, as evserve's
+// kafka::Produce does for headers it passes through). kStampRequest instead
+// writes the eight headers evserve's input adapter puts on every request
+// record (src/common/headers.h), with per-record values built the way the
+// adapter builds them: evs-id and evs-src "<source topic>/<partition>/
+// <offset>", evs-ts the current ms, evs-route/model/variant/shadow/config
+// constants matching the bench's payments route; rd_kafka_headers_new +
+// rd_kafka_header_add. kAddResult forwards and adds evs-model-version and a
+// 64-character evs-model-digest, as a model job does on a result. No decode,
+// no transform: the value is always forwarded verbatim.
 class PlainCopy : public Contender {
  public:
-  explicit PlainCopy(bool evs_headers = false) : evs_headers_(evs_headers) {}
+  explicit PlainCopy(CopyHeaders headers) : headers_(headers), evs_headers_(headers == CopyHeaders::kStampRequest) {}
   std::string Name() const override {
     return evs_headers_ ? "plain copy + evserve headers" : "plain librdkafka copy";
   }
@@ -546,8 +549,15 @@ class PlainCopy : public Contender {
         add("evs-src", src_buf_);
         add("evs-ts", ts);
         add("evs-config", kConfig);
-      } else if (rd_kafka_message_headers(m.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-        copy = rd_kafka_headers_copy(hdrs);
+      } else if (rd_kafka_message_detach_headers(m.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        copy = hdrs;
+      }
+      if (headers_ == CopyHeaders::kAddResult) {
+        static constexpr std::string_view kVersion = "1",
+                                          kDigest = "8f2c6e0b1d4a7c93e5f10b2d6a8c4e7f9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a";
+        if (copy == nullptr) copy = rd_kafka_headers_new(2);
+        rd_kafka_header_add(copy, "evs-model-version", -1, kVersion.data(), kVersion.size());
+        rd_kafka_header_add(copy, "evs-model-digest", -1, kDigest.data(), kDigest.size());
       }
       void* opaque = reinterpret_cast<void*>(
           (static_cast<uintptr_t>(m->partition) << 48) | static_cast<uintptr_t>(m->offset));
@@ -572,6 +582,7 @@ class PlainCopy : public Contender {
     rd_kafka_consumer_close(consumer_.get());
   }
 
+  const CopyHeaders headers_;
   const bool evs_headers_;
   std::string src_, dst_, src_buf_;
   HandlePtr consumer_, producer_;
@@ -583,8 +594,8 @@ class PlainCopy : public Contender {
 
 }  // namespace
 
-std::unique_ptr<Contender> MakePlainCopy(bool evs_headers) {
-  return std::make_unique<PlainCopy>(evs_headers);
+std::unique_ptr<Contender> MakePlainCopy(CopyHeaders headers) {
+  return std::make_unique<PlainCopy>(headers);
 }
 
 // ------------------------------------------------------------------ evserve child

@@ -168,10 +168,15 @@ class Contender {
 // Returns the number sent.
 int64_t WarmUp(Contender* c, rd_kafka_t* prod, const std::string& src, const std::function<int64_t()>& out);
 
+// What a plain copy does with headers (see kafka_bench.cc):
+//   kForward       passes the consumed record's headers on (none on bench events);
+//   kStampRequest  writes the eight headers evserve's input adapter puts on a request;
+//   kAddResult     passes them on and adds the two a model job adds to a result.
+enum class CopyHeaders { kForward, kStampRequest, kAddResult };
+
 // In-process plain librdkafka consume->produce copy with at-least-once offset
-// bookkeeping; with `evs_headers` it stamps the eight headers evserve's wire
-// format carries (see kafka_bench.cc).
-std::unique_ptr<Contender> MakePlainCopy(bool evs_headers = false);
+// bookkeeping.
+std::unique_ptr<Contender> MakePlainCopy(CopyHeaders headers = CopyHeaders::kForward);
 
 // `evserve <args>` as a child process (posix_spawn, output to a log file),
 // stopped with SIGTERM (SIGKILL after 30 s; also on destruction). CPU time
