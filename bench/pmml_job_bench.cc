@@ -68,6 +68,7 @@ struct Options : CommonOptions {
   int swap_ms = 1000;
   double latency_rate = 0;        // 0: half the slowest measured rate, at most latency_cap
   double latency_cap = 20000;
+  int rounds = 1;                 // throughput: evserve run pairs, each between two chain pairs
   int latency_rounds = 1;         // steady / swap row pairs per model, interleaved
 };
 
@@ -85,6 +86,8 @@ context), latency at half of each measured rate, and latency during hot swaps.
   --swap-ms MS            hot-swap interval in the swap phase (default 1000)
   --latency-rate R        paced rate of every latency row (default: half of the slowest
                           measured throughput, at most --latency-cap)
+  --rounds N              throughput: evserve runs per model (default 1), interleaved with the
+                          chains: C H [I F C H] per round; the ratios are medians over rounds
   --latency-rounds N      steady and hot-swap rows per model, interleaved (default 1); the
                           swap / steady p99 ratio is then the median of the rounds' ratios
   --latency-cap R         upper bound of the default latency rate (default 20000 ev/s: what
@@ -258,6 +261,7 @@ int main(int argc, char** argv) {
     else if (a == "--latency-rate") g_opt.latency_rate = std::atof(value());
     else if (a == "--latency-cap") g_opt.latency_cap = std::atof(value());
     else if (a == "--latency-rounds") g_opt.latency_rounds = std::max(1, std::atoi(value()));
+    else if (a == "--rounds") g_opt.rounds = std::max(1, std::atoi(value()));
     else return false;
     return true;
   };
@@ -286,19 +290,52 @@ int main(int argc, char** argv) {
     RunThroughput(&chain, 0);
     g_opt.events = n;
   }
-  // Interleaved so that drift shows: C1 H1 I F C2 H2.
-  std::vector<ThroughputResult> tr;
-  tr.push_back(RunThroughput(&chain, 1));
-  tr.push_back(RunThroughput(&chain_h, 1));
-  tr.push_back(RunThroughput(&iris, 1));
-  tr.push_back(RunThroughput(&forest, 1));
-  tr.push_back(RunThroughput(&chain, 2));
-  tr.push_back(RunThroughput(&chain_h, 2));
-  const ThroughputResult &c1 = tr[0], &h1 = tr[1], &ir = tr[2], &fo = tr[3], &c2 = tr[4], &h2 = tr[5];
-  const double chain_rate = (c1.rate + c2.rate) / 2, chain_h_rate = (h1.rate + h2.rate) / 2;
+  // Interleaved so that drift shows: C1 H1 [I_i F_i C_i+1 H_i+1] per round.
+  // Round i compares I_i and F_i with the mean of the chain runs before and
+  // after them; the reported ratios are the medians of the rounds' ratios.
+  std::vector<ThroughputResult> tr, chains, chains_h, irs, fos;
+  auto run = [&](Contender* c, int i, std::vector<ThroughputResult>* into) {
+    tr.push_back(RunThroughput(c, i));
+    into->push_back(tr.back());
+  };
+  run(&chain, 1, &chains);
+  run(&chain_h, 1, &chains_h);
+  for (int i = 1; i <= g_opt.rounds; ++i) {
+    run(&iris, i, &irs);
+    run(&forest, i, &fos);
+    run(&chain, i + 1, &chains);
+    run(&chain_h, i + 1, &chains_h);
+  }
   auto div = [](double a, double b) { return b > 0 ? a / b : 0.0; };
-  const double ratio_iris = div(ir.rate, chain_rate), ratio_forest = div(fo.rate, chain_rate);
-  const double ratio_h_iris = div(ir.rate, chain_h_rate), ratio_h_forest = div(fo.rate, chain_h_rate);
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n == 0 ? 0.0 : n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  auto rates = [](const std::vector<ThroughputResult>& v) {
+    std::vector<double> r;
+    for (const auto& x : v) r.push_back(x.rate);
+    return r;
+  };
+  std::vector<double> r_iris, r_forest, r_h_iris, r_h_forest, r_headers;
+  for (int i = 0; i < g_opt.rounds; ++i) {
+    const double c = (chains[i].rate + chains[i + 1].rate) / 2, h = (chains_h[i].rate + chains_h[i + 1].rate) / 2;
+    r_iris.push_back(div(irs[i].rate, c));
+    r_forest.push_back(div(fos[i].rate, c));
+    r_h_iris.push_back(div(irs[i].rate, h));
+    r_h_forest.push_back(div(fos[i].rate, h));
+  }
+  for (size_t i = 0; i < chains.size(); ++i) r_headers.push_back(div(chains_h[i].rate, chains[i].rate));
+  const double chain_rate = median(rates(chains)), chain_h_rate = median(rates(chains_h));
+  const double iris_rate = median(rates(irs)), forest_rate = median(rates(fos));
+  const double ratio_iris = median(r_iris), ratio_forest = median(r_forest);
+  const double ratio_h_iris = median(r_h_iris), ratio_h_forest = median(r_h_forest);
+  const double headers_cost = median(r_headers);
+  auto list = [](const std::vector<double>& v) {
+    std::string out;
+    for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + Fixed(v[i], 2);
+    return out;
+  };
   bool all_ok = true;
   for (const auto& r : tr) all_ok = all_ok && r.ok;
   const bool pass = all_ok && ratio_iris >= g_opt.target && ratio_forest >= g_opt.target;
@@ -311,7 +348,7 @@ int main(int argc, char** argv) {
     // One rate for every row, so the rows compare: half the slowest
     // contender's maximum, capped at what the paced producer sustains.
     double rate = g_opt.latency_rate;
-    if (rate <= 0) rate = std::min({chain_rate / 2, ir.rate / 2, fo.rate / 2, g_opt.latency_cap});
+    if (rate <= 0) rate = std::min({chain_rate / 2, iris_rate / 2, forest_rate / 2, g_opt.latency_cap});
     const std::string swaps = ", hot swap every " + std::to_string(g_opt.swap_ms) + " ms";
     lr.push_back(RunLatency(&chain, rate, chain.Name()));
     pause_ms.push_back(-1);
@@ -361,16 +398,23 @@ int main(int argc, char** argv) {
     if (broker) md << " " << Fixed(r.broker_cpu_s * 1e6 / r.events, 1) << " |";
     md << "\n";
   }
-  md << "\n**evserve / plain chain (mean of the two chain runs): iris " << Fixed(ratio_iris, 2)
-     << ", 100-tree forest " << Fixed(ratio_forest, 2) << "** (" << Thousands(ir.rate) << " and "
-     << Thousands(fo.rate) << " vs " << Thousands(chain_rate) << " events/s).\n\n";
+  const std::string how = g_opt.rounds > 1 ? " (median of " + std::to_string(g_opt.rounds) +
+                                                  " rounds; each round's evserve runs against the mean of the chain "
+                                                  "runs before and after them)"
+                                            : " (against the mean of the two chain runs)";
+  md << "\n**evserve / plain chain" << how << ": iris " << Fixed(ratio_iris, 2) << ", 100-tree forest "
+     << Fixed(ratio_forest, 2) << "** (" << Thousands(iris_rate) << " and " << Thousands(forest_rate) << " vs "
+     << Thousands(chain_rate) << " events/s" << (g_opt.rounds > 1 ? ", medians; per round: iris " + list(r_iris) +
+                                                                        ", forest " + list(r_forest)
+                                                                  : std::string())
+     << ").\n\n";
   md << "**Target (evserve >= " << static_cast<int>(g_opt.target * 100 + 0.5) << "% of the chain): "
      << (pass ? "PASS" : "FAIL") << "**" << (all_ok ? "" : " (a run did not complete)") << "\n\n";
   md << "Context, not the target: evserve / the chain whose hops write evserve's headers (eight request "
         "headers, two result headers, all ten passed on; values copied verbatim, no JSON work): iris "
-     << Fixed(ratio_h_iris, 2) << ", forest " << Fixed(ratio_h_forest, 2) << " (" << Thousands(chain_h_rate)
-     << " events/s, mean of its two runs). The headers alone: header chain / plain chain = "
-     << Fixed(div(chain_h_rate, chain_rate), 2) << ".\n\n";
+     << Fixed(ratio_h_iris, 2) << ", forest " << Fixed(ratio_h_forest, 2) << " (header chain "
+     << Thousands(chain_h_rate) << " events/s, median). The headers alone: header chain / plain chain = "
+     << Fixed(headers_cost, 2) << " (median; per run pair: " << list(r_headers) << ").\n\n";
   if (!lr.empty()) {
     md << "Latency, every row at the same paced rate (half the slowest measured throughput, capped at "
        << Thousands(g_opt.latency_cap) << " ev/s unless --latency-rate; send time in the event -> consumer on the "
@@ -401,7 +445,7 @@ int main(int argc, char** argv) {
   std::cout << md.str();
   std::cout << "RESULT iris_ratio=" << Fixed(ratio_iris, 3) << " forest_ratio=" << Fixed(ratio_forest, 3)
             << " verdict=" << (pass ? "PASS" : "FAIL") << " chain=" << static_cast<long>(chain_rate)
-            << " iris=" << static_cast<long>(ir.rate) << " forest=" << static_cast<long>(fo.rate)
+            << " iris=" << static_cast<long>(iris_rate) << " forest=" << static_cast<long>(forest_rate)
             << " chain_headers=" << static_cast<long>(chain_h_rate) << " iris_vs_headers=" << Fixed(ratio_h_iris, 3)
             << " forest_vs_headers=" << Fixed(ratio_h_forest, 3)
             << " swap_p99_ratio_iris=" << Fixed(swap_ratio_iris, 2)
