@@ -427,13 +427,13 @@ namespace {
 // no transform: the value is always forwarded verbatim.
 class PlainCopy : public Contender {
  public:
-  explicit PlainCopy(CopyHeaders headers) : headers_(headers), evs_headers_(headers == CopyHeaders::kStampRequest) {}
+  explicit PlainCopy(CopyHeaders headers) : headers_(headers) {}
   std::string Name() const override {
-    return evs_headers_ ? "plain copy + evserve headers" : "plain librdkafka copy";
+    return headers_ == CopyHeaders::kStampRequest ? "plain copy + evserve headers" : "plain librdkafka copy";
   }
   Topics MakeTopics() override {
     Topics t;
-    t.id = UniqueId(evs_headers_ ? "plainh" : "plain");
+    t.id = UniqueId(headers_ == CopyHeaders::kStampRequest ? "plainh" : "plain");
     t.src = "bench.src." + t.id;
     t.dst = "bench.dst." + t.id;
     return t;
@@ -530,7 +530,7 @@ class PlainCopy : public Contender {
       ps.done.push_back(0);
       rd_kafka_headers_t* hdrs = nullptr;
       rd_kafka_headers_t* copy = nullptr;
-      if (evs_headers_) {
+      if (headers_ == CopyHeaders::kStampRequest) {
         // What evserve's InputAdapter + kafka::Produce do per request record.
         src_buf_.clear();
         absl::StrAppend(&src_buf_, src_, "/", m->partition, "/", m->offset);
@@ -583,7 +583,6 @@ class PlainCopy : public Contender {
   }
 
   const CopyHeaders headers_;
-  const bool evs_headers_;
   std::string src_, dst_, src_buf_;
   HandlePtr consumer_, producer_;
   std::thread thread_;
