@@ -549,8 +549,23 @@ class PlainCopy : public Contender {
         add("evs-src", src_buf_);
         add("evs-ts", ts);
         add("evs-config", kConfig);
+      } else if (headers_ == CopyHeaders::kStampPacked) {
+        // The same eight values in one header, separated by 0x1f.
+        src_buf_.clear();
+        absl::StrAppend(&src_buf_, src_, "/", m->partition, "/", m->offset);
+        packed_.clear();
+        absl::StrAppend(&packed_, src_buf_, "\x1fpayments\x1fm-a\x1f" "a\x1f" "false\x1f", src_buf_, "\x1f",
+                        CoarseNowMs(), "\x1f" "0");
+        copy = rd_kafka_headers_new(1);
+        rd_kafka_header_add(copy, "evs", -1, packed_.data(), packed_.size());
       } else if (rd_kafka_message_detach_headers(m.get(), &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         copy = hdrs;
+      }
+      if (headers_ == CopyHeaders::kAddPacked) {
+        static constexpr std::string_view kResult =
+            "1\x1f" "8f2c6e0b1d4a7c93e5f10b2d6a8c4e7f9b1d3f5a7c9e1b3d5f7a9c1e3b5d7f9a";
+        if (copy == nullptr) copy = rd_kafka_headers_new(1);
+        rd_kafka_header_add(copy, "evs-result", -1, kResult.data(), kResult.size());
       }
       if (headers_ == CopyHeaders::kAddResult) {
         static constexpr std::string_view kVersion = "1",
@@ -583,7 +598,7 @@ class PlainCopy : public Contender {
   }
 
   const CopyHeaders headers_;
-  std::string src_, dst_, src_buf_;
+  std::string src_, dst_, src_buf_, packed_;
   HandlePtr consumer_, producer_;
   std::thread thread_;
   std::atomic<bool> stop_{false}, failed_{false};

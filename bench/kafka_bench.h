@@ -171,8 +171,11 @@ int64_t WarmUp(Contender* c, rd_kafka_t* prod, const std::string& src, const std
 // What a plain copy does with headers (see kafka_bench.cc):
 //   kForward       passes the consumed record's headers on (none on bench events);
 //   kStampRequest  writes the eight headers evserve's input adapter puts on a request;
-//   kAddResult     passes them on and adds the two a model job adds to a result.
-enum class CopyHeaders { kForward, kStampRequest, kAddResult };
+//   kAddResult     passes them on and adds the two a model job adds to a result;
+//   kStampPacked / kAddPacked  the same facts packed into one header each
+//                  ("evs": the eight values; "evs-result": version and digest),
+//                  to show what a packed encoding would cost instead.
+enum class CopyHeaders { kForward, kStampRequest, kAddResult, kStampPacked, kAddPacked };
 
 // In-process plain librdkafka consume->produce copy with at-least-once offset
 // bookkeeping.

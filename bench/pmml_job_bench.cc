@@ -69,6 +69,7 @@ struct Options : CommonOptions {
   double latency_rate = 0;        // 0: half the slowest measured rate, at most latency_cap
   double latency_cap = 20000;
   int rounds = 1;                 // throughput: evserve run pairs, each between two chain pairs
+  bool packed_chain = false;      // also a chain with the headers packed into one per stage
   int latency_rounds = 1;         // steady / swap row pairs per model, interleaved
 };
 
@@ -88,6 +89,8 @@ context), latency at half of each measured rate, and latency during hot swaps.
                           measured throughput, at most --latency-cap)
   --rounds N              throughput: evserve runs per model (default 1), interleaved with the
                           chains: C H [I F C H] per round; the ratios are medians over rounds
+  --packed-chain          also run a chain that carries the same facts in one header per stage
+                          (after each header-chain run), for context
   --latency-rounds N      steady and hot-swap rows per model, interleaved (default 1); the
                           swap / steady p99 ratio is then the median of the rounds' ratios
   --latency-cap R         upper bound of the default latency rate (default 20000 ev/s: what
@@ -118,24 +121,34 @@ std::string MakeEvent(long id, int64_t ts_us) {
 
 
 // Three plain copies in a chain: src -> hop1 -> hop2 -> dst, as many hops as
-// evserve's path (input adapter, job, output adapter). With `evs_headers`
-// the hops write the headers evserve's do: the eight request headers, then
-// the two a job adds, then all ten passed on (context: what the wire
-// format's headers cost a chain that does no JSON work).
+// evserve's path (input adapter, job, output adapter). With kEvserve the
+// hops write the headers evserve's do: the eight request headers, then the
+// two a job adds, then all ten passed on (context: what the wire format's
+// headers cost a chain that does no JSON work). kPacked carries the same
+// facts in one header per stage (--packed-chain: what a packed encoding
+// would cost instead).
 class PlainChain : public Contender {
  public:
-  explicit PlainChain(bool evs_headers = false) : evs_headers_(evs_headers) {
-    if (evs_headers_) {
+  enum class Headers { kNone, kEvserve, kPacked };
+  explicit PlainChain(Headers headers = Headers::kNone) : headers_(headers) {
+    if (headers_ == Headers::kEvserve) {
       hops_[0] = MakePlainCopy(CopyHeaders::kStampRequest);
       hops_[1] = MakePlainCopy(CopyHeaders::kAddResult);
+    } else if (headers_ == Headers::kPacked) {
+      hops_[0] = MakePlainCopy(CopyHeaders::kStampPacked);
+      hops_[1] = MakePlainCopy(CopyHeaders::kAddPacked);
     }
   }
   std::string Name() const override {
-    return evs_headers_ ? "plain copy chain + evserve headers (3 hops)" : "plain librdkafka copy chain (3 hops)";
+    switch (headers_) {
+      case Headers::kEvserve: return "plain copy chain + evserve headers (3 hops)";
+      case Headers::kPacked: return "plain copy chain + the same facts in 2 packed headers (3 hops)";
+      default: return "plain librdkafka copy chain (3 hops)";
+    }
   }
   Topics MakeTopics() override {
     Topics t;
-    t.id = UniqueId(evs_headers_ ? "chainh" : "chain");
+    t.id = UniqueId(headers_ == Headers::kEvserve ? "chainh" : headers_ == Headers::kPacked ? "chainp" : "chain");
     t.src = "bench.src." + t.id;
     t.dst = "bench.dst." + t.id;
     hop1_ = "bench.hop1." + t.id;
@@ -155,7 +168,7 @@ class PlainChain : public Contender {
   double CpuSeconds() const override { return hops_[0]->CpuSeconds(); }  // process-wide: all hops
 
  private:
-  const bool evs_headers_;
+  const Headers headers_;
   std::string hop1_, hop2_;
   std::unique_ptr<Contender> hops_[3] = {MakePlainCopy(), MakePlainCopy(), MakePlainCopy()};
 };
@@ -262,6 +275,7 @@ int main(int argc, char** argv) {
     else if (a == "--latency-cap") g_opt.latency_cap = std::atof(value());
     else if (a == "--latency-rounds") g_opt.latency_rounds = std::max(1, std::atoi(value()));
     else if (a == "--rounds") g_opt.rounds = std::max(1, std::atoi(value()));
+    else if (a == "--packed-chain") g_opt.packed_chain = true;
     else return false;
     return true;
   };
@@ -280,7 +294,7 @@ int main(int argc, char** argv) {
                                    g_opt.forest_model, "'");
     if (std::system(gen.c_str()) != 0) Die("cannot generate the 100-tree forest (bench/make_forest.py)");
   }
-  PlainChain chain, chain_h(/*evs_headers=*/true);
+  PlainChain chain, chain_h(PlainChain::Headers::kEvserve), chain_p(PlainChain::Headers::kPacked);
   EvservePmml iris("iris decision tree", g_opt.iris_model);
   EvservePmml forest("100-tree random forest", g_opt.forest_model);
   if (g_opt.warmup_events > 0) {
@@ -298,13 +312,16 @@ int main(int argc, char** argv) {
     tr.push_back(RunThroughput(c, i));
     into->push_back(tr.back());
   };
+  std::vector<ThroughputResult> chains_p;
   run(&chain, 1, &chains);
   run(&chain_h, 1, &chains_h);
+  if (g_opt.packed_chain) run(&chain_p, 1, &chains_p);
   for (int i = 1; i <= g_opt.rounds; ++i) {
     run(&iris, i, &irs);
     run(&forest, i, &fos);
     run(&chain, i + 1, &chains);
     run(&chain_h, i + 1, &chains_h);
+    if (g_opt.packed_chain) run(&chain_p, i + 1, &chains_p);
   }
   auto div = [](double a, double b) { return b > 0 ? a / b : 0.0; };
   auto median = [](std::vector<double> v) {
@@ -326,6 +343,8 @@ int main(int argc, char** argv) {
     r_h_forest.push_back(div(fos[i].rate, h));
   }
   for (size_t i = 0; i < chains.size(); ++i) r_headers.push_back(div(chains_h[i].rate, chains[i].rate));
+  std::vector<double> r_packed;
+  for (size_t i = 0; i < chains_p.size(); ++i) r_packed.push_back(div(chains_p[i].rate, chains[i].rate));
   const double chain_rate = median(rates(chains)), chain_h_rate = median(rates(chains_h));
   const double iris_rate = median(rates(irs)), forest_rate = median(rates(fos));
   const double ratio_iris = median(r_iris), ratio_forest = median(r_forest);
@@ -415,6 +434,12 @@ int main(int argc, char** argv) {
      << Fixed(ratio_h_iris, 2) << ", forest " << Fixed(ratio_h_forest, 2) << " (header chain "
      << Thousands(chain_h_rate) << " events/s, median). The headers alone: header chain / plain chain = "
      << Fixed(headers_cost, 2) << " (median; per run pair: " << list(r_headers) << ").\n\n";
+  if (!r_packed.empty()) {
+    md << "The same facts packed into one header per stage (\"evs\" with the eight values, \"evs-result\" with "
+          "version and digest): packed chain / plain chain = "
+       << Fixed(median(r_packed), 2) << " (median; per run pair: " << list(r_packed) << "; packed chain "
+       << Thousands(median(rates(chains_p))) << " events/s, median).\n\n";
+  }
   if (!lr.empty()) {
     md << "Latency, every row at the same paced rate (half the slowest measured throughput, capped at "
        << Thousands(g_opt.latency_cap) << " ev/s unless --latency-rate; send time in the event -> consumer on the "
