@@ -226,7 +226,12 @@ void InputAdapter::Process(const kafka::InRecord& in, kafka::OutBatch* out) {
   } else {
     AppendRecordJson(rec, &value_buf_);
   }
-  const std::string ts = std::to_string(NowMs());
+  const int64_t now_ms = NowMs();
+  if (now_ms != ts_ms_) {  // the coarse clock ticks every few ms: format once per tick
+    ts_ms_ = now_ms;
+    ts_str_ = std::to_string(now_ms);
+  }
+  const std::string_view ts = ts_str_;
   auto emit = [&](size_t vi, bool shadow) {
     const config::Variant& v = route.variants[vi];
     kafka::OutRecord& r = out->Add(8);

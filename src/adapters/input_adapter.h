@@ -60,6 +60,8 @@ class InputAdapter : public ProcessorBase {
   uint32_t json_depth_ = 0;
   metrics::Counter* no_route_;
   std::string value_buf_, src_buf_, split_buf_;
+  int64_t ts_ms_ = -1;  // evs-ts of the last record, and its text
+  std::string ts_str_;
   Record rec_;             // reused across records: decoders clear it, capacity stays
   std::string config_version_str_;
 };

@@ -36,8 +36,10 @@ std::vector<std::string> OutputAdapter::OutputTopics() const {
 bool OutputAdapter::Rebuild(const config::Config& cfg, std::string* reason) {
   std::vector<OutputState> outs;
   for (const config::Output& o : cfg.outputs) {
-    OutputState st{&o, registry_->GetCounter("evs_records_out_total", "Records produced, by output",
-                                             {{"module", module_}, {"route", o.name}, {"variant", ""}})};
+    OutputState st;
+    st.output = &o;
+    st.out = registry_->GetCounter("evs_records_out_total", "Records produced, by output",
+                                   {{"module", module_}, {"route", o.name}, {"variant", ""}});
     st.project = o.transform && o.transform->ResultFields(&st.fields);
     outs.push_back(std::move(st));
   }

@@ -164,7 +164,7 @@ absl::Status StreamRunner::Run() {
 void StreamRunner::OnDelivery(const rd_kafka_message_t* m) {
   Slot* slot = static_cast<Slot*>(m->_private);
   if (m->err) {
-    stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+    stats_.produce_failures.Add(1);
     const std::string reason = rd_kafka_err2str(m->err);
     spdlog::warn("{}: delivery to '{}' failed: {}", opts_.name, rd_kafka_topic_name(m->rkt), reason);
     if (slot == nullptr) return;  // exactly-once: the commit fails and the batch is retried
@@ -188,7 +188,7 @@ void StreamRunner::OnDelivery(const rd_kafka_message_t* m) {
       }
     }
   } else {
-    stats_.produced.fetch_add(1, std::memory_order_relaxed);
+    stats_.produced.Add(1);
   }
   if (slot == nullptr) return;
   if (--slot->pending == 0 && fatal_.empty()) Advance(slot->ps);
@@ -199,7 +199,7 @@ void StreamRunner::Advance(PartitionState* ps) {
   while (!ps->slots.empty() && ps->slots.front().pending == 0) {
     next = ps->slots.front().offset + 1;
     ps->slots.pop_front();
-    stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+    stats_.in_flight.Sub(1);
   }
   if (next < 0) return;
   ps->next_to_store = next;
@@ -281,7 +281,7 @@ void StreamRunner::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition
     for (const auto& k : revoked) {
       auto it = partitions_.find(k);
       if (it == partitions_.end()) continue;
-      stats_.in_flight.fetch_sub(it->second->slots.size(), std::memory_order_relaxed);
+      stats_.in_flight.Sub(it->second->slots.size());
       it->second->slots.clear();
     }
   }
@@ -305,7 +305,7 @@ void StreamRunner::SetPaused(bool paused) {
   PartitionListPtr list(raw);
   if (paused) {
     rd_kafka_pause_partitions(consumer_.get(), list.get());
-    stats_.pauses.fetch_add(1, std::memory_order_relaxed);
+    stats_.pauses.Add(1);
     if (paused_by_processor_)
       spdlog::info("{}: pausing {} partition(s): the processor cannot take more now ({} records in flight)",
                    opts_.name, list->cnt, stats_.in_flight.load());
@@ -353,12 +353,12 @@ void StreamRunner::HandleRecord(rd_kafka_message_t* raw) {
     return;
   }
   processor_->BetweenRecords();
-  stats_.consumed.fetch_add(1, std::memory_order_relaxed);
+  stats_.consumed.Add(1);
   InRecord in(m.get());
   PartitionState* ps = FindPartition(in.topic(), in.partition());
   ps->slots.push_back(Slot{ps, in.offset(), 1});  // the 1 guards against early completion
   Slot* slot = &ps->slots.back();
-  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  stats_.in_flight.Add(1);
   out_buf_.clear();
   bool deferred = false;
   if (async_) {
@@ -381,7 +381,7 @@ void StreamRunner::ProduceOutputs(OutBatch& outs, Slot* slot) {
       last_of_source = later->header_source != r.header_source;
     absl::Status s = Produce(producer_.get(), r, slot, last_of_source);
     if (s.ok()) continue;
-    stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+    stats_.produce_failures.Add(1);
     InlineForwardedHeaders(&r);
     OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
     s = Produce(producer_.get(), dlq, slot);
@@ -442,7 +442,7 @@ absl::Status StreamRunner::RunAtLeastOnce() {
     processor_->BetweenRecords();
     if (processor_->TopicsEpoch() != topics_epoch_) RETURN_IF_ERROR(Subscribe());
     DrainCompletions();
-    const uint64_t in_flight = stats_.in_flight.load(std::memory_order_relaxed);
+    const uint64_t in_flight = stats_.in_flight.load();
     bool processor_pause = async_ && async_->WantsPause();
     if (async_ && !stats_.paused.load() && !processor_pause && async_->Full()) {
       // Stop taking records; wait (woken by completions) for room.
@@ -521,7 +521,7 @@ absl::Status StreamRunner::CommitTransaction() {
   txn_open_ = false;
   txn_records_ = 0;
   txn_offsets_.clear();
-  stats_.txn_commits.fetch_add(1, std::memory_order_relaxed);
+  stats_.txn_commits.Add(1);
   return absl::OkStatus();
 }
 
@@ -530,7 +530,7 @@ absl::Status StreamRunner::AbortAndRewind() {
   txn_open_ = false;
   txn_records_ = 0;
   txn_offsets_.clear();
-  stats_.txn_aborts.fetch_add(1, std::memory_order_relaxed);
+  stats_.txn_aborts.Add(1);
   if (err) {
     fatal_ = absl::StrCat("abort_transaction: ", rd_kafka_error_string(err.get()));
     return absl::InternalError(fatal_);
@@ -579,14 +579,14 @@ absl::Status StreamRunner::RunExactlyOnce() {
         txn_open_ = true;
         txn_start = Clock::now();
       }
-      stats_.consumed.fetch_add(1, std::memory_order_relaxed);
+      stats_.consumed.Add(1);
       InRecord in(m.get());
       out_buf_.clear();
       processor_->Process(in, &out_buf_);
       for (OutRecord& r : out_buf_) {
         absl::Status s = Produce(producer_.get(), r, nullptr);
         if (s.ok()) continue;
-        stats_.produce_failures.fetch_add(1, std::memory_order_relaxed);
+        stats_.produce_failures.Add(1);
         s = Produce(producer_.get(), processor_->ProduceFailure(r, std::string(s.message())), nullptr);
         if (!s.ok()) fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
       }

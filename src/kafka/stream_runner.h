@@ -113,14 +113,29 @@ struct RunnerOptions {
 };
 
 // Counters the runner keeps; read by metrics collectors from any thread.
+// A count that one thread (the runner's) writes and any thread reads. An
+// increment is a relaxed load and store, not a locked read-modify-write: on
+// x86 a locked instruction also waits for every earlier store of the record
+// path to drain, and these run several times per record.
+class OwnedCount {
+ public:
+  void Add(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void Sub(uint64_t n) { v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed); }
+  uint64_t load() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Written by the runner thread only; read by the metrics and status threads.
 struct RunnerStats {
-  std::atomic<uint64_t> consumed{0};
-  std::atomic<uint64_t> produced{0};
-  std::atomic<uint64_t> produce_failures{0};
-  std::atomic<uint64_t> in_flight{0};
-  std::atomic<uint64_t> pauses{0};
-  std::atomic<uint64_t> txn_commits{0};
-  std::atomic<uint64_t> txn_aborts{0};
+  OwnedCount consumed;
+  OwnedCount produced;
+  OwnedCount produce_failures;
+  OwnedCount in_flight;
+  OwnedCount pauses;
+  OwnedCount txn_commits;
+  OwnedCount txn_aborts;
   std::atomic<bool> paused{false};
 };
 
