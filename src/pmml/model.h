@@ -128,9 +128,30 @@ struct OutputFeatureSpec {
   pugi::xml_node element;
 };
 
+// A model body that is one linear function of numeric inputs, described for
+// CompiledModel's whole-record shortcut (see Model::DescribeLinear).
+struct LinearBody {
+  std::vector<SlotId> slots;  // inputs, in summation order
+  std::vector<double> coefs;  // parallel to slots: sum += coefs[j] * x[j], from 0
+  double intercept = 0;       // then y = sum + intercept when intercept != 0
+  size_t n_values = 1;        // values handed to FinishLinear: y at `index`, 0 elsewhere
+  size_t index = 0;
+  bool classification = false;  // FinishLinear yields class probabilities (labels())
+};
+
 class Model {
  public:
   virtual ~Model() = default;
+
+  // Describes the body when Evaluate computes exactly: read every slot of
+  // out->slots as a number (none missing), sum as LinearBody says, then
+  // FinishLinear. False (the default) for every other body.
+  virtual bool DescribeLinear(LinearBody* out) const { return false; }
+  // The step after the sum, as Evaluate does it: for classification, turns
+  // the n_values values into probabilities in place (false when they are
+  // undefined: Evaluate fails the record then); for regression, p[0] becomes
+  // the predicted value.
+  virtual bool FinishLinear(double* p, size_t n) const { return false; }
 
   // Evaluates the model body for the current record into `result` (which
   // the caller has Reset()). Inputs are read from slots through `ctx`.

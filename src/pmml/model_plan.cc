@@ -381,6 +381,13 @@ class OutputProducer : public SlotProducer {
   const std::vector<Value>* body_labels_ = nullptr;
   int label_index_ = -1;
 
+  // True when Produce is, for a body that computes no features itself,
+  // r.probabilities[label_index_] as a double (missing when NaN).
+  bool PlainProbability() const {
+    return feat_ == Feat::kProbability && label_index_ >= 0 &&
+           (!cast_ || spec_.type == DataType::kDouble);
+  }
+
  private:
   const ModelPlanImpl* plan_;
   OutputFeatureSpec spec_;
@@ -418,6 +425,7 @@ class ModelPlanImpl : public CoreModelPlan {
     if (body_->Feature(spec, ctx, r, out)) return;
     StandardFeature(spec, ParseFeat(spec.feature), nullptr, ctx, r, out);
   }
+  bool DescribeShortcutOutput(SlotId s, ShortcutOutput* out) const override;
   const std::vector<MiningFieldView>& mining_fields() const override { return mining_fields_; }
   const std::vector<OutputSlot>& output_slots() const override { return output_slots_; }
   SlotId target_output_slot() const override { return target_output_slot_; }
@@ -440,6 +448,8 @@ class ModelPlanImpl : public CoreModelPlan {
   SlotId target_output_slot_ = kNoSlot;
   SlotId observed_target_slot_ = kNoSlot;
   const DataFieldInfo* target_df_ = nullptr;  // owned by the Plan
+  // The OutputField producers, by slot (for DescribeShortcutOutput).
+  std::vector<std::pair<SlotId, const OutputProducer*>> output_producers_;
   // Segment models compiled through compile_nested, by model element.
   std::vector<std::pair<pugi::xml_node, const ModelPlanImpl*>> nested_;
 
@@ -565,6 +575,41 @@ void ModelPlanImpl::CollectOutputs(std::vector<OutputSlot>* out) const {
 
 void TargetProducer::Produce(EvalContext& ctx, Value* out) const {
   *out = plan_->Evaluate(ctx).predicted;
+}
+
+bool ModelPlanImpl::DescribeShortcutOutput(SlotId s, ShortcutOutput* out) const {
+  if (targets_.present || targets_.has_default || !targets_.priors.empty() || !nested_.empty())
+    return false;
+  LinearBody lin;
+  if (!body_->DescribeLinear(&lin)) return false;  // the only bodies without Feature overrides here
+  if (s == target_output_slot_ && s != kNoSlot) {
+    if (!lin.classification) {
+      // ApplyTargets leaves a double prediction of a double target as it is.
+      if (!IsRegression() || target_.type != DataType::kDouble) return false;
+    } else {
+      if (function_ != MiningFunction::kClassification || body_->labels() == nullptr) return false;
+      // ApplyTargets converts a label that is not of the target's type.
+      const bool numeric_target = IsNumeric(target_.type);
+      for (const Value& l : *body_->labels()) {
+        if ((numeric_target && l.is_string()) ||
+            (numeric_target && l.is_number() && l.type != target_.type) ||
+            (!numeric_target && !l.is_string()) || l.missing())
+          return false;
+      }
+    }
+    out->kind = ShortcutOutput::Kind::kPrediction;
+    return true;
+  }
+  for (const auto& [slot, producer] : output_producers_) {
+    if (slot != s) continue;
+    if (!lin.classification || !producer->PlainProbability() ||
+        producer->body_labels_ != body_->labels())
+      return false;
+    out->kind = ShortcutOutput::Kind::kProbability;
+    out->index = static_cast<size_t>(producer->label_index_);
+    return true;
+  }
+  return false;
 }
 
 void OutputProducer::Produce(EvalContext& ctx, Value* out) const {
@@ -1017,6 +1062,7 @@ absl::StatusOr<const CoreModelPlan*> CompileModelElement(pugi::xml_node el, Scop
           }
         }
       }
+      plan->output_producers_.emplace_back(info.slot, producer.get());
       builder->SetProducer(info.slot, std::move(producer));
       RETURN_IF_ERROR(scope->Define(info));
       plan->output_fields_.push_back(info);

@@ -31,8 +31,21 @@ struct OutputSlot {
   bool final_result = true;
 };
 
+// How a top-level output slot follows from a linear body's result, for
+// CompiledModel's whole-record shortcut.
+struct ShortcutOutput {
+  enum class Kind : uint8_t { kPrediction, kProbability };
+  Kind kind = Kind::kPrediction;
+  size_t index = 0;  // kProbability: the class's position in body().labels()
+};
+
 class CoreModelPlan : public ModelPlan {
  public:
+  // True when output slot `s` is, for every record the body predicts, the
+  // body's prediction unchanged (the target slot, with no Targets and labels
+  // already of the target's type) or one class probability unchanged (a
+  // probability OutputField of type double); false for anything else.
+  virtual bool DescribeShortcutOutput(SlotId s, ShortcutOutput* out) const = 0;
   virtual const std::vector<MiningFieldView>& mining_fields() const = 0;
   virtual const std::vector<OutputSlot>& output_slots() const = 0;
   // A slot holding the (post-Targets) predicted value; kNoSlot when the model has no target.

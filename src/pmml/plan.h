@@ -192,6 +192,12 @@ class EvalContext {
     return values_[slot];
   }
 
+  // The slot's value when it was set or computed in this record, else
+  // nullptr (computes nothing).
+  const Value* IfFresh(SlotId slot) const {
+    return stamp_[slot] == epoch_ ? &values_[slot] : nullptr;
+  }
+
   // The slot's value for the current record, computing it when needed.
   const Value& Get(SlotId slot) {
     if (stamp_[slot] == epoch_) return values_[slot];

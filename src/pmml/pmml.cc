@@ -1,5 +1,6 @@
 #include "pmml/pmml.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -204,6 +205,7 @@ class Compiler {
     }
     model->plan_ = builder.Finish();
     model->doc_ = std::move(doc);
+    model->BuildShortcut();
     return model;
   }
 };
@@ -322,8 +324,91 @@ void CompiledModel::SetMissing(EvalContext& ctx, int input) const {
   ctx.Input(input_slots_[static_cast<size_t>(input)]).SetMissing();
 }
 
+struct CompiledModel::Shortcut {
+  LinearBody lin;
+  const Model* body = nullptr;
+  const std::vector<Value>* labels = nullptr;  // classification
+  std::vector<ShortcutOutput> outputs;         // parallel to output_slots_
+};
+
+// Values handed to FinishLinear live on the stack: more classes than this
+// take the general path.
+constexpr size_t kShortcutMaxValues = 16;
+
+void CompiledModel::BuildShortcut() {
+  const auto* plan = static_cast<const CoreModelPlan*>(top_);
+  auto sc = std::make_unique<Shortcut>();
+  sc->body = &plan->body();
+  if (!sc->body->DescribeLinear(&sc->lin) || sc->lin.n_values > kShortcutMaxValues ||
+      sc->lin.index >= sc->lin.n_values || output_slots_.empty())
+    return;
+  // The body must read the caller's input slots themselves (no treatment,
+  // no derived field in between).
+  for (SlotId s : sc->lin.slots)
+    if (std::find(input_slots_.begin(), input_slots_.begin() + inputs_.size(), s) ==
+        input_slots_.begin() + inputs_.size())
+      return;
+  if (sc->lin.classification) {
+    sc->labels = sc->body->labels();
+    if (sc->labels == nullptr || sc->labels->size() != sc->lin.n_values) return;
+  }
+  for (SlotId s : output_slots_) {
+    ShortcutOutput o;
+    if (!plan->DescribeShortcutOutput(s, &o)) return;
+    sc->outputs.push_back(o);
+  }
+  shortcut_ = std::move(sc);
+}
+
+bool CompiledModel::RunShortcut(EvalContext& ctx) const {
+  const Shortcut& sc = *shortcut_;
+  const LinearBody& l = sc.lin;
+  // The same operations in the same order as the body's fused table.
+  double sum = 0;
+  const size_t n = l.slots.size();
+  for (size_t j = 0; j < n; ++j) {
+    const Value* v = ctx.IfFresh(l.slots[j]);
+    if (v == nullptr || v->kind != Value::Kind::kNumber) return false;
+    sum += l.coefs[j] * v->num;
+  }
+  double p[kShortcutMaxValues];
+  for (size_t i = 0; i < l.n_values; ++i) p[i] = 0;
+  p[l.index] = l.intercept != 0 ? sum + l.intercept : sum;
+  if (!sc.body->FinishLinear(p, l.n_values)) return false;  // the general path fails the record
+  int best = 0;
+  if (l.classification) {
+    best = -1;  // regutil::ArgMax: NaN skipped, the first of equals wins
+    for (int i = 0; i < static_cast<int>(l.n_values); ++i) {
+      if (std::isnan(p[i])) continue;
+      if (best < 0 || p[best] < p[i]) best = i;
+    }
+    if (best < 0) return false;
+  }
+  for (size_t k = 0; k < output_slots_.size(); ++k) {
+    const ShortcutOutput& o = sc.outputs[k];
+    Value& out = ctx.Input(output_slots_[k]);
+    if (o.kind == ShortcutOutput::Kind::kProbability) {
+      if (std::isnan(p[o.index])) {
+        out.SetMissing();
+      } else {
+        out.SetNumber(p[o.index]);
+      }
+    } else if (!l.classification) {
+      out.SetNumber(p[0]);
+    } else {
+      const Value& label = (*sc.labels)[static_cast<size_t>(best)];
+      // Most records repeat a label the slot already holds: skip the copy.
+      if (!(out.kind == label.kind && out.type == label.type && out.num == label.num &&
+            out.str == label.str && out.items.empty() && label.items.empty()))
+        out = label;
+    }
+  }
+  return true;
+}
+
 absl::Status CompiledModel::Evaluate(EvalContext& ctx) const {
   if (ctx.failed()) return ctx.status();
+  if (shortcut_ != nullptr && shortcut_enabled_ && RunShortcut(ctx)) return absl::OkStatus();
   for (SlotId s : output_slots_) {
     ctx.Get(s);
     if (ctx.failed()) return ctx.status();

@@ -82,6 +82,15 @@ class CompiledModel {
   absl::Status Evaluate(EvalContext& ctx) const;
   const Value& Output(EvalContext& ctx, int output) const;
 
+  // Whether Evaluate has the whole-record shortcut for this model (a linear
+  // model whose outputs are its prediction and class probabilities): the
+  // sum, normalization and outputs computed straight from the input slots
+  // into the output slots, the same operations in the same order as the
+  // general path, which still handles every record with an input that is
+  // not a number. `enable` false turns it off (tests compare both paths).
+  bool has_shortcut() const { return shortcut_ != nullptr && shortcut_enabled_; }
+  void set_shortcut_enabled(bool enable) { shortcut_enabled_ = enable; }
+
  private:
   CompiledModel();
   friend class Compiler;
@@ -90,6 +99,10 @@ class CompiledModel {
   void MarkInvalid(EvalContext& ctx, int input, const Value& v) const;
   // A double for a DataField of another type (string, float, integer, boolean).
   void SetInputConverted(EvalContext& ctx, int input, double number) const;
+  struct Shortcut;
+  void BuildShortcut();
+  // False when the record needs the general path (nothing written then).
+  bool RunShortcut(EvalContext& ctx) const;
 
   struct InputBinding {
     SlotId slot;
@@ -107,6 +120,8 @@ class CompiledModel {
   std::vector<std::string> extra_inputs_;   // target fields, bindable after inputs_ (for residual)
   std::vector<FieldSpec> outputs_;
   std::vector<SlotId> output_slots_;
+  std::unique_ptr<const Shortcut> shortcut_;
+  bool shortcut_enabled_ = true;
   std::string version_, model_type_, model_name_, function_name_;
 };
 

@@ -255,6 +255,30 @@ class RegressionModelImpl : public Model {
     return mode_ == Mode::kRegression ? nullptr : &labels_;
   }
 
+  bool DescribeLinear(LinearBody* out) const override {
+    if (fused_table_ < 0) return false;
+    const Table& t = tables_[static_cast<size_t>(fused_table_)];
+    out->slots.clear();
+    out->coefs.clear();
+    for (size_t j = 0; j < features_.size(); ++j) {
+      out->slots.push_back(features_[j].slot);
+      out->coefs.push_back(t.numeric[j].coef);
+    }
+    out->intercept = t.intercept;
+    out->classification = mode_ != Mode::kRegression;
+    out->n_values = out->classification ? tables_.size() : 1;
+    out->index = out->classification ? static_cast<size_t>(fused_table_) : 0;
+    return true;
+  }
+
+  bool FinishLinear(double* p, size_t n) const override {
+    if (mode_ == Mode::kRegression) {
+      p[0] = ApplyNorm(norm_, p[0]);
+      return true;
+    }
+    return Normalize(p, n);
+  }
+
   Mode mode_ = Mode::kRegression;
   Norm norm_ = Norm::kNone;
   bool float_math_ = false;  // x-mathContext="float": JPMML computes everything in float

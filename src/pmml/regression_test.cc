@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -399,6 +400,129 @@ TEST(RegressionModel, LogisticWithTenInputs) {
   }
   ASSERT_TRUE(m.Evaluate(ctx).ok());
   EXPECT_NEAR(m.Output(ctx, 1).num, Sigmoid(y), kTol);
+}
+
+// The whole-record shortcut (CompiledModel::has_shortcut) must give exactly
+// what the general path gives: every output's kind, type and bits, and the
+// same status, also for the records it hands back to the general path.
+bool SameValue(const Value& a, const Value& b) {
+  if (a.kind != b.kind) return false;
+  if (a.missing()) return true;
+  if (a.type != b.type) return false;
+  if (a.is_string()) return a.str == b.str;
+  return std::memcmp(&a.num, &b.num, sizeof a.num) == 0;
+}
+
+void ExpectShortcutMatches(const std::string& xml, bool expect_shortcut, const std::string& what) {
+  Harness fast(xml), general(xml);
+  ASSERT_TRUE(fast.ok()) << what << ": " << fast.status();
+  ASSERT_TRUE(general.ok());
+  general.model().set_shortcut_enabled(false);
+  ASSERT_FALSE(general.model().has_shortcut());
+  ASSERT_EQ(fast.model().has_shortcut(), expect_shortcut) << what;
+  const std::vector<FieldSpec>& ins = fast.model().inputs();
+  const double nan = std::nan(""), inf = HUGE_VAL;
+  const std::vector<Value> cells = {N(0.5),   N(-3),     N(2.25),  N(1e3),     N(-1e3),
+                                    N(nan),   N(inf),    N(-inf),  N(1e-300),  S("2"),
+                                    S("abc"), Value(),   Value::Bool(true)};
+  // Every input takes each cell in turn while the others take ordinary
+  // numbers, so each kind of cell meets each input position.
+  size_t records = 0;
+  // k == cells.size(): the input is not set at all in that record.
+  for (size_t k = 0; k <= cells.size(); ++k) {
+    for (size_t pos = 0; pos < ins.size(); ++pos) {
+      std::vector<std::pair<std::string, Value>> row;
+      for (size_t i = 0; i < ins.size(); ++i) {
+        if (i == pos && k == cells.size()) continue;
+        row.emplace_back(ins[i].name,
+                         i == pos ? cells[k] : N(0.25 * static_cast<double>(i + 1) - 0.6 * static_cast<double>(k)));
+      }
+      const absl::Status fs = fast.Eval(row), gs = general.Eval(row);
+      ASSERT_EQ(fs.ok(), gs.ok()) << what << " cell " << k << " at input " << pos;
+      if (!fs.ok()) {
+        EXPECT_EQ(fs.message(), gs.message()) << what;
+        continue;
+      }
+      ++records;
+      for (size_t o = 0; o < fast.model().outputs().size(); ++o) {
+        const Value& f = fast.model().Output(fast.ctx(), static_cast<int>(o));
+        const Value& g = general.model().Output(general.ctx(), static_cast<int>(o));
+        EXPECT_TRUE(SameValue(f, g)) << what << ": output " << fast.model().outputs()[o].name
+                                     << " cell " << k << " at input " << pos << ": "
+                                     << FormatValue(f) << " vs " << FormatValue(g);
+      }
+    }
+  }
+  EXPECT_GT(records, ins.size() * 8) << what;
+}
+
+TEST(RegressionModel, WholeRecordShortcutMatchesTheGeneralPath) {
+  ExpectShortcutMatches(Doc(Sub(kLogit3, {{"PREDICTORS",
+      R"(<NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" coefficient="-1.25"/>
+         <NumericPredictor name="c" coefficient="2"/>)"}})), true, "logit3");
+  // A squared term: no fused table, so no shortcut (still the same results).
+  ExpectShortcutMatches(Doc(Sub(kLogit3, {{"PREDICTORS",
+      R"(<NumericPredictor name="a" coefficient="0.5"/><NumericPredictor name="b" exponent="2" coefficient="-1.25"/>
+         <NumericPredictor name="c" coefficient="2"/>)"}})), false, "logit3 squared");
+  for (const char* norm : {"logit", "probit", "cloglog", "loglog", "cauchit", "softmax", "none"})
+    ExpectShortcutMatches(Doc(Sub(kBinary, {{"NORM", norm}, {"I2", "0"}, {"T2", ""}})), true,
+                          std::string("binary ") + norm);
+  // Two tables with predictors: not one linear function.
+  ExpectShortcutMatches(
+      Doc(Sub(kBinary, {{"NORM", "softmax"}, {"I2", "0.5"}, {"T2", R"(<NumericPredictor name="x" coefficient="2"/>)"}})),
+      false, "binary two tables");
+  // Three integer classes, one table with predictors (labels already integers).
+  const std::string multi = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="w" optype="continuous" dataType="float"/>
+  <DataField name="k" optype="categorical" dataType="integer"><Value value="1"/><Value value="2"/><Value value="3"/></DataField>
+</DataDictionary>
+<RegressionModel functionName="classification" normalizationMethod="$NORM">
+  <MiningSchema><MiningField name="x"/><MiningField name="w"/><MiningField name="k" usageType="target"/></MiningSchema>
+  <Output>
+    <OutputField name="p1" optype="continuous" dataType="double" feature="probability" value="1"/>
+    <OutputField name="p3" feature="probability" value="3"/>
+    <OutputField name="p2" optype="continuous" dataType="$PTYPE" feature="probability" value="2"/>
+  </Output>
+  <RegressionTable targetCategory="1" intercept="0"/>
+  <RegressionTable targetCategory="2" intercept="0.3"><NumericPredictor name="x" coefficient="1.5"/><NumericPredictor name="w" coefficient="-0.7"/></RegressionTable>
+  <RegressionTable targetCategory="3" intercept="0"/>
+</RegressionModel>)";
+  for (const char* norm : {"softmax", "simplemax", "logit", "none"})
+    ExpectShortcutMatches(Doc(Sub(multi, {{"NORM", norm}, {"PTYPE", "double"}})), true,
+                          std::string("multinomial ") + norm);
+  // A float probability output is cast: the general path computes it.
+  ExpectShortcutMatches(Doc(Sub(multi, {{"NORM", "softmax"}, {"PTYPE", "float"}})), false,
+                        "multinomial float output");
+  const std::string linear = R"(
+<DataDictionary>
+  <DataField name="x" optype="continuous" dataType="double"/>
+  <DataField name="z" optype="continuous" dataType="integer"/>
+  <DataField name="y" optype="continuous" dataType="$YTYPE"/>
+</DataDictionary>
+<RegressionModel functionName="regression" normalizationMethod="$NORM">
+  <MiningSchema><MiningField name="x"/><MiningField name="z"/><MiningField name="y" usageType="target"/></MiningSchema>
+  $TARGETS
+  <RegressionTable intercept="$I"><NumericPredictor name="x" coefficient="2"/><NumericPredictor name="z" coefficient="-0.125"/></RegressionTable>
+</RegressionModel>)";
+  for (const char* norm : {"none", "exp", "logit", "probit", "cloglog", "loglog", "cauchit", "softmax"})
+    ExpectShortcutMatches(Doc(Sub(linear, {{"NORM", norm}, {"YTYPE", "double"}, {"TARGETS", ""}, {"I", "1"}})),
+                          true, std::string("regression ") + norm);
+  ExpectShortcutMatches(Doc(Sub(linear, {{"NORM", "none"}, {"YTYPE", "double"}, {"TARGETS", ""}, {"I", "0"}})),
+                        true, "regression without intercept");
+  // A float target casts the prediction; Targets rescale it; a treated
+  // MiningField is not the caller's slot: all three take the general path.
+  ExpectShortcutMatches(Doc(Sub(linear, {{"NORM", "none"}, {"YTYPE", "float"}, {"TARGETS", ""}, {"I", "1"}})),
+                        false, "regression float target");
+  ExpectShortcutMatches(
+      Doc(Sub(linear, {{"NORM", "none"}, {"YTYPE", "double"}, {"I", "1"},
+                       {"TARGETS", R"(<Targets><Target field="y" rescaleFactor="2"/></Targets>)"}})),
+      false, "regression with Targets");
+  std::string treated = Sub(linear, {{"NORM", "none"}, {"YTYPE", "double"}, {"TARGETS", ""}, {"I", "1"}});
+  treated.replace(treated.find(R"(<MiningField name="x"/>)"), 23,
+                  R"(<MiningField name="x" missingValueReplacement="4"/>)");
+  ExpectShortcutMatches(Doc(treated), false, "regression with a treated input");
 }
 
 // ---------------------------------------------------------------------------
