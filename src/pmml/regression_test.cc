@@ -860,6 +860,77 @@ TEST(NeuralNetwork, TwoLayerRegressionWithNormalizedInput) {
   EXPECT_TRUE(h.Out("y").missing());
 }
 
+// Dense layers are summed several neurons at a time; each neuron's sum must
+// still be the inputs in order, so the result equals, bit for bit, a plain
+// neuron-by-neuron evaluation. 5 inputs -> 11 tanh (one full block of 8 and
+// a partial one) -> 1 identity; weights with many significant bits so that
+// any other order of additions shows.
+TEST(NeuralNetwork, DenseLayersGiveTheBitsOfNeuronByNeuronSums) {
+  auto weight = [](int layer, int n, int j) {
+    return std::sin(1.7 * layer + 0.91 * n + 0.37 * j) * (1 + 0.001 * n * j);
+  };
+  auto num = [](double d) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%.17g", d);
+    return std::string(buf);
+  };
+  const int kIn = 5, kHidden = 11, kOut = 1;  // one target: the engine exposes one
+  std::string dd, ms, inputs, hidden, outl, outs;
+  for (int j = 0; j < kIn; ++j) {
+    const std::string f = "x" + std::to_string(j);
+    dd += R"(<DataField name=")" + f + R"(" optype="continuous" dataType="double"/>)";
+    ms += R"(<MiningField name=")" + f + R"("/>)";
+    inputs += R"(<NeuralInput id="i)" + std::to_string(j) +
+              R"("><DerivedField optype="continuous" dataType="double"><FieldRef field=")" + f +
+              R"("/></DerivedField></NeuralInput>)";
+  }
+  for (int n = 0; n < kHidden; ++n) {
+    hidden += R"(<Neuron id="h)" + std::to_string(n) + R"(" bias=")" + num(0.1 * n - 0.3) + R"(">)";
+    for (int j = 0; j < kIn; ++j)
+      hidden += R"(<Con from="i)" + std::to_string(j) + R"(" weight=")" + num(weight(1, n, j)) + R"("/>)";
+    hidden += "</Neuron>";
+  }
+  for (int n = 0; n < kOut; ++n) {
+    outl += R"(<Neuron id="o)" + std::to_string(n) + R"(" bias=")" + num(0.05 * n) + R"(">)";
+    for (int j = 0; j < kHidden; ++j)
+      outl += R"(<Con from="h)" + std::to_string(j) + R"(" weight=")" + num(weight(2, n, j)) + R"("/>)";
+    outl += "</Neuron>";
+    dd += R"(<DataField name="y)" + std::to_string(n) + R"(" optype="continuous" dataType="double"/>)";
+    ms += R"(<MiningField name="y)" + std::to_string(n) + R"(" usageType="target"/>)";
+    outs += R"(<NeuralOutput outputNeuron="o)" + std::to_string(n) +
+            R"("><DerivedField optype="continuous" dataType="double"><FieldRef field="y)" +
+            std::to_string(n) + R"("/></DerivedField></NeuralOutput>)";
+  }
+  Harness h(Doc("<DataDictionary>" + dd + R"(</DataDictionary>
+<NeuralNetwork functionName="regression" activationFunction="tanh"><MiningSchema>)" + ms +
+                "</MiningSchema><NeuralInputs>" + inputs + "</NeuralInputs><NeuralLayer>" + hidden +
+                R"(</NeuralLayer><NeuralLayer activationFunction="identity">)" + outl +
+                "</NeuralLayer><NeuralOutputs>" + outs + "</NeuralOutputs></NeuralNetwork>"));
+  ASSERT_TRUE(h.ok()) << h.status();
+  for (int r = 0; r < 20; ++r) {
+    std::vector<std::pair<std::string, Value>> row;
+    double x[kIn], hv[kHidden];
+    for (int j = 0; j < kIn; ++j) {
+      x[j] = std::cos(0.77 * r + 1.3 * j) * (1 + r);
+      row.emplace_back("x" + std::to_string(j), N(x[j]));
+    }
+    ASSERT_TRUE(h.Eval(row).ok());
+    for (int n = 0; n < kHidden; ++n) {
+      double sum = 0;
+      for (int j = 0; j < kIn; ++j) sum += std::stod(num(weight(1, n, j))) * x[j];
+      hv[n] = std::tanh(sum + std::stod(num(0.1 * n - 0.3)));
+    }
+    for (int n = 0; n < kOut; ++n) {
+      double sum = 0;
+      for (int j = 0; j < kHidden; ++j) sum += std::stod(num(weight(2, n, j))) * hv[j];
+      const double want = sum + std::stod(num(0.05 * n));
+      const double got = h.Num("y" + std::to_string(n));
+      EXPECT_EQ(std::memcmp(&want, &got, sizeof want), 0)
+          << "row " << r << " output " << n << ": " << num(got) << " vs " << num(want);
+    }
+  }
+}
+
 const char* kOneNeuron = R"(
 <DataDictionary>
   <DataField name="x" optype="continuous" dataType="double"/>
