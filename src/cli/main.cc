@@ -9,6 +9,7 @@
 #include "cli/model_commands.h"
 #include "cli/score.h"
 #include "common/fmt_compat.h"
+#include "models/registry.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
@@ -107,14 +108,18 @@ int main(int argc, char** argv) {
   };
   CLI::App* madd = model_cmd("add", "Add a new model: NAME FILE (a PMML document, or a Spark pipeline zip or directory)");
   CLI::App* mupd = model_cmd("update", "Publish a new version of a model: NAME FILE");
+  // An existing path, or an http(s) URL (fetched by the command).
+  const CLI::Validator path_or_url(
+      [](std::string& v) { return evs::models::IsHttpUrl(v) ? std::string() : CLI::ExistingPath(v); },
+      "PATH|URL");
   for (CLI::App* c : {madd, mupd}) {
     c->add_option("name", mo.name, "model name (letters, digits, . _ -)")->required();
-    c->add_option("file,--file,-f", mo.file, "PMML file, or Spark PipelineModel zip (or directory, with --by-path)")
-        ->required()->check(CLI::ExistingPath);
+    c->add_option("file,--file,-f", mo.file, "PMML file, or Spark PipelineModel zip (or directory, with --by-path); or an http(s) URL of one")
+        ->required()->check(path_or_url);
     c->add_option("--format", mo.format, "pmml or spark (default: spark for a zip or a directory, else pmml)")
         ->check(CLI::IsMember({"pmml", "spark"}));
     c->add_option("--version", mo.version, "version number (default: highest published + 1)");
-    c->add_flag("--by-path", mo.by_path, "publish the file's absolute path instead of its content (the jobs must be able to read it)");
+    c->add_flag("--by-path", mo.by_path, "publish the file's absolute path (or the URL) instead of its content (the jobs must be able to read or fetch it)");
     waits(c);
   }
   CLI::App* mdel = model_cmd("delete", "Delete a model with every version (requests for it go to the DLQ, model_not_found)");

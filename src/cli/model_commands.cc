@@ -230,9 +230,19 @@ int ModelAdd(const ModelOptions& o, bool update) {
     std::cerr << "evserve: " << s.message() << "\n";
     return kExitUsage;
   }
-  const bool is_dir = models::IsDirectory(o.file);
+  // An http(s) URL is fetched here (for its sha256 and format); with
+  // --by-path the record keeps the URL and each job fetches it.
+  const bool is_url = models::IsHttpUrl(o.file);
+  const bool is_dir = !is_url && models::IsDirectory(o.file);
   std::stringstream ss;
-  if (!is_dir) {
+  if (is_url) {
+    auto fetched = models::FetchUrl(o.file);
+    if (!fetched.ok()) {
+      std::cerr << "evserve: " << fetched.status().message() << "\n";
+      return kExitFailure;
+    }
+    ss << *fetched;
+  } else if (!is_dir) {
     std::ifstream in(o.file, std::ios::binary);
     if (!in) {
       std::cerr << "evserve: cannot read '" << o.file << "'\n";
@@ -294,7 +304,9 @@ int ModelAdd(const ModelOptions& o, bool update) {
                   << " exists with another artifact; pick another --version\n";
         return kExitUsage;
       }
-  if (o.by_path) {
+  if (o.by_path && is_url) {
+    rec.path = o.file;
+  } else if (o.by_path) {
     char buf[PATH_MAX];
     if (!realpath(o.file.c_str(), buf)) {
       std::cerr << "evserve: cannot resolve '" << o.file << "'\n";

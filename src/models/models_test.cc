@@ -1,10 +1,13 @@
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "gtest/gtest.h"
+#include "httplib.h"
 #include "models/model_store.h"
 #include "models/registry.h"
 
@@ -127,7 +130,7 @@ TEST(Registry, RejectsBadRecords) {
            R"({"name":"a","version":1,"format":"onnx","sha256":"SHA","artifact":"x"})",      // format
            R"({"name":"a","version":1,"format":"pmml","sha256":"abc","artifact":"x"})",      // sha
            R"({"name":"a","version":1,"format":"pmml","sha256":"SHA"})",                     // no artifact
-           R"({"name":"a","version":1,"format":"pmml","sha256":"SHA","path":"http://x/y"})", // remote
+           R"({"name":"a","version":1,"format":"pmml","sha256":"SHA","path":"ftp://x/y"})",  // scheme
            "not json"}) {
     std::string s = bad;
     auto pos = s.find("SHA");
@@ -148,6 +151,107 @@ TEST(Registry, ModelRef) {
   EXPECT_FALSE(ParseModelRef("iris@x", &r));
   EXPECT_FALSE(ParseModelRef("@3", &r));
   EXPECT_FALSE(ParseModelRef("", &r));
+}
+
+// Serves artifacts over HTTP on 127.0.0.1 (an ephemeral port) for the
+// URL path tests.
+class ArtifactServer {
+ public:
+  explicit ArtifactServer(std::string doc) : doc_(std::move(doc)) {
+    server_.Get("/iris.pmml", [this](const httplib::Request&, httplib::Response& res) {
+      res.set_content(doc_, "application/xml");
+    });
+    server_.Get("/moved", [](const httplib::Request&, httplib::Response& res) {
+      res.set_redirect("/iris.pmml");
+    });
+    server_.Get("/broken", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 500;
+      res.set_content("oops", "text/plain");
+    });
+    server_.Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+      res.set_content("late", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    for (int i = 0; i < 5000 && !server_.is_running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~ArtifactServer() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string Url(const std::string& path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  std::string doc_;
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = -1;
+};
+
+ModelRecord ByUrl(const std::string& url, const std::string& sha256) {
+  ModelRecord r;
+  r.name = "iris";
+  r.version = 1;
+  r.sha256 = sha256;
+  r.path = url;
+  return r;
+}
+
+TEST(Registry, UrlPathsAreFetchedCheckedAndReportedByUrl) {
+  const std::string doc = Fixture("iris_tree.pmml");
+  ArtifactServer server(doc);
+  const std::string sha = Sha256Hex(doc);
+
+  // The record round-trips through the topic's JSON with its URL.
+  auto rec = DecodeRecord(EncodeRecord(ByUrl(server.Url("/iris.pmml"), sha)));
+  ASSERT_TRUE(rec.ok()) << rec.status();
+  EXPECT_EQ(rec->path, server.Url("/iris.pmml"));
+  EXPECT_TRUE(IsHttpUrl(rec->path));
+  EXPECT_FALSE(IsDirectory(LocalPath(*rec)));
+
+  auto bytes = ReadArtifact(*rec);
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(*bytes, doc);
+  auto moved = ReadArtifact(ByUrl(server.Url("/moved"), sha));  // a redirect is followed
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, doc);
+
+  // The loaded model is the served document.
+  auto m = LoadModel(*rec);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ((*m)->sha256, sha);
+
+  auto msg = [](const absl::StatusOr<std::string>& r) {
+    return r.ok() ? std::string("(fetched)") : std::string(r.status().message());
+  };
+  const std::string wrong = msg(ReadArtifact(ByUrl(server.Url("/iris.pmml"), Sha256Hex("other"))));
+  EXPECT_NE(wrong.find("sha256 mismatch"), std::string::npos) << wrong;
+  const std::string missing = msg(ReadArtifact(ByUrl(server.Url("/nope.pmml"), sha)));
+  EXPECT_NE(missing.find("HTTP 404"), std::string::npos) << missing;
+  EXPECT_NE(missing.find(server.Url("/nope.pmml")), std::string::npos) << missing;
+  EXPECT_NE(msg(ReadArtifact(ByUrl(server.Url("/broken"), sha))).find("HTTP 500"), std::string::npos);
+
+  FetchLimits small;
+  small.max_bytes = 1000;  // the fixture is larger
+  ASSERT_GT(doc.size(), small.max_bytes);
+  const std::string big = msg(FetchUrl(server.Url("/iris.pmml"), small));
+  EXPECT_NE(big.find("larger than 1000 bytes"), std::string::npos) << big;
+
+  FetchLimits quick;
+  quick.timeout_ms = 300;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string slow = msg(FetchUrl(server.Url("/slow"), quick));
+  EXPECT_NE(slow.find(server.Url("/slow")), std::string::npos) << slow;
+  EXPECT_NE(slow, "(fetched)");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1400));
+
+  // Nothing listens on port 1.
+  const std::string refused = msg(FetchUrl("http://127.0.0.1:1/x.pmml"));
+  EXPECT_NE(refused.find("GET http://127.0.0.1:1/x.pmml: "), std::string::npos) << refused;
 }
 
 TEST(LoadModel, CompilesBindsAndEvaluatesTheIrisTree) {

@@ -1,16 +1,20 @@
 #include "models/registry.h"
 
+#include <curl/curl.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "codec/decode.h"
 #include "common/json_writer.h"
+#include "common/status_macros.h"
 
 namespace evs::models {
 namespace {
@@ -201,12 +205,77 @@ absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json) {
     }
   } else {
     if (!(s = str(rec.Has("path") ? "path" : "url", &r.path, true)).ok()) return s;
-    if (r.path.rfind("file://", 0) != 0 && r.path.find("://") != std::string::npos)
-      return absl::InvalidArgumentError(
-          absl::StrCat("registry record: path '", r.path, "': only local paths and file:// URLs are supported"));
+    if (r.path.rfind("file://", 0) != 0 && !IsHttpUrl(r.path) && r.path.find("://") != std::string::npos)
+      return absl::InvalidArgumentError(absl::StrCat(
+          "registry record: path '", r.path,
+          "': only local paths and file://, http:// and https:// URLs are supported"));
     if (r.path.empty()) return absl::InvalidArgumentError("registry record: 'path' is empty");
   }
   return r;
+}
+
+bool IsHttpUrl(std::string_view path) {
+  return path.rfind("http://", 0) == 0 || path.rfind("https://", 0) == 0;
+}
+
+namespace {
+
+struct CurlEasyFree {
+  void operator()(CURL* c) const { curl_easy_cleanup(c); }
+};
+
+struct FetchBody {
+  std::string bytes;
+  size_t max_bytes = 0;
+  bool too_large = false;
+};
+
+size_t OnBody(char* data, size_t size, size_t n, void* user) {
+  auto* body = static_cast<FetchBody*>(user);
+  const size_t len = size * n;
+  if (body->bytes.size() + len > body->max_bytes) {
+    body->too_large = true;
+    return 0;  // stops the transfer (CURLE_WRITE_ERROR)
+  }
+  body->bytes.append(data, len);
+  return len;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> FetchUrl(const std::string& url, const FetchLimits& limits) {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  std::unique_ptr<CURL, CurlEasyFree> c(curl_easy_init());
+  if (!c) return absl::InternalError(absl::StrCat("GET ", url, ": cannot create a curl handle"));
+  FetchBody body;
+  body.max_bytes = limits.max_bytes;
+  char errbuf[CURL_ERROR_SIZE] = "";
+  curl_easy_setopt(c.get(), CURLOPT_URL, url.c_str());
+  curl_easy_setopt(c.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c.get(), CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(c.get(), CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(c.get(), CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(c.get(), CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(limits.connect_timeout_ms));
+  curl_easy_setopt(c.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(limits.timeout_ms));
+  curl_easy_setopt(c.get(), CURLOPT_WRITEFUNCTION, &OnBody);
+  curl_easy_setopt(c.get(), CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(c.get(), CURLOPT_ERRORBUFFER, errbuf);
+  const CURLcode rc = curl_easy_perform(c.get());
+  if (body.too_large)
+    return absl::ResourceExhaustedError(
+        absl::StrCat("GET ", url, ": the artifact is larger than ", limits.max_bytes, " bytes"));
+  if (rc != CURLE_OK)
+    return absl::UnavailableError(
+        absl::StrCat("GET ", url, ": ", errbuf[0] != '\0' ? errbuf : curl_easy_strerror(rc)));
+  long status = 0;
+  curl_easy_getinfo(c.get(), CURLINFO_RESPONSE_CODE, &status);
+  if (status >= 400) {
+    const std::string msg = absl::StrCat("GET ", url, ": HTTP ", status);
+    return status == 404 ? absl::NotFoundError(msg) : absl::UnavailableError(msg);
+  }
+  return std::move(body.bytes);
 }
 
 std::string LocalPath(const ModelRecord& r) {
@@ -243,10 +312,12 @@ absl::StatusOr<std::string> DirectoryDigest(const std::string& dir) {
   return Sha256Hex(all);
 }
 
-absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r) {
+absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r, const FetchLimits& limits) {
   std::string bytes;
   if (r.inline_artifact()) {
     bytes = r.artifact;
+  } else if (IsHttpUrl(r.path)) {
+    ASSIGN_OR_RETURN(bytes, FetchUrl(r.path, limits));
   } else {
     std::string p = LocalPath(r);
     if (IsDirectory(p)) return absl::InvalidArgumentError(absl::StrCat("artifact '", p, "' is a directory"));

@@ -15,8 +15,8 @@ namespace evs::models {
 //    "encoding":"text"|"base64","artifact":"<the document>"}    inline, or
 //   {"name":"iris","version":3,"format":"pmml","sha256":"...","path":"/models/iris.pmml"}
 //
-// `path` may also be a file:// URL; the job reads it when it loads the
-// version. Format "spark" is a saved Spark PipelineModel: inline as a zip
+// `path` may also be a file:// URL, or an http:// or https:// URL that the
+// job fetches (GET) when it loads the version. Format "spark" is a saved Spark PipelineModel: inline as a zip
 // (always base64), or a path to a zip or to the pipeline directory; the
 // sha256 of a directory is DirectoryDigest's. `action` (add, update, rollback) is informational. A tombstone
 // (no value) deletes the model with every version. Pure functions, no I/O
@@ -28,7 +28,7 @@ struct ModelRecord {
   std::string sha256;    // lowercase hex of the artifact bytes
   std::string encoding;  // "text" or "base64" when the artifact is inline
   std::string artifact;  // inline artifact, decoded (raw bytes)
-  std::string path;      // file path or file:// URL when not inline
+  std::string path;      // file path, file:// or http(s):// URL when not inline
   std::string action;    // add | update | rollback (informational)
   // Highest version ever published for the name (>= version): after a
   // rollback and compaction the topic still knows which numbers are taken.
@@ -46,13 +46,28 @@ std::string EncodeRecord(const ModelRecord& r);
 // Parses and validates a record value (not its artifact's content).
 absl::StatusOr<ModelRecord> DecodeRecord(std::string_view json);
 
-// The artifact's bytes: inline, or read from the path; then checks the
-// sha256 (error "sha256 mismatch: expected X, artifact has Y").
-absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r);
+// True for an http:// or https:// path.
+bool IsHttpUrl(std::string_view path);
+
+// Limits of a URL artifact fetch.
+struct FetchLimits {
+  size_t max_bytes = size_t{1} << 30;  // 1 GiB
+  int connect_timeout_ms = 10000;
+  int timeout_ms = 300000;             // the whole transfer
+};
+
+// GETs `url` (up to 5 redirects). Every error names the URL: an HTTP status
+// of 400 or more, a transport error, a body above max_bytes (the transfer
+// stops there), or a timeout.
+absl::StatusOr<std::string> FetchUrl(const std::string& url, const FetchLimits& limits = {});
+
+// The artifact's bytes: inline, read from the path, or fetched from the
+// URL; then checks the sha256 (error "sha256 mismatch: ...").
+absl::StatusOr<std::string> ReadArtifact(const ModelRecord& r, const FetchLimits& limits = {});
 
 std::string Sha256Hex(std::string_view bytes);
 
-// The local file path of a path record ("file://" removed).
+// The local file path of a path record ("file://" removed); a URL as it is.
 std::string LocalPath(const ModelRecord& r);
 bool IsDirectory(const std::string& path);
 // sha256 of a directory tree: every regular file in sorted relative-path

@@ -17,6 +17,7 @@
 #include "e2e/harness.h"
 #include "gtest/gtest.h"
 #include "kafka/client.h"
+#include "httplib.h"
 #include "models/registry.h"
 
 namespace evs::e2e {
@@ -237,6 +238,66 @@ TEST(PmmlE2E, CorruptModelsAreRejectedWithAReasonAndTheOldVersionKeepsServing) {
   EXPECT_EQ(res[0].headers["evs-model-version"], "1");
   EXPECT_NE(res[0].value.find("virginica"), std::string::npos);
   EXPECT_EQ(job->Terminate(), 0);
+}
+
+// Artifacts by URL: the CLI fetches the document once for its digest, the
+// job fetches it when it loads the version; a URL that does not answer is a
+// rejection with the HTTP status, and the served version stays.
+TEST(PmmlE2E, ModelsPublishedByUrlAreFetchedByTheJob) {
+  httplib::Server server;
+  const std::string tree = Fixture("iris_tree.pmml"), forest = Fixture("iris_forest.pmml");
+  std::atomic<int> tree_gets{0};
+  server.Get("/m/tree.pmml", [&](const httplib::Request&, httplib::Response& res) {
+    ++tree_gets;
+    res.set_content(tree, "application/xml");
+  });
+  server.Get("/m/forest.pmml", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(forest, "application/xml");
+  });
+  const int port = server.bind_to_any_port("127.0.0.1");
+  std::thread serving([&] { server.listen_after_bind(); });
+  ASSERT_TRUE(WaitFor([&] { return server.is_running(); }, 5000));
+  const std::string base = "http://127.0.0.1:" + std::to_string(port) + "/m/";
+
+  PmmlEnv p("pmml-url");
+  auto job = p.StartJob();
+  std::string out;
+  ASSERT_EQ(p.Cli({"model", "add", "iris", base + "tree.pmml", "--by-path"}, &out), 0) << out << job->log();
+  EXPECT_NE(out.find(p.module + ": applied iris version 1"), std::string::npos) << out;
+  EXPECT_GE(tree_gets.load(), 2);  // the command and the job
+  // Without --by-path the fetched document is published inline.
+  ASSERT_EQ(p.Cli({"model", "update", "iris", base + "forest.pmml"}, &out), 0) << out << job->log();
+  bool inline_forest = false;
+  for (const Rec& r : Consume(p.models, 2, 20000))
+    if (r.value.find("\"version\":2") != std::string::npos)
+      inline_forest = r.value.find("\"artifact\":") != std::string::npos;
+  EXPECT_TRUE(inline_forest);
+
+  // A record whose URL answers 404.
+  models::ModelRecord gone;
+  gone.name = "iris";
+  gone.version = 3;
+  gone.path = base + "gone.pmml";
+  gone.sha256 = models::Sha256Hex(tree);
+  ProduceAll(p.models, {{"iris", models::EncodeRecord(gone)}});
+  ASSERT_TRUE(WaitFor([&] {
+    for (const Rec& r : Consume(p.env.status, 1000, 1500))
+      if (r.value.find("\"outcome\":\"rejected\",\"version\":3") != std::string::npos &&
+          r.value.find("HTTP 404") != std::string::npos)
+        return true;
+    return false;
+  }, 20000)) << job->log();
+  ProduceAll(p.requests, {Request("v", "iris", kVirginica), Request("t", "iris@1", kSetosa)});
+  auto got = ByKey(Consume(p.env.results, 2, 60000, 500));
+  ASSERT_EQ(got.size(), 2u) << job->log();
+  EXPECT_EQ(got["v"].headers["evs-model-version"], "2");
+  EXPECT_EQ(got["v"].headers["evs-model-digest"], models::Sha256Hex(forest));
+  EXPECT_NE(got["v"].value.find(R"("species":"virginica")"), std::string::npos);
+  EXPECT_EQ(got["t"].headers["evs-model-version"], "1");
+  EXPECT_EQ(got["t"].headers["evs-model-digest"], models::Sha256Hex(tree));
+  EXPECT_EQ(job->Terminate(), 0);
+  server.stop();
+  serving.join();
 }
 
 TEST(PmmlE2E, RestartRecoversTheSameVersions) {
