@@ -809,6 +809,15 @@ double Percentile(const std::vector<int64_t>& sorted, double q) {
 }
 
 LatencyResult RunLatency(Contender* c, double rate, const std::string& label, LatencyHook* hook) {
+  // The page cache holds what the runs before this row wrote to the broker's
+  // logs (gigabytes after a throughput phase). The kernel writes it back in
+  // bursts of 100-200 MB every few seconds, and on this VM's disk a burst
+  // stalled the broker for up to a second, in whichever row was running
+  // (seen with /proc/vmstat next to the per-second latency maxima). Flushing
+  // before each row keeps one row from paying for the ones before it.
+  const auto synced = Clock::now();
+  ::sync();
+  Log(absl::StrCat("latency (", c->Name(), "): flushed dirty pages (sync) in ", SecondsSince(synced), " s"));
   LatencyResult r;
   r.contender = label;
   r.target_rate = rate;

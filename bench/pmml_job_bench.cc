@@ -444,7 +444,9 @@ int main(int argc, char** argv) {
     md << "Latency, every row at the same paced rate (half the slowest measured throughput, capped at "
        << Thousands(g_opt.latency_cap) << " ev/s unless --latency-rate; send time in the event -> consumer on the "
           "destination; "
-       << g_opt.latency_seconds << " s paced):\n\n";
+       << g_opt.latency_seconds
+       << " s paced; each row starts after a `sync`, so the page cache's writeback of earlier runs does not "
+          "land in it):\n\n";
     md << "| contender | target rate (ev/s) | achieved rate | events | received | swaps | p50 ms | p99 ms | "
           "p99.9 ms | max ms | worst 1 s window (s: max ms) | job's longest swap pause (ms) |\n";
     md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";

@@ -217,7 +217,9 @@ instead and leaves it alone.
   its startup); for the two copies the bench process's CPU time between
   start and stop (the copy thread and its librdkafka threads, plus the
   bench's watermark polling). Broker CPU is not included.
-- **Latency**: per contender, fresh topics; the contender is started and
+- **Latency**: per contender, fresh topics, after a `sync` (the page cache's
+  writeback of earlier runs came in bursts that stalled the broker for up to a
+  second in whichever row was running); the contender is started and
   warmed up (events with `"id":-1` until one arrives, then 2 s more); then one
   producer thread (`linger.ms=1`) sends events at a fixed rate: half of the
   plain copy's and half of the adapter's measured throughput, then both
