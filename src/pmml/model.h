@@ -149,9 +149,10 @@ class Model {
   virtual bool DescribeLinear(LinearBody* out) const { return false; }
   // The step after the sum, as Evaluate does it: for classification, turns
   // the n_values values into probabilities in place (false when they are
-  // undefined: Evaluate fails the record then); for regression, p[0] becomes
-  // the predicted value.
-  virtual bool FinishLinear(double* p, size_t n) const { return false; }
+  // undefined: Evaluate fails the record then) and sets *best to the
+  // predicted class (-1: none); for regression, p[0] becomes the predicted
+  // value.
+  virtual bool FinishLinear(double* p, size_t n, int* best) const { return false; }
 
   // Evaluates the model body for the current record into `result` (which
   // the caller has Reset()). Inputs are read from slots through `ctx`.

@@ -374,16 +374,9 @@ bool CompiledModel::RunShortcut(EvalContext& ctx) const {
   double p[kShortcutMaxValues];
   for (size_t i = 0; i < l.n_values; ++i) p[i] = 0;
   p[l.index] = l.intercept != 0 ? sum + l.intercept : sum;
-  if (!sc.body->FinishLinear(p, l.n_values)) return false;  // the general path fails the record
   int best = 0;
-  if (l.classification) {
-    best = -1;  // regutil::ArgMax: NaN skipped, the first of equals wins
-    for (int i = 0; i < static_cast<int>(l.n_values); ++i) {
-      if (std::isnan(p[i])) continue;
-      if (best < 0 || p[best] < p[i]) best = i;
-    }
-    if (best < 0) return false;
-  }
+  if (!sc.body->FinishLinear(p, l.n_values, &best)) return false;  // the general path fails the record
+  if (best < 0) return false;  // no class: the general path leaves the prediction missing
   for (size_t k = 0; k < output_slots_.size(); ++k) {
     const ShortcutOutput& o = sc.outputs[k];
     Value& out = ctx.Input(output_slots_[k]);

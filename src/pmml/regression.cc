@@ -271,12 +271,14 @@ class RegressionModelImpl : public Model {
     return true;
   }
 
-  bool FinishLinear(double* p, size_t n) const override {
+  bool FinishLinear(double* p, size_t n, int* best) const override {
     if (mode_ == Mode::kRegression) {
       p[0] = ApplyNorm(norm_, p[0]);
       return true;
     }
-    return Normalize(p, n);
+    if (!Normalize(p, n)) return false;
+    *best = regutil::ArgMax(p, n);
+    return true;
   }
 
   Mode mode_ = Mode::kRegression;

@@ -210,15 +210,17 @@ inline bool SimpleMax(double* v, size_t n) {
   return true;
 }
 
-// Index of the largest value; the first one wins ties (JPMML's classification result).
-inline int ArgMax(const std::vector<double>& v) {
+// Index of the largest value; the first one wins ties (JPMML's classification
+// result); NaN values are skipped; -1 when there is none.
+inline int ArgMax(const double* v, size_t n) {
   int best = -1;
-  for (int i = 0; i < static_cast<int>(v.size()); ++i) {
+  for (int i = 0; i < static_cast<int>(n); ++i) {
     if (std::isnan(v[i])) continue;
     if (best < 0 || v[best] < v[i]) best = i;
   }
   return best;
 }
+inline int ArgMax(const std::vector<double>& v) { return ArgMax(v.data(), v.size()); }
 
 // Parses a target category in the target's type (falls back to a string).
 inline Value LabelValue(std::string_view text, DataType type) {
