@@ -4,9 +4,10 @@
 //
 // Modes:
 //   slots  inputs parsed to doubles once per row beforehand; per record
-//          BeginRecord, SetInput(ctx, i, double) for each bound input,
-//          Evaluate, read every output. What a caller that already holds
-//          numbers (a decoded event) pays.
+//          EvaluateNumbers(ctx, row, n) when every input of the row is a
+//          number (BeginRecord, SetInput(ctx, i, double) for each bound
+//          input, Evaluate otherwise), then read every output. What a caller
+//          that already holds numbers (a decoded event) pays.
 //   record each row decoded beforehand by codec::JsonDecoder into an
 //          evs::Record (the server's parsed event); per record its fields are
 //          matched to the bound inputs by name, then SetInput / Evaluate /
@@ -251,6 +252,10 @@ class Runner {
       std::vector<Cell> cells(inputs.size());
       for (size_t i = 0; i < inputs.size(); ++i)
         if (col[i] >= 0) cells[i] = MakeCell(row[col[i]]);
+      std::vector<double> nums;
+      if (std::all_of(cells.begin(), cells.end(), [](const Cell& c) { return c.kind == Cell::kNumber; }))
+        for (const Cell& c : cells) nums.push_back(c.num);
+      nums_.push_back(std::move(nums));
       cells_.push_back(std::move(cells));
       json_.emplace_back(RowJson(csv, row));
     }
@@ -266,6 +271,7 @@ class Runner {
 
   // One record through the given path; leaves the outputs in the context.
   absl::Status RunSlots(size_t r) {
+    if (!nums_[r].empty()) return model_.EvaluateNumbers(*ctx_, nums_[r].data(), nums_[r].size());
     ctx_->BeginRecord();
     const std::vector<Cell>& cells = cells_[r];
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -355,6 +361,7 @@ class Runner {
   KeyIndex keys_;
   simdjson::dom::parser parser_;  // runtime-dispatched kernels, as in codec/
   std::vector<std::vector<Cell>> cells_;
+  std::vector<std::vector<double>> nums_;  // per row: every input as a number, or empty
   std::vector<PaddedRow> json_;
   std::vector<evs::Record> records_;
 };

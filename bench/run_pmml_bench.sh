@@ -265,8 +265,10 @@ rewrites this block.
   else.
 - **evserve modes** (`bench/pmml_bench.cc`, one thread, one reused
   `EvalContext`): *slots*: values parsed to doubles beforehand; per record
-  `BeginRecord`, `SetInput(ctx, i, double)` for each bound input,
-  `Evaluate`, read every output. *record*: each row decoded beforehand by
+  `EvaluateNumbers(ctx, row, n)` when every input of the row is a number
+  (the API for a caller that holds a record of numbers; otherwise
+  `BeginRecord`, `SetInput(ctx, i, ...)` for each bound input, `Evaluate`),
+  then read every output. *record*: each row decoded beforehand by
   `codec::JsonDecoder` into an `evs::Record` (the server's parsed event);
   per record its fields are matched to the bound inputs by name (scan
   starting after the previous match), then `SetInput` / `Evaluate` / read

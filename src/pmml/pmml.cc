@@ -297,6 +297,12 @@ void CompiledModel::SetInputConverted(EvalContext& ctx, int input, double number
 }
 
 void CompiledModel::SetInput(EvalContext& ctx, int input, const Value& value) const {
+  // A number is taken as SetInput(double) takes it (a fraction for an
+  // integer field is invalid, not truncated), whichever overload sets it.
+  if (value.kind == Value::Kind::kNumber) {
+    SetInput(ctx, input, value.num);
+    return;
+  }
   const DataFieldInfo* df = input_fields_[static_cast<size_t>(input)];
   Value& v = ctx.Input(input_slots_[static_cast<size_t>(input)]);
   if (value.kind == Value::Kind::kInvalid) {
@@ -329,6 +335,9 @@ struct CompiledModel::Shortcut {
   const Model* body = nullptr;
   const std::vector<Value>* labels = nullptr;  // classification
   std::vector<ShortcutOutput> outputs;         // parallel to output_slots_
+  // EvaluateNumbers: the input index of each summed slot (parallel to
+  // lin.slots); empty when some input is not a double DataField.
+  std::vector<uint32_t> x_index;
 };
 
 // Values handed to FinishLinear live on the stack: more classes than this
@@ -351,11 +360,21 @@ void CompiledModel::BuildShortcut() {
   if (sc->lin.classification) {
     sc->labels = sc->body->labels();
     if (sc->labels == nullptr || sc->labels->size() != sc->lin.n_values) return;
+    for (const Value& label : *sc->labels)
+      if (!label.items.empty()) return;  // FinishShortcut copies plain labels only
   }
   for (SlotId s : output_slots_) {
     ShortcutOutput o;
     if (!plan->DescribeShortcutOutput(s, &o)) return;
     sc->outputs.push_back(o);
+  }
+  const size_t n_in = inputs_.size();
+  bool all_double = true;
+  for (size_t i = 0; i < n_in; ++i) all_double = all_double && bindings_[i].type == DataType::kDouble;
+  if (all_double) {
+    for (SlotId s : sc->lin.slots)
+      sc->x_index.push_back(static_cast<uint32_t>(
+          std::find(input_slots_.begin(), input_slots_.begin() + n_in, s) - input_slots_.begin()));
   }
   shortcut_ = std::move(sc);
 }
@@ -371,6 +390,12 @@ bool CompiledModel::RunShortcut(EvalContext& ctx) const {
     if (v == nullptr || v->kind != Value::Kind::kNumber) return false;
     sum += l.coefs[j] * v->num;
   }
+  return FinishShortcut(ctx, sum);
+}
+
+bool CompiledModel::FinishShortcut(EvalContext& ctx, double sum) const {
+  const Shortcut& sc = *shortcut_;
+  const LinearBody& l = sc.lin;
   double p[kShortcutMaxValues];
   for (size_t i = 0; i < l.n_values; ++i) p[i] = 0;
   p[l.index] = l.intercept != 0 ? sum + l.intercept : sum;
@@ -390,13 +415,32 @@ bool CompiledModel::RunShortcut(EvalContext& ctx) const {
       out.SetNumber(p[0]);
     } else {
       const Value& label = (*sc.labels)[static_cast<size_t>(best)];
-      // Most records repeat a label the slot already holds: skip the copy.
-      if (!(out.kind == label.kind && out.type == label.type && out.num == label.num &&
-            out.str == label.str && out.items.empty() && label.items.empty()))
-        out = label;
+      // Labels are plain values (no items): copy the fields, and the text
+      // only when it differs (most records repeat a label the slot holds).
+      out.kind = label.kind;
+      out.type = label.type;
+      out.num = label.num;
+      if (out.str != label.str) out.str.assign(label.str);
+      if (!out.items.empty()) [[unlikely]] out.items.clear();
     }
   }
   return true;
+}
+
+absl::Status CompiledModel::EvaluateNumbers(EvalContext& ctx, const double* x, size_t n) const {
+  ctx.BeginRecord();
+  if (shortcut_ != nullptr && shortcut_enabled_ && n == inputs_.size() && !shortcut_->x_index.empty()) {
+    // What RunShortcut sums, read from x: every input is a fresh number here.
+    const Shortcut& sc = *shortcut_;
+    const double* coefs = sc.lin.coefs.data();
+    const uint32_t* idx = sc.x_index.data();
+    const size_t m = sc.x_index.size();
+    double sum = 0;
+    for (size_t j = 0; j < m; ++j) sum += coefs[j] * x[idx[j]];
+    if (FinishShortcut(ctx, sum)) return absl::OkStatus();
+  }
+  for (size_t i = 0; i < n; ++i) SetInput(ctx, static_cast<int>(i), x[i]);
+  return Evaluate(ctx);
 }
 
 absl::Status CompiledModel::Evaluate(EvalContext& ctx) const {

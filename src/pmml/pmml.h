@@ -76,6 +76,15 @@ class CompiledModel {
   void SetInput(EvalContext& ctx, int input, const Value& value) const;
   void SetMissing(EvalContext& ctx, int input) const;
 
+  // A whole record of numbers: starts it and evaluates it with input i set
+  // to x[i] for every i < n. The same results, bit for bit, as
+  // ctx.BeginRecord(), SetInput(ctx, i, x[i]) for each i, Evaluate(ctx); n
+  // may be less than inputs().size() (the rest are missing). For a model with
+  // the whole-record shortcut whose inputs are all double DataFields and
+  // n == inputs().size(), the sum reads x directly and the input slots are
+  // left unset: read results through Output, as always.
+  absl::Status EvaluateNumbers(EvalContext& ctx, const double* x, size_t n) const;
+
   // Evaluates the current record; error when the record cannot be evaluated
   // (returnInvalid treatment, a failed function, ...). On success every
   // Output(ctx, i) is valid until the next BeginRecord().
@@ -103,6 +112,9 @@ class CompiledModel {
   void BuildShortcut();
   // False when the record needs the general path (nothing written then).
   bool RunShortcut(EvalContext& ctx) const;
+  // The shortcut after its sum: normalization and outputs (false: nothing
+  // written, the record needs the general path).
+  bool FinishShortcut(EvalContext& ctx, double sum) const;
 
   struct InputBinding {
     SlotId slot;

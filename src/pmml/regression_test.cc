@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <string>
 #include <utility>
 #include <vector>
@@ -427,17 +428,40 @@ void ExpectShortcutMatches(const std::string& xml, bool expect_shortcut, const s
                                     S("abc"), Value(),   Value::Bool(true)};
   // Every input takes each cell in turn while the others take ordinary
   // numbers, so each kind of cell meets each input position.
-  size_t records = 0;
+  size_t records = 0, number_rows = 0;
   // k == cells.size(): the input is not set at all in that record.
   for (size_t k = 0; k <= cells.size(); ++k) {
     for (size_t pos = 0; pos < ins.size(); ++pos) {
       std::vector<std::pair<std::string, Value>> row;
       for (size_t i = 0; i < ins.size(); ++i) {
         if (i == pos && k == cells.size()) continue;
-        row.emplace_back(ins[i].name,
-                         i == pos ? cells[k] : N(0.25 * static_cast<double>(i + 1) - 0.6 * static_cast<double>(k)));
+        // Fillers are whole numbers for integer inputs (a fraction is invalid there).
+        const double filler = 0.25 * static_cast<double>(i + 1) - 0.6 * static_cast<double>(k);
+        row.emplace_back(ins[i].name, i == pos ? cells[k]
+                                               : N(ins[i].type == DataType::kInteger ? std::round(filler) : filler));
       }
-      const absl::Status fs = fast.Eval(row), gs = general.Eval(row);
+      const absl::Status gs = general.Eval(row);
+      // EvaluateNumbers: when the row is numbers for a prefix of the inputs
+      // (all of them, or all but the last), the caller's array path too.
+      std::vector<double> xs;
+      for (const auto& [name, v] : row)
+        if (v.is_number() && xs.size() < ins.size() && name == ins[xs.size()].name) xs.push_back(v.num);
+      if (xs.size() == row.size()) {
+        ++number_rows;
+        const absl::Status ns = fast.model().EvaluateNumbers(fast.ctx(), xs.data(), xs.size());
+        ASSERT_EQ(ns.ok(), gs.ok()) << what << " (numbers) cell " << k << " at input " << pos << ": " << ns << " / " << gs;
+        if (!ns.ok()) {
+          EXPECT_EQ(ns.message(), gs.message()) << what;
+        }
+        for (size_t o = 0; ns.ok() && o < fast.model().outputs().size(); ++o) {
+          const Value& f = fast.model().Output(fast.ctx(), static_cast<int>(o));
+          const Value& g = general.model().Output(general.ctx(), static_cast<int>(o));
+          EXPECT_TRUE(SameValue(f, g)) << what << " (numbers): output " << fast.model().outputs()[o].name
+                                       << " cell " << k << " at input " << pos << ": "
+                                       << FormatValue(f) << " vs " << FormatValue(g);
+        }
+      }
+      const absl::Status fs = fast.Eval(row);
       ASSERT_EQ(fs.ok(), gs.ok()) << what << " cell " << k << " at input " << pos;
       if (!fs.ok()) {
         EXPECT_EQ(fs.message(), gs.message()) << what;
@@ -454,6 +478,7 @@ void ExpectShortcutMatches(const std::string& xml, bool expect_shortcut, const s
     }
   }
   EXPECT_GT(records, ins.size() * 8) << what;
+  EXPECT_GT(number_rows, ins.size() * 9) << what;
 }
 
 TEST(RegressionModel, WholeRecordShortcutMatchesTheGeneralPath) {
@@ -523,6 +548,73 @@ TEST(RegressionModel, WholeRecordShortcutMatchesTheGeneralPath) {
   treated.replace(treated.find(R"(<MiningField name="x"/>)"), 23,
                   R"(<MiningField name="x" missingValueReplacement="4"/>)");
   ExpectShortcutMatches(Doc(treated), false, "regression with a treated input");
+}
+
+// EvaluateNumbers reads the caller's array in input order while the sum runs
+// in predictor order; with predictors listed out of input order and values
+// whose sum depends on the order, any slip (order, index) changes bits.
+TEST(RegressionModel, NumbersInInputOrderGiveTheBitsOfSetInput) {
+  // A linear regression: its prediction is the sum itself (plus intercept).
+  const std::string doc = Doc(R"(
+<DataDictionary>
+  <DataField name="a" optype="continuous" dataType="double"/>
+  <DataField name="b" optype="continuous" dataType="double"/>
+  <DataField name="c" optype="continuous" dataType="double"/>
+  <DataField name="y" optype="continuous" dataType="double"/>
+</DataDictionary>
+<RegressionModel functionName="regression">
+  <MiningSchema>
+    <MiningField name="y" usageType="target"/>
+    <MiningField name="a"/><MiningField name="b"/><MiningField name="c"/>
+  </MiningSchema>
+  <RegressionTable intercept="0.25">
+    <NumericPredictor name="c" coefficient="0.1"/><NumericPredictor name="a" coefficient="1e8"/>
+    <NumericPredictor name="b" coefficient="-0.7"/>
+  </RegressionTable>
+</RegressionModel>)");
+  Harness fast(doc), general(doc);
+  ASSERT_TRUE(fast.ok()) << fast.status();
+  ASSERT_TRUE(fast.model().has_shortcut());
+  general.model().set_shortcut_enabled(false);
+  const std::vector<FieldSpec>& ins = fast.model().inputs();
+  ASSERT_EQ(ins.size(), 3u);
+  const size_t ia = static_cast<size_t>(fast.model().InputIndex("a"));
+  const size_t ib = static_cast<size_t>(fast.model().InputIndex("b"));
+  const size_t ic = static_cast<size_t>(fast.model().InputIndex("c"));
+  std::mt19937_64 rng(42);
+  std::uniform_real_distribution<double> u(-10, 10);
+  // Rows whose sum in predictor order (c, a, b) differs from the sum in input
+  // order (a, b, c) and from the reverse (b, a, c): the test tells those apart.
+  size_t vs_input_order = 0, vs_reverse = 0;
+  for (int r = 0; r < 2000; ++r) {
+    double x[3];
+    std::vector<std::pair<std::string, Value>> row;
+    for (size_t i = 0; i < 3; ++i) {
+      x[i] = u(rng) * (i == ia ? 1e-9 : 1.0);  // a's tiny values meet its large coefficient
+      row.emplace_back(ins[i].name, N(x[i]));
+    }
+    ASSERT_TRUE(general.Eval(row).ok());
+    ASSERT_TRUE(fast.model().EvaluateNumbers(fast.ctx(), x, 3).ok());
+    const Value& f = fast.model().Output(fast.ctx(), 0);
+    const Value& g = general.model().Output(general.ctx(), 0);
+    ASSERT_TRUE(SameValue(f, g)) << "row " << r << ": " << FormatValue(f) << " vs " << FormatValue(g);
+    double pred = 0;
+    pred += 0.1 * x[ic];
+    pred += 1e8 * x[ia];
+    pred += -0.7 * x[ib];
+    double in_order = 0;
+    in_order += 1e8 * x[ia];
+    in_order += -0.7 * x[ib];
+    in_order += 0.1 * x[ic];
+    double reverse = 0;
+    reverse += -0.7 * x[ib];
+    reverse += 1e8 * x[ia];
+    reverse += 0.1 * x[ic];
+    vs_input_order += (pred + 0.25 != in_order + 0.25);
+    vs_reverse += (pred + 0.25 != reverse + 0.25);
+  }
+  EXPECT_GT(vs_input_order, 100u);
+  EXPECT_GT(vs_reverse, 100u);
 }
 
 // ---------------------------------------------------------------------------
