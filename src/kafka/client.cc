@@ -93,7 +93,8 @@ void InlineForwardedHeaders(OutRecord* r) {
   r->header_source = nullptr;
 }
 
-absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque, bool take_source_headers) {
+absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque, bool take_source_headers,
+                     rd_kafka_topic_t* rkt) {
   rd_kafka_headers_t* hdrs = nullptr;
   if (r.header_source != nullptr) {
     // detach: the consumed message's parsed list itself, no copy.
@@ -109,14 +110,21 @@ absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque, bool take
     if (hdrs == nullptr) hdrs = rd_kafka_headers_new(r.headers.size());
     for (const auto& [k, v] : r.headers) rd_kafka_header_add(hdrs, k.data(), k.size(), v.data(), v.size());
   }
+  void* key = r.has_key ? const_cast<char*>(r.key.data()) : nullptr;
+  const size_t key_len = r.has_key ? r.key.size() : 0;
+  void* value = r.has_value ? const_cast<char*>(r.value.data()) : nullptr;
+  const size_t value_len = r.has_value ? r.value.size() : 0;
   for (;;) {
-    rd_kafka_resp_err_t err = rd_kafka_producev(
-        rk, RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_KEY(r.has_key ? r.key.data() : nullptr, r.has_key ? r.key.size() : 0),
-        RD_KAFKA_V_VALUE(r.has_value ? const_cast<char*>(r.value.data()) : nullptr,
-                         r.has_value ? r.value.size() : 0),
-        RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
+    rd_kafka_resp_err_t err =
+        rkt != nullptr
+            ? rd_kafka_producev(rk, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(r.partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END)
+            : rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(r.topic.c_str()), RD_KAFKA_V_PARTITION(r.partition),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_KEY(key, key_len),
+                                RD_KAFKA_V_VALUE(value, value_len), RD_KAFKA_V_HEADERS(hdrs),
+                                RD_KAFKA_V_OPAQUE(opaque), RD_KAFKA_V_END);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();  // hdrs now librdkafka's
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(rk, 10);

@@ -171,8 +171,11 @@ class InRecord {
 // take_source_headers, the header list of r.header_source is detached from
 // that message and handed to librdkafka instead of copied: for the last
 // record produced from a consumed message (its headers are gone after).
+// rkt, when given, is a producer topic handle for r.topic: producing by
+// handle skips librdkafka's per-message lookup of the topic by name (under
+// the client-wide write lock).
 absl::Status Produce(rd_kafka_t* rk, const OutRecord& r, void* opaque,
-                     bool take_source_headers = false);
+                     bool take_source_headers = false, rd_kafka_topic_t* rkt = nullptr);
 
 // rd_kafka_query_watermark_offsets, retried for up to ~15 s while the
 // partition has no leader yet (right after the topic was created).

@@ -41,6 +41,9 @@ StreamRunner::~StreamRunner() {
   if (async_) async_->SetWaker(nullptr);  // the queues it yields go away below
   consumer_queue_.reset();
   producer_queue_.reset();
+  closing_ = true;
+  last_topic_ = nullptr;
+  last_topic_name_ = nullptr;
   out_topics_.clear();
   // The producer goes first: its destruction may still deliver reports that
   // point into partitions_.
@@ -110,13 +113,27 @@ absl::Status StreamRunner::Init() {
 // is looked up again by librdkafka as usual.
 void StreamRunner::WarmOutputTopics() {
   for (const std::string& t : processor_->OutputTopics()) {
-    rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer_.get(), t.c_str(), nullptr);
+    rd_kafka_topic_t* rkt = OutTopic(t);
     if (rkt == nullptr) continue;
-    out_topics_.emplace_back(rkt, &rd_kafka_topic_destroy);
     const rd_kafka_metadata_t* md = nullptr;
     if (rd_kafka_metadata(producer_.get(), 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR)
       rd_kafka_metadata_destroy(md);
   }
+}
+
+rd_kafka_topic_t* StreamRunner::OutTopic(const std::string& name) {
+  if (last_topic_ != nullptr && *last_topic_name_ == name) return last_topic_;
+  if (closing_ || !producer_) return nullptr;
+  auto it = out_topics_.find(name);
+  if (it == out_topics_.end()) {
+    if (out_topics_.size() >= kMaxTopicHandles) return nullptr;
+    rd_kafka_topic_t* rkt = rd_kafka_topic_new(producer_.get(), name.c_str(), nullptr);
+    if (rkt == nullptr) return nullptr;
+    it = out_topics_.emplace(name, TopicPtr(rkt, &rd_kafka_topic_destroy)).first;
+  }
+  last_topic_name_ = &it->first;
+  last_topic_ = it->second.get();
+  return last_topic_;
 }
 
 absl::Status StreamRunner::Subscribe() {
@@ -181,7 +198,7 @@ void StreamRunner::OnDelivery(const rd_kafka_message_t* m) {
       failed.headers = view.Headers();
       OutRecord dlq = processor_->ProduceFailure(failed, reason);
       slot->pending++;
-      absl::Status s = Produce(producer_.get(), dlq, slot);
+      absl::Status s = Produce(producer_.get(), dlq, slot, false, OutTopic(dlq.topic));
       if (!s.ok()) {
         fatal_ = std::string(s.message());
         slot->pending--;
@@ -379,12 +396,12 @@ void StreamRunner::ProduceOutputs(OutBatch& outs, Slot* slot) {
     bool last_of_source = r.header_source != nullptr;
     for (const OutRecord* later = it + 1; last_of_source && later != outs.end(); ++later)
       last_of_source = later->header_source != r.header_source;
-    absl::Status s = Produce(producer_.get(), r, slot, last_of_source);
+    absl::Status s = Produce(producer_.get(), r, slot, last_of_source, OutTopic(r.topic));
     if (s.ok()) continue;
     stats_.produce_failures.Add(1);
     InlineForwardedHeaders(&r);
     OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
-    s = Produce(producer_.get(), dlq, slot);
+    s = Produce(producer_.get(), dlq, slot, false, OutTopic(dlq.topic));
     if (!s.ok()) {
       slot->pending--;
       fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
@@ -584,10 +601,11 @@ absl::Status StreamRunner::RunExactlyOnce() {
       out_buf_.clear();
       processor_->Process(in, &out_buf_);
       for (OutRecord& r : out_buf_) {
-        absl::Status s = Produce(producer_.get(), r, nullptr);
+        absl::Status s = Produce(producer_.get(), r, nullptr, false, OutTopic(r.topic));
         if (s.ok()) continue;
         stats_.produce_failures.Add(1);
-        s = Produce(producer_.get(), processor_->ProduceFailure(r, std::string(s.message())), nullptr);
+        OutRecord dlq = processor_->ProduceFailure(r, std::string(s.message()));
+        s = Produce(producer_.get(), dlq, nullptr, false, OutTopic(dlq.topic));
         if (!s.ok()) fatal_ = absl::StrCat("dead letter could not be produced: ", s.message());
       }
       txn_offsets_[{std::string(in.topic()), in.partition()}] = in.offset() + 1;

@@ -9,6 +9,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -222,8 +223,16 @@ class StreamRunner {
   OutBatch completion_buf_;
   HandlePtr consumer_;
   HandlePtr producer_;
-  // Producer topic handles of OutputTopics(), held so their metadata stays.
-  std::vector<std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)>> out_topics_;
+  // Producer topic handles by name, held for the runner's life (their
+  // metadata stays warm; producing by handle skips librdkafka's lookup by
+  // name). At most kMaxTopicHandles; beyond that, records go by name.
+  static constexpr size_t kMaxTopicHandles = 4096;
+  using TopicPtr = std::unique_ptr<rd_kafka_topic_t, void (*)(rd_kafka_topic_t*)>;
+  std::unordered_map<std::string, TopicPtr> out_topics_;
+  const std::string* last_topic_name_ = nullptr;  // key in out_topics_ of last_topic_
+  rd_kafka_topic_t* last_topic_ = nullptr;
+  rd_kafka_topic_t* OutTopic(const std::string& name);  // nullptr: produce by name
+  bool closing_ = false;  // the destructor runs: no new handles
   std::unique_ptr<rd_kafka_queue_t, void (*)(rd_kafka_queue_t*)> consumer_queue_{nullptr,
                                                                                  &rd_kafka_queue_destroy};
   bool paused_by_processor_ = false;  // the pause came from AsyncProcessor::WantsPause / Full
