@@ -163,11 +163,12 @@ EvalContext::EvalContext(const Plan& plan)
 
 EvalContext::~EvalContext() = default;
 
-void EvalContext::BeginRecord() {
-  if (++epoch_ == 0) {
+void EvalContext::Restart() {
+  if (epoch_ == 0) {
     // Wrapped after 2^32 records: clear every stamp once.
     std::fill(stamp_.begin(), stamp_.end(), 0);
     std::fill(model_stamp_.begin(), model_stamp_.end(), 0);
+    shortcut_epoch_ = 0;
     epoch_ = 1;
   }
   if (!status_.ok()) status_ = absl::OkStatus();

@@ -184,7 +184,13 @@ class EvalContext {
   ~EvalContext();
 
   // Starts a record: every slot becomes stale (inputs read as missing until set).
-  void BeginRecord();
+  void BeginRecord() {
+    if (++epoch_ == 0 || !status_.ok()) [[unlikely]] {
+      Restart();
+      return;
+    }
+    depth_ = 0;
+  }
 
   // Writable input slot for the current record (marks it fresh).
   Value& Input(SlotId slot) {
@@ -220,8 +226,18 @@ class EvalContext {
 
   const Plan& plan() const { return *plan_; }
 
+  // The class a whole-record shortcut chose in the current record (its index
+  // in the model's labels), or -1 when none did: CompiledModel::Output hands
+  // out that label itself instead of a copy in a slot.
+  void set_shortcut_class(int c) {
+    shortcut_class_ = c;
+    shortcut_epoch_ = epoch_;
+  }
+  int shortcut_class() const { return shortcut_epoch_ == epoch_ ? shortcut_class_ : -1; }
+
  private:
   const Value& Compute(SlotId slot);
+  void Restart();  // BeginRecord's rare part: the epoch wrapped, or the last record failed
 
   // Nesting of producers computing one another; bounded so that a document
   // with a very long chain of derived fields fails the record instead of
@@ -230,6 +246,8 @@ class EvalContext {
   int depth_ = 0;
   const Plan* plan_;
   uint32_t epoch_ = 1;
+  uint32_t shortcut_epoch_ = 0;
+  int shortcut_class_ = -1;
   std::vector<Value> values_;
   std::vector<uint32_t> stamp_;
   std::vector<std::unique_ptr<ModelResult>> model_results_;

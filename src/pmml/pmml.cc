@@ -335,9 +335,13 @@ struct CompiledModel::Shortcut {
   const Model* body = nullptr;
   const std::vector<Value>* labels = nullptr;  // classification
   std::vector<ShortcutOutput> outputs;         // parallel to output_slots_
+  // Parallel to output_slots_: the output is the predicted class, which
+  // Output hands out from *labels (the slot is not written).
+  std::vector<bool> label_output;
   // EvaluateNumbers: the input index of each summed slot (parallel to
   // lin.slots); empty when some input is not a double DataField.
   std::vector<uint32_t> x_index;
+  bool x_in_order = false;  // x_index is 0, 1, 2, ... (the common case)
 };
 
 // Values handed to FinishLinear live on the stack: more classes than this
@@ -367,6 +371,7 @@ void CompiledModel::BuildShortcut() {
     ShortcutOutput o;
     if (!plan->DescribeShortcutOutput(s, &o)) return;
     sc->outputs.push_back(o);
+    sc->label_output.push_back(sc->lin.classification && o.kind == ShortcutOutput::Kind::kPrediction);
   }
   const size_t n_in = inputs_.size();
   bool all_double = true;
@@ -375,6 +380,8 @@ void CompiledModel::BuildShortcut() {
     for (SlotId s : sc->lin.slots)
       sc->x_index.push_back(static_cast<uint32_t>(
           std::find(input_slots_.begin(), input_slots_.begin() + n_in, s) - input_slots_.begin()));
+    sc->x_in_order = true;
+    for (size_t j = 0; j < sc->x_index.size(); ++j) sc->x_in_order = sc->x_in_order && sc->x_index[j] == j;
   }
   shortcut_ = std::move(sc);
 }
@@ -396,13 +403,16 @@ bool CompiledModel::RunShortcut(EvalContext& ctx) const {
 bool CompiledModel::FinishShortcut(EvalContext& ctx, double sum) const {
   const Shortcut& sc = *shortcut_;
   const LinearBody& l = sc.lin;
-  double p[kShortcutMaxValues];
-  for (size_t i = 0; i < l.n_values; ++i) p[i] = 0;
+  double p[kShortcutMaxValues] = {};
   p[l.index] = l.intercept != 0 ? sum + l.intercept : sum;
   int best = 0;
   if (!sc.body->FinishLinear(p, l.n_values, &best)) return false;  // the general path fails the record
   if (best < 0) return false;  // no class: the general path leaves the prediction missing
   for (size_t k = 0; k < output_slots_.size(); ++k) {
+    // The predicted class is not written: Output hands out the label itself
+    // (no copy, and no branch on which class won: a mispredicted one costs
+    // the record's whole dependency chain). Its slot stays stale.
+    if (sc.label_output[k]) continue;
     const ShortcutOutput& o = sc.outputs[k];
     Value& out = ctx.Input(output_slots_[k]);
     if (o.kind == ShortcutOutput::Kind::kProbability) {
@@ -411,19 +421,11 @@ bool CompiledModel::FinishShortcut(EvalContext& ctx, double sum) const {
       } else {
         out.SetNumber(p[o.index]);
       }
-    } else if (!l.classification) {
-      out.SetNumber(p[0]);
     } else {
-      const Value& label = (*sc.labels)[static_cast<size_t>(best)];
-      // Labels are plain values (no items): copy the fields, and the text
-      // only when it differs (most records repeat a label the slot holds).
-      out.kind = label.kind;
-      out.type = label.type;
-      out.num = label.num;
-      if (out.str != label.str) out.str.assign(label.str);
-      if (!out.items.empty()) [[unlikely]] out.items.clear();
+      out.SetNumber(p[0]);
     }
   }
+  if (l.classification) ctx.set_shortcut_class(best);
   return true;
 }
 
@@ -436,7 +438,11 @@ absl::Status CompiledModel::EvaluateNumbers(EvalContext& ctx, const double* x, s
     const uint32_t* idx = sc.x_index.data();
     const size_t m = sc.x_index.size();
     double sum = 0;
-    for (size_t j = 0; j < m; ++j) sum += coefs[j] * x[idx[j]];
+    if (sc.x_in_order) {
+      for (size_t j = 0; j < m; ++j) sum += coefs[j] * x[j];
+    } else {
+      for (size_t j = 0; j < m; ++j) sum += coefs[j] * x[idx[j]];
+    }
     if (FinishShortcut(ctx, sum)) return absl::OkStatus();
   }
   for (size_t i = 0; i < n; ++i) SetInput(ctx, static_cast<int>(i), x[i]);
@@ -454,6 +460,10 @@ absl::Status CompiledModel::Evaluate(EvalContext& ctx) const {
 }
 
 const Value& CompiledModel::Output(EvalContext& ctx, int output) const {
+  if (shortcut_ != nullptr && shortcut_->label_output[static_cast<size_t>(output)]) {
+    const int c = ctx.shortcut_class();
+    if (c >= 0) return (*shortcut_->labels)[static_cast<size_t>(c)];
+  }
   return ctx.Get(output_slots_[static_cast<size_t>(output)]);
 }
 

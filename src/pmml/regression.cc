@@ -276,6 +276,16 @@ class RegressionModelImpl : public Model {
       p[0] = ApplyNorm(norm_, p[0]);
       return true;
     }
+    if (mode_ == Mode::kBinary && !binary_multinomial_) {
+      // Normalize and ArgMax for two classes, kept in registers: reading
+      // back p[] right after it was stored costs more than the arithmetic.
+      const double p0 = BinaryNorm(binary_norm_, p[0]);
+      const double p1 = 1.0 - p0;
+      p[0] = p0;
+      p[1] = p1;
+      *best = std::isnan(p0) ? -1 : (p0 < p1 ? 1 : 0);  // p1 is NaN only when p0 is
+      return true;
+    }
     if (!Normalize(p, n)) return false;
     *best = regutil::ArgMax(p, n);
     return true;

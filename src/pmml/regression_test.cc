@@ -553,7 +553,9 @@ TEST(RegressionModel, WholeRecordShortcutMatchesTheGeneralPath) {
 // EvaluateNumbers reads the caller's array in input order while the sum runs
 // in predictor order; with predictors listed out of input order and values
 // whose sum depends on the order, any slip (order, index) changes bits.
-TEST(RegressionModel, NumbersInInputOrderGiveTheBitsOfSetInput) {
+// `predictors`: NumericPredictor elements over a, b, c (coefficients: a 1e8,
+// b -0.7, c 0.1) in the order to sum; `order`: the same as input indices.
+void ExpectNumbersMatch(const std::string& predictors, const std::vector<std::string>& order) {
   // A linear regression: its prediction is the sum itself (plus intercept).
   const std::string doc = Doc(R"(
 <DataDictionary>
@@ -567,10 +569,7 @@ TEST(RegressionModel, NumbersInInputOrderGiveTheBitsOfSetInput) {
     <MiningField name="y" usageType="target"/>
     <MiningField name="a"/><MiningField name="b"/><MiningField name="c"/>
   </MiningSchema>
-  <RegressionTable intercept="0.25">
-    <NumericPredictor name="c" coefficient="0.1"/><NumericPredictor name="a" coefficient="1e8"/>
-    <NumericPredictor name="b" coefficient="-0.7"/>
-  </RegressionTable>
+  <RegressionTable intercept="0.25">)" + predictors + R"(</RegressionTable>
 </RegressionModel>)");
   Harness fast(doc), general(doc);
   ASSERT_TRUE(fast.ok()) << fast.status();
@@ -578,19 +577,17 @@ TEST(RegressionModel, NumbersInInputOrderGiveTheBitsOfSetInput) {
   general.model().set_shortcut_enabled(false);
   const std::vector<FieldSpec>& ins = fast.model().inputs();
   ASSERT_EQ(ins.size(), 3u);
-  const size_t ia = static_cast<size_t>(fast.model().InputIndex("a"));
-  const size_t ib = static_cast<size_t>(fast.model().InputIndex("b"));
-  const size_t ic = static_cast<size_t>(fast.model().InputIndex("c"));
+  auto coef = [](const std::string& name) { return name == "a" ? 1e8 : name == "b" ? -0.7 : 0.1; };
   std::mt19937_64 rng(42);
   std::uniform_real_distribution<double> u(-10, 10);
-  // Rows whose sum in predictor order (c, a, b) differs from the sum in input
-  // order (a, b, c) and from the reverse (b, a, c): the test tells those apart.
+  // Rows whose sum in the predictors' order differs from the sum in input
+  // order and from the reverse: the comparison can tell those apart.
   size_t vs_input_order = 0, vs_reverse = 0;
   for (int r = 0; r < 2000; ++r) {
     double x[3];
     std::vector<std::pair<std::string, Value>> row;
     for (size_t i = 0; i < 3; ++i) {
-      x[i] = u(rng) * (i == ia ? 1e-9 : 1.0);  // a's tiny values meet its large coefficient
+      x[i] = u(rng) * (ins[i].name == "a" ? 1e-9 : 1.0);  // a's tiny values meet its large coefficient
       row.emplace_back(ins[i].name, N(x[i]));
     }
     ASSERT_TRUE(general.Eval(row).ok());
@@ -598,23 +595,29 @@ TEST(RegressionModel, NumbersInInputOrderGiveTheBitsOfSetInput) {
     const Value& f = fast.model().Output(fast.ctx(), 0);
     const Value& g = general.model().Output(general.ctx(), 0);
     ASSERT_TRUE(SameValue(f, g)) << "row " << r << ": " << FormatValue(f) << " vs " << FormatValue(g);
-    double pred = 0;
-    pred += 0.1 * x[ic];
-    pred += 1e8 * x[ia];
-    pred += -0.7 * x[ib];
-    double in_order = 0;
-    in_order += 1e8 * x[ia];
-    in_order += -0.7 * x[ib];
-    in_order += 0.1 * x[ic];
-    double reverse = 0;
-    reverse += -0.7 * x[ib];
-    reverse += 1e8 * x[ia];
-    reverse += 0.1 * x[ic];
-    vs_input_order += (pred + 0.25 != in_order + 0.25);
-    vs_reverse += (pred + 0.25 != reverse + 0.25);
+    auto sum = [&](const std::vector<std::string>& names) {
+      double s = 0;
+      for (const std::string& nm : names) s += coef(nm) * x[fast.model().InputIndex(nm)];
+      return s + 0.25;
+    };
+    const std::vector<std::string> reverse(order.rbegin(), order.rend());
+    vs_input_order += sum(order) != sum({"a", "b", "c"});
+    vs_reverse += sum(order) != sum(reverse);
   }
-  EXPECT_GT(vs_input_order, 100u);
+  if (order != std::vector<std::string>{"a", "b", "c"}) EXPECT_GT(vs_input_order, 100u);
   EXPECT_GT(vs_reverse, 100u);
+}
+
+// EvaluateNumbers reads the caller's array in input order while the sum runs
+// in predictor order; with values whose sum depends on the order, any slip
+// (order, index) changes bits.
+TEST(RegressionModel, NumbersGiveTheBitsOfSetInput) {
+  ExpectNumbersMatch(R"(<NumericPredictor name="c" coefficient="0.1"/><NumericPredictor name="a" coefficient="1e8"/>
+                        <NumericPredictor name="b" coefficient="-0.7"/>)",
+                     {"c", "a", "b"});
+  ExpectNumbersMatch(R"(<NumericPredictor name="a" coefficient="1e8"/><NumericPredictor name="b" coefficient="-0.7"/>
+                        <NumericPredictor name="c" coefficient="0.1"/>)",
+                     {"a", "b", "c"});
 }
 
 // ---------------------------------------------------------------------------
