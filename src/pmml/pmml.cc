@@ -337,7 +337,7 @@ struct CompiledModel::Shortcut {
   std::vector<ShortcutOutput> outputs;         // parallel to output_slots_
   // Parallel to output_slots_: the output is the predicted class, which
   // Output hands out from *labels (the slot is not written).
-  std::vector<bool> label_output;
+  std::vector<uint8_t> label_output;  // bytes, not bits: read per Output call
   // EvaluateNumbers: the input index of each summed slot (parallel to
   // lin.slots); empty when some input is not a double DataField.
   std::vector<uint32_t> x_index;
@@ -403,7 +403,13 @@ bool CompiledModel::RunShortcut(EvalContext& ctx) const {
 bool CompiledModel::FinishShortcut(EvalContext& ctx, double sum) const {
   const Shortcut& sc = *shortcut_;
   const LinearBody& l = sc.lin;
-  double p[kShortcutMaxValues] = {};
+  // Zeroed by hand: `= {}` (or a loop over all) becomes a rep stos that
+  // costs more than the rest of a binary model's finish.
+  static_assert(kShortcutMaxValues >= 2);
+  double p[kShortcutMaxValues];
+  p[0] = 0;
+  p[1] = 0;
+  for (size_t i = 2; i < l.n_values; ++i) p[i] = 0;
   p[l.index] = l.intercept != 0 ? sum + l.intercept : sum;
   int best = 0;
   if (!sc.body->FinishLinear(p, l.n_values, &best)) return false;  // the general path fails the record
