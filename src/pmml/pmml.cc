@@ -364,8 +364,6 @@ void CompiledModel::BuildShortcut() {
   if (sc->lin.classification) {
     sc->labels = sc->body->labels();
     if (sc->labels == nullptr || sc->labels->size() != sc->lin.n_values) return;
-    for (const Value& label : *sc->labels)
-      if (!label.items.empty()) return;  // FinishShortcut copies plain labels only
   }
   for (SlotId s : output_slots_) {
     ShortcutOutput o;
