@@ -550,9 +550,6 @@ TEST(RegressionModel, WholeRecordShortcutMatchesTheGeneralPath) {
   ExpectShortcutMatches(Doc(treated), false, "regression with a treated input");
 }
 
-// EvaluateNumbers reads the caller's array in input order while the sum runs
-// in predictor order; with predictors listed out of input order and values
-// whose sum depends on the order, any slip (order, index) changes bits.
 // `predictors`: NumericPredictor elements over a, b, c (coefficients: a 1e8,
 // b -0.7, c 0.1) in the order to sum; `order`: the same as input indices.
 void ExpectNumbersMatch(const std::string& predictors, const std::vector<std::string>& order) {
